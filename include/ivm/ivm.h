@@ -1,0 +1,170 @@
+/* IVM public API: load a verified bytecode module, create sessions, bind inputs, run,
+ * read outputs. Everything returns an ivm_status: NULL means success; otherwise the
+ * status carries a code and a message with context and must be freed with
+ * ivm_status_free().
+ *
+ * Thread-safety: an ivm_module is immutable once loaded and may be shared by any number
+ * of sessions on any threads. An ivm_session is used by one thread at a time. */
+#ifndef IVM_IVM_H
+#define IVM_IVM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status ---------------------------------------------------------------------- */
+typedef struct ivm_status_s *ivm_status; /* NULL = ok */
+
+typedef enum ivm_status_code {
+  IVM_OK = 0,
+  IVM_ERR_INVALID_ARGUMENT = 1, /* bad argument from the caller (wrong shape, dtype...) */
+  IVM_ERR_FORMAT = 2,           /* malformed module, ONNX file, .npy or assembly text */
+  IVM_ERR_UNSUPPORTED = 3,      /* valid input that IVM cannot handle yet */
+  IVM_ERR_NOT_FOUND = 4,        /* missing file, op, input name */
+  IVM_ERR_OUT_OF_MEMORY = 5,
+  IVM_ERR_IO = 6,
+  IVM_ERR_PERMISSION = 7, /* the host did not allow a plugin / foreign symbol */
+  IVM_ERR_RUNTIME = 8,    /* a kernel found bad data at run time (index out of range...) */
+  IVM_ERR_INTERNAL = 9,
+} ivm_status_code;
+
+ivm_status_code ivm_status_get_code(ivm_status status);
+const char *ivm_status_message(ivm_status status); /* "" for NULL */
+const char *ivm_status_code_name(ivm_status_code code);
+void ivm_status_free(ivm_status status);
+
+/* ---- data types (numbered as ONNX TensorProto.DataType) --------------------------- */
+typedef enum ivm_dtype {
+  IVM_DT_NONE = 0,
+  IVM_DT_F32 = 1,
+  IVM_DT_U8 = 2,
+  IVM_DT_I8 = 3,
+  IVM_DT_U16 = 4,
+  IVM_DT_I16 = 5,
+  IVM_DT_I32 = 6,
+  IVM_DT_I64 = 7,
+  IVM_DT_BOOL = 9,
+  IVM_DT_F16 = 10,
+  IVM_DT_F64 = 11,
+  IVM_DT_U32 = 12,
+  IVM_DT_U64 = 13,
+  IVM_DT_BF16 = 16,
+} ivm_dtype;
+
+const char *ivm_dtype_name(ivm_dtype dtype); /* "f32", ...; "?" if unknown */
+size_t ivm_dtype_size(ivm_dtype dtype);      /* bytes per element; 0 if unknown */
+
+#define IVM_MAX_RANK 8
+
+/* ---- memory ---------------------------------------------------------------------- */
+/* The host's allocator. alloc returns memory aligned to `align` (a power of two <= 4096)
+ * or NULL; free(NULL) must be harmless. Zeroed {NULL,NULL,NULL} means the C library's. */
+typedef struct ivm_allocator {
+  void *ctx;
+  void *(*alloc)(void *ctx, size_t size, size_t align);
+  void (*free)(void *ctx, void *ptr);
+} ivm_allocator;
+
+/* ---- tensors as seen by the host --------------------------------------------------- */
+typedef struct ivm_tensor_info {
+  const char *name;
+  ivm_dtype dtype;
+  int32_t rank;                /* -1: unknown until run time */
+  int64_t dims[IVM_MAX_RANK];  /* <0: symbolic / known only at run time */
+  const char *dim_names[IVM_MAX_RANK]; /* symbolic dim names, NULL where concrete */
+} ivm_tensor_info;
+
+typedef struct ivm_tensor_view {
+  ivm_dtype dtype;
+  int32_t rank;
+  int64_t dims[IVM_MAX_RANK];
+  const void *data; /* valid until the next run or destroy of the session */
+  size_t nbytes;
+} ivm_tensor_view;
+
+/* A tensor owned by the host side, e.g. read from a file. Free with ivm_host_tensor_free. */
+typedef struct ivm_host_tensor {
+  char *name; /* may be NULL */
+  ivm_dtype dtype;
+  int32_t rank;
+  int64_t dims[IVM_MAX_RANK];
+  void *data;
+  size_t nbytes;
+} ivm_host_tensor;
+
+/* Reads a .npy file or an ONNX TensorProto (.pb) file. */
+ivm_status ivm_host_tensor_read_file(const char *path, ivm_host_tensor *out_tensor);
+/* Writes a .npy file. */
+ivm_status ivm_host_tensor_write_npy(const char *path, ivm_dtype dtype, int32_t rank,
+                                     const int64_t *dims, const void *data);
+void ivm_host_tensor_free(ivm_host_tensor *tensor);
+
+/* ---- compiling ONNX ---------------------------------------------------------------- */
+typedef struct ivm_compile_report {
+  uint64_t arena_bytes;     /* arena size after the planner's reuse */
+  uint64_t unplanned_bytes; /* what the same tensors take without reuse */
+  uint32_t instructions;
+  uint32_t constants;
+} ivm_compile_report;
+
+/* Compiles an ONNX model file to .ivm bytes (free them with ivm_free).
+ * out_report may be NULL. */
+ivm_status ivm_compile_onnx_file(const char *path, void **out_bytes, size_t *out_size,
+                                 ivm_compile_report *out_report);
+void ivm_free(void *ptr);
+
+/* ---- modules ----------------------------------------------------------------------- */
+typedef struct ivm_module ivm_module; /* immutable; thread-safe */
+
+typedef struct ivm_load_options {
+  ivm_allocator allocator; /* zero = C library */
+} ivm_load_options;
+
+/* Maps the file and verifies it; weights are used in place. opts may be NULL. */
+ivm_status ivm_module_load_file(const char *path, const ivm_load_options *opts,
+                                ivm_module **out_module);
+/* Verifies and uses `data` in place; it must stay valid and unchanged until the module is
+ * released. With take_ownership, the module frees it with ivm_free when released. */
+ivm_status ivm_module_load_memory(const void *data, size_t size, int take_ownership,
+                                  const ivm_load_options *opts, ivm_module **out_module);
+void ivm_module_retain(ivm_module *module);
+void ivm_module_release(ivm_module *module);
+
+uint32_t ivm_module_input_count(const ivm_module *module);
+uint32_t ivm_module_output_count(const ivm_module *module);
+ivm_status ivm_module_input_info(const ivm_module *module, uint32_t index,
+                                 ivm_tensor_info *out_info);
+ivm_status ivm_module_output_info(const ivm_module *module, uint32_t index,
+                                  ivm_tensor_info *out_info);
+/* Index of the input named `name`, or IVM_ERR_NOT_FOUND. */
+ivm_status ivm_module_find_input(const ivm_module *module, const char *name,
+                                 uint32_t *out_index);
+
+/* ---- sessions ---------------------------------------------------------------------- */
+typedef struct ivm_session ivm_session; /* one thread at a time */
+
+typedef struct ivm_session_options {
+  ivm_allocator allocator; /* zero = the module's */
+  int32_t threads;         /* 0 = default */
+} ivm_session_options;
+
+ivm_status ivm_session_create(ivm_module *module, const ivm_session_options *opts,
+                              ivm_session **out_session);
+void ivm_session_destroy(ivm_session *session);
+
+/* Copies the data in. dims must match the module's declared input (symbolic dims
+ * accept any size). */
+ivm_status ivm_session_bind_input(ivm_session *session, uint32_t index, ivm_dtype dtype,
+                                  int32_t rank, const int64_t *dims, const void *data,
+                                  size_t nbytes);
+ivm_status ivm_session_run(ivm_session *session);
+ivm_status ivm_session_output(ivm_session *session, uint32_t index,
+                              ivm_tensor_view *out_view);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
