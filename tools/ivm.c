@@ -1,1 +1,144 @@
-int main(void) { return 0; }
+/* The `ivm` command: compile, run, conform, bench, asm, dis, verify, ops. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "isa/status.h"
+#include "tools/cli.h"
+
+int cli_fail(const char *cmd, ivm_status st) {
+  fprintf(stderr, "ivm %s: %s\n", cmd, ivm_status_message(st));
+  ivm_status_free(st);
+  return CLI_ERROR;
+}
+
+int cli_usage(const char *cmd, const char *usage) {
+  fprintf(stderr, "usage: ivm %s %s\n(see ivm %s --help)\n", cmd, usage, cmd);
+  return CLI_USAGE;
+}
+
+int cli_is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0; }
+
+int cli_ends_with(const char *s, const char *suf) {
+  size_t a = strlen(s), b = strlen(suf);
+  return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+ivm_status cli_read_file(const char *path, char **out, size_t *out_size) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return ivm_error(errno == ENOENT ? IVM_ERR_NOT_FOUND : IVM_ERR_IO, "%s: cannot open: %s",
+                     path, strerror(errno));
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (n + 65536 + 1 > cap) {
+      cap = (n + 65536 + 1) * 2;
+      char *b = realloc(buf, cap);
+      if (!b) {
+        free(buf);
+        fclose(f);
+        return ivm_error(IVM_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+      }
+      buf = b;
+    }
+    size_t r = fread(buf + n, 1, 65536, f);
+    n += r;
+    if (r < 65536) break;
+  }
+  int err = ferror(f);
+  fclose(f);
+  if (err) {
+    free(buf);
+    return ivm_error(IVM_ERR_IO, "%s: read error", path);
+  }
+  buf[n] = 0;
+  *out = buf;
+  *out_size = n;
+  return NULL;
+}
+
+ivm_status cli_write_file(const char *path, const void *data, size_t size) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return ivm_error(IVM_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+  size_t w = fwrite(data, 1, size, f);
+  int bad = (w != size) | (fclose(f) != 0);
+  if (bad) return ivm_error(IVM_ERR_IO, "%s: write failed", path);
+  return NULL;
+}
+
+ivm_status cli_load_model(const char *path, ivm_module **out) {
+  if (cli_ends_with(path, ".onnx")) {
+    void *bytes;
+    size_t size;
+    IVM_TRY(ivm_compile_onnx_file(path, &bytes, &size, NULL));
+    return ivm_module_load_memory(bytes, size, 1, NULL, out);
+  }
+  return ivm_module_load_file(path, NULL, out);
+}
+
+void cli_sanitize_name(const char *in, char *out, size_t size) {
+  size_t i = 0;
+  for (; in[i] && i + 1 < size; i++) {
+    char c = in[i];
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '.' || c == '-';
+    out[i] = ok ? c : '_';
+  }
+  out[i] = 0;
+  if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0 || !out[0]) snprintf(out, size, "_");
+}
+
+int cli_fmt(char *buf, size_t size, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, size, fmt, ap);
+  va_end(ap);
+  return n >= 0 && (size_t)n < size;
+}
+
+double cli_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static const struct {
+  const char *name;
+  int (*fn)(int, char **);
+  const char *what;
+} commands[] = {
+    {"compile", cmd_compile, "compile an ONNX model to .ivm bytecode"},
+    {"run", cmd_run, "run a model (.ivm or .onnx) on input tensors"},
+    {"conform", cmd_conform, "run ONNX backend-test directories and compare outputs"},
+    {"bench", cmd_bench, "time a model; prints one JSON line"},
+    {"asm", cmd_asm, "assemble .ivs text into .ivm bytecode"},
+    {"dis", cmd_dis, "disassemble .ivm bytecode into .ivs text"},
+    {"verify", cmd_verify, "verify an .ivm file"},
+    {"ops", cmd_ops, "list the instruction set"},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: ivm <command> [args]   (ivm <command> --help for details)\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return CLI_USAGE;
+  }
+  if (cli_is_help(argv[1])) {
+    usage(stdout);
+    return CLI_OK;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "ivm: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return CLI_USAGE;
+}

@@ -1,0 +1,60 @@
+/* Shape/type inference pass: runs each op descriptor's infer function, passing the
+ * values of constant inputs so that data-dependent shapes (Reshape, Slice...) resolve. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/cc.h"
+
+ivm_status cc_infer_node(cc_graph *g, uint32_t node) {
+  cc_node *n = &g->nodes[node];
+  const isa_op_desc *d = isa_builtin_desc(n->op);
+  isa_type stack_in[8], stack_out[8];
+  const void *stack_data[8];
+  isa_type *tin = stack_in, *tout = stack_out;
+  const void **din = stack_data;
+  if (n->n_in > 8 || n->n_out > 8) {
+    tin = calloc(n->n_in + 1, sizeof *tin);
+    tout = calloc(n->n_out + 1, sizeof *tout);
+    din = calloc(n->n_in + 1, sizeof *din);
+    if (!tin || !tout || !din) {
+      free(tin == stack_in ? NULL : tin);
+      free(tout == stack_out ? NULL : tout);
+      free(din == stack_data ? NULL : (void *)din);
+      return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+    }
+  }
+  for (uint32_t i = 0; i < n->n_in; i++) {
+    memset(&tin[i], 0, sizeof tin[i]);
+    din[i] = NULL;
+    if (n->in[i] < 0) continue;
+    const cc_value *v = &g->values[n->in[i]];
+    tin[i] = v->type;
+    if (v->kind == CC_V_CONST) din[i] = v->data;
+  }
+  for (uint32_t i = 0; i < n->n_out; i++) {
+    memset(&tout[i], 0, sizeof tout[i]);
+    tout[i].rank = -1;
+  }
+  isa_infer_ctx ctx = {n->n_in, tin, din, n->slots, n->n_out, tout};
+  ivm_status st = d->infer(&ctx);
+  if (!st)
+    for (uint32_t i = 0; i < n->n_out; i++)
+      if (n->out[i] >= 0 && g->values[n->out[i]].kind != CC_V_CONST)
+        g->values[n->out[i]].type = tout[i];
+  if (tin != stack_in) {
+    free(tin);
+    free(tout);
+    free((void *)din);
+  }
+  if (st) {
+    char buf[300];
+    return ivm_status_wrap(st, "%s", cc_node_desc(g, node, buf, sizeof buf));
+  }
+  return NULL;
+}
+
+ivm_status cc_pass_infer(cc_graph *g) {
+  for (uint32_t i = 0; i < g->n_nodes; i++)
+    if (!g->nodes[i].dead) IVM_TRY(cc_infer_node(g, i));
+  return NULL;
+}

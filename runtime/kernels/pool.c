@@ -1,0 +1,239 @@
+/* MaxPool (optional Indices), AveragePool and GlobalAveragePool over N-D windows. The
+ * window geometry (pads, output sizes) comes from isa_window_resolve, the same function
+ * inference uses. Padding never contributes: MaxPool pads with -inf, AveragePool divides
+ * by the number of real elements unless count_include_pad. */
+#include <string.h>
+
+#include "isa/infer_linalg.h"
+#include "runtime/rt.h"
+
+typedef struct pool_plan {
+  isa_window w;
+  int64_t planes, in_sz, out_sz;
+} pool_plan;
+
+static ivm_status make_plan(const rt_call *call, int is_max, pool_plan *p) {
+  const rt_tensor *x = call->in[0], *y = call->out[0];
+  const isa_attr *at = call->attrs;
+  int n = x->rank - 2;
+  const isa_attr *ks = &at[is_max ? ISA_A_MaxPool_kernel_shape : ISA_A_AveragePool_kernel_shape];
+  if (n < 1 || (int)ks->count != n || y->rank != x->rank)
+    return ivm_error(IVM_ERR_RUNTIME, "pool: bad operand ranks");
+  if (is_max)
+    IVM_TRY(isa_window_resolve(n, x->dims + 2, ks->v.ints, &at[ISA_A_MaxPool_auto_pad],
+                               &at[ISA_A_MaxPool_pads], &at[ISA_A_MaxPool_strides],
+                               &at[ISA_A_MaxPool_dilations], at[ISA_A_MaxPool_ceil_mode].v.i, 1,
+                               &p->w));
+  else
+    IVM_TRY(isa_window_resolve(n, x->dims + 2, ks->v.ints, &at[ISA_A_AveragePool_auto_pad],
+                               &at[ISA_A_AveragePool_pads], &at[ISA_A_AveragePool_strides], NULL,
+                               at[ISA_A_AveragePool_ceil_mode].v.i, 1, &p->w));
+  if (y->dims[0] != x->dims[0] || y->dims[1] != x->dims[1])
+    return ivm_error(IVM_ERR_RUNTIME, "pool: output shape mismatch");
+  p->planes = x->dims[0] * x->dims[1];
+  p->in_sz = p->out_sz = 1;
+  for (int i = 0; i < n; i++) {
+    if (y->dims[2 + i] != p->w.out[i]) return ivm_error(IVM_ERR_RUNTIME, "pool: output shape mismatch");
+    p->in_sz *= p->w.in[i];
+    p->out_sz *= p->w.out[i];
+  }
+  return NULL;
+}
+
+/* One output position's window, clipped to the input: per dim the kernel taps
+ * [klo, khi) land inside the input, starting at input coordinate start + k*dilation. */
+typedef struct win {
+  int64_t start[ISA_MAX_RANK], klo[ISA_MAX_RANK], khi[ISA_MAX_RANK];
+  int64_t count; /* taps inside the input */
+} win;
+
+static void window_at(const isa_window *w, const int64_t *o, win *v) {
+  v->count = 1;
+  for (int d = 0; d < w->n; d++) {
+    int64_t s = o[d] * w->stride[d] - w->pad_begin[d], dl = w->dilation[d];
+    int64_t lo = s >= 0 ? 0 : (-s + dl - 1) / dl;
+    int64_t hi = w->in[d] - s <= 0 ? 0 : (w->in[d] - s + dl - 1) / dl;
+    if (hi > w->kernel[d]) hi = w->kernel[d];
+    if (hi < lo) hi = lo;
+    v->start[d] = s;
+    v->klo[d] = lo;
+    v->khi[d] = hi;
+    v->count *= hi - lo;
+  }
+}
+
+/* Advances the output odometer o over w->out. */
+static void next_pos(const isa_window *w, int64_t *o) {
+  for (int d = w->n - 1; d >= 0; d--) {
+    if (++o[d] < w->out[d]) return;
+    o[d] = 0;
+  }
+}
+
+/* Visits each tap of window v: BODY sees `idx`, the row-major spatial input index, and
+ * `ci`, the per-dim input coordinates. */
+#define FOR_EACH_TAP(w, v, BODY)                                                        \
+  do {                                                                                  \
+    int64_t k_[ISA_MAX_RANK], ci[ISA_MAX_RANK];                                         \
+    int n_ = (w)->n, last_ = n_ - 1;                                                    \
+    for (int d_ = 0; d_ < n_; d_++) k_[d_] = (v)->klo[d_];                              \
+    for (;;) {                                                                          \
+      int64_t base_ = 0;                                                                \
+      for (int d_ = 0; d_ < last_; d_++) {                                              \
+        ci[d_] = (v)->start[d_] + k_[d_] * (w)->dilation[d_];                           \
+        base_ = base_ * (w)->in[d_] + ci[d_];                                           \
+      }                                                                                 \
+      base_ *= (w)->in[last_];                                                          \
+      for (int64_t kl_ = (v)->klo[last_]; kl_ < (v)->khi[last_]; kl_++) {               \
+        ci[last_] = (v)->start[last_] + kl_ * (w)->dilation[last_];                     \
+        int64_t idx = base_ + ci[last_];                                                \
+        BODY;                                                                           \
+      }                                                                                 \
+      int d_ = last_ - 1;                                                               \
+      for (; d_ >= 0; d_--) {                                                           \
+        if (++k_[d_] < (v)->khi[d_]) break;                                             \
+        k_[d_] = (v)->klo[d_];                                                          \
+      }                                                                                 \
+      if (d_ < 0) break;                                                                \
+    }                                                                                   \
+  } while (0)
+
+/* ---- MaxPool ------------------------------------------------------------------------ */
+#define MAXPOOL(T)                                                                        \
+  static void maxpool_##T(const pool_plan *p, const T *X, T *Y, int64_t *I, int col_major) { \
+    const isa_window *w = &p->w;                                                          \
+    int64_t cstride[ISA_MAX_RANK], acc = 1;                                               \
+    for (int d = 0; d < w->n; d++) {                                                      \
+      cstride[d] = acc;                                                                   \
+      acc *= w->in[d];                                                                    \
+    }                                                                                     \
+    for (int64_t pl = 0; pl < p->planes; pl++) {                                          \
+      const T *x = X + pl * p->in_sz;                                                     \
+      int64_t o[ISA_MAX_RANK] = {0};                                                      \
+      for (int64_t t = 0; t < p->out_sz; t++) {                                           \
+        win v;                                                                            \
+        window_at(w, o, &v);                                                              \
+        T best = 0;                                                                       \
+        int64_t bi = -1, bcol = -1;                                                       \
+        if (v.count > 0) {                                                                \
+          FOR_EACH_TAP(w, &v, {                                                           \
+            if (bi < 0 || x[idx] > best) {                                                \
+              best = x[idx];                                                              \
+              bi = idx;                                                                   \
+              if (col_major) {                                                            \
+                bcol = 0;                                                                 \
+                for (int d = 0; d < w->n; d++) bcol += ci[d] * cstride[d];                \
+              }                                                                           \
+            }                                                                             \
+          });                                                                             \
+        }                                                                                 \
+        Y[pl * p->out_sz + t] = best;                                                     \
+        if (I) I[pl * p->out_sz + t] = bi < 0 ? -1 : pl * p->in_sz + (col_major ? bcol : bi); \
+        next_pos(w, o);                                                                   \
+      }                                                                                   \
+    }                                                                                     \
+  }
+
+MAXPOOL(float)
+MAXPOOL(double)
+MAXPOOL(uint8_t)
+MAXPOOL(int8_t)
+
+ivm_status rt_k_MaxPool(const rt_call *call) {
+  pool_plan p;
+  IVM_TRY(make_plan(call, 1, &p));
+  rt_tensor *ind = call->n_out > 1 ? call->out[1] : NULL;
+  int64_t *I = ind ? ind->data : NULL;
+  int col_major = call->attrs[ISA_A_MaxPool_storage_order].v.i != 0;
+  const void *X = call->in[0]->data;
+  void *Y = call->out[0]->data;
+  switch (call->out[0]->dtype) {
+    case IVM_DT_F32: maxpool_float(&p, X, Y, I, col_major); return NULL;
+    case IVM_DT_F64: maxpool_double(&p, X, Y, I, col_major); return NULL;
+    case IVM_DT_U8: maxpool_uint8_t(&p, X, Y, I, col_major); return NULL;
+    case IVM_DT_I8: maxpool_int8_t(&p, X, Y, I, col_major); return NULL;
+    default:
+      return ivm_error(IVM_ERR_UNSUPPORTED, "MaxPool: dtype %s not supported",
+                       ivm_dtype_name((ivm_dtype)call->out[0]->dtype));
+  }
+}
+
+/* ---- AveragePool -------------------------------------------------------------------- */
+/* count_include_pad divides by the window clipped to the padded input
+ * [-pad_begin, in + pad_end) (a ceil_mode window may reach past it); otherwise by the
+ * number of real elements. */
+#define AVGPOOL(T)                                                                        \
+  static void avgpool_##T(const pool_plan *p, const T *X, T *Y, int include_pad) {        \
+    const isa_window *w = &p->w;                                                          \
+    for (int64_t pl = 0; pl < p->planes; pl++) {                                          \
+      const T *x = X + pl * p->in_sz;                                                     \
+      int64_t o[ISA_MAX_RANK] = {0};                                                      \
+      for (int64_t t = 0; t < p->out_sz; t++) {                                           \
+        win v;                                                                            \
+        window_at(w, o, &v);                                                              \
+        double s = 0;                                                                     \
+        if (v.count > 0) FOR_EACH_TAP(w, &v, s += x[idx]);                                \
+        int64_t div = v.count;                                                            \
+        if (include_pad) {                                                                \
+          div = 1;                                                                        \
+          for (int d = 0; d < w->n; d++) {                                                \
+            int64_t end = v.start[d] + w->kernel[d], lim = w->in[d] + w->pad_end[d];      \
+            div *= (end < lim ? end : lim) - v.start[d];                                  \
+          }                                                                               \
+        }                                                                                 \
+        Y[pl * p->out_sz + t] = div > 0 ? (T)(s / (double)div) : (T)0;                    \
+        next_pos(w, o);                                                                   \
+      }                                                                                   \
+    }                                                                                     \
+  }
+
+AVGPOOL(float)
+AVGPOOL(double)
+
+ivm_status rt_k_AveragePool(const rt_call *call) {
+  pool_plan p;
+  IVM_TRY(make_plan(call, 0, &p));
+  int include_pad = call->attrs[ISA_A_AveragePool_count_include_pad].v.i != 0;
+  const void *X = call->in[0]->data;
+  void *Y = call->out[0]->data;
+  switch (call->out[0]->dtype) {
+    case IVM_DT_F32: avgpool_float(&p, X, Y, include_pad); return NULL;
+    case IVM_DT_F64: avgpool_double(&p, X, Y, include_pad); return NULL;
+    default:
+      return ivm_error(IVM_ERR_UNSUPPORTED, "AveragePool: dtype %s not supported",
+                       ivm_dtype_name((ivm_dtype)call->out[0]->dtype));
+  }
+}
+
+/* ---- GlobalAveragePool -------------------------------------------------------------- */
+ivm_status rt_k_GlobalAveragePool(const rt_call *call) {
+  const rt_tensor *x = call->in[0];
+  if (x->rank < 3) return ivm_error(IVM_ERR_RUNTIME, "GlobalAveragePool: rank < 3");
+  int64_t planes = x->dims[0] * x->dims[1];
+  int64_t sz = rt_shape_numel(x->rank - 2, x->dims + 2);
+  switch (x->dtype) {
+    case IVM_DT_F32: {
+      const float *X = x->data;
+      float *Y = call->out[0]->data;
+      for (int64_t pl = 0; pl < planes; pl++) {
+        double s = 0;
+        for (int64_t i = 0; i < sz; i++) s += X[pl * sz + i];
+        Y[pl] = sz ? (float)(s / (double)sz) : 0.0f;
+      }
+      return NULL;
+    }
+    case IVM_DT_F64: {
+      const double *X = x->data;
+      double *Y = call->out[0]->data;
+      for (int64_t pl = 0; pl < planes; pl++) {
+        double s = 0;
+        for (int64_t i = 0; i < sz; i++) s += X[pl * sz + i];
+        Y[pl] = sz ? s / (double)sz : 0.0;
+      }
+      return NULL;
+    }
+    default:
+      return ivm_error(IVM_ERR_UNSUPPORTED, "GlobalAveragePool: dtype %s not supported",
+                       ivm_dtype_name((ivm_dtype)x->dtype));
+  }
+}

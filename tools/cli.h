@@ -1,0 +1,37 @@
+/* Shared helpers of the `ivm` command's subcommands. */
+#ifndef IVM_TOOLS_CLI_H
+#define IVM_TOOLS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ivm/ivm.h"
+
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
+
+/* Prints "ivm <cmd>: message" for a failed status, frees it, returns CLI_ERROR. */
+int cli_fail(const char *cmd, ivm_status st);
+int cli_usage(const char *cmd, const char *usage);
+int cli_is_help(const char *arg);
+int cli_ends_with(const char *s, const char *suffix);
+/* Reads a whole file; *out is malloc'd and NUL-terminated. */
+ivm_status cli_read_file(const char *path, char **out, size_t *out_size);
+ivm_status cli_write_file(const char *path, const void *data, size_t size);
+/* Loads MODEL: .onnx is compiled in memory, anything else is loaded as .ivm. */
+ivm_status cli_load_model(const char *path, ivm_module **out);
+/* Characters outside [A-Za-z0-9_.-] become '_'. */
+void cli_sanitize_name(const char *in, char *out, size_t size);
+double cli_now_ms(void);
+/* snprintf that may truncate (paths, messages); returns 1 if everything fit. */
+int cli_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+int cmd_compile(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_conform(int argc, char **argv);
+int cmd_asm(int argc, char **argv);
+int cmd_dis(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_ops(int argc, char **argv);
+
+#endif

@@ -1,0 +1,222 @@
+/* ivm run / ivm bench: bind inputs from files, run, write or time the outputs. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "isa/status.h"
+#include "tools/cli.h"
+
+typedef struct input_arg {
+  const char *name; /* NULL: bind in order */
+  const char *path;
+} input_arg;
+
+/* Binds -i arguments: NAME=FILE by name, FILE alone to the next input in order. */
+static ivm_status bind_inputs(ivm_module *m, ivm_session *s, const input_arg *args, int n) {
+  uint32_t next = 0, count = ivm_module_input_count(m);
+  for (int i = 0; i < n; i++) {
+    uint32_t index;
+    if (args[i].name) {
+      IVM_TRY(ivm_module_find_input(m, args[i].name, &index));
+    } else {
+      if (next >= count)
+        return ivm_error(IVM_ERR_INVALID_ARGUMENT, "%s: the model has only %u inputs",
+                         args[i].path, count);
+      index = next++;
+    }
+    ivm_host_tensor t;
+    IVM_TRY(ivm_host_tensor_read_file(args[i].path, &t));
+    ivm_status st = ivm_session_bind_input(s, index, t.dtype, t.rank, t.dims, t.data, t.nbytes);
+    ivm_host_tensor_free(&t);
+    if (st) return ivm_status_wrap(st, "%s", args[i].path);
+  }
+  return NULL;
+}
+
+static void print_values(const ivm_tensor_view *v) {
+  size_t n = ivm_dtype_size(v->dtype) ? v->nbytes / ivm_dtype_size(v->dtype) : 0;
+  size_t show = n < 6 ? n : 6;
+  printf(" [");
+  for (size_t i = 0; i < show; i++) {
+    const void *p = (const char *)v->data + i * ivm_dtype_size(v->dtype);
+    double x = 0;
+    switch (v->dtype) {
+      case IVM_DT_F32: x = *(const float *)p; break;
+      case IVM_DT_F64: x = *(const double *)p; break;
+      case IVM_DT_I8: x = *(const int8_t *)p; break;
+      case IVM_DT_U8: case IVM_DT_BOOL: x = *(const uint8_t *)p; break;
+      case IVM_DT_I16: x = *(const int16_t *)p; break;
+      case IVM_DT_U16: x = *(const uint16_t *)p; break;
+      case IVM_DT_I32: x = *(const int32_t *)p; break;
+      case IVM_DT_U32: x = *(const uint32_t *)p; break;
+      case IVM_DT_I64: x = (double)*(const int64_t *)p; break;
+      case IVM_DT_U64: x = (double)*(const uint64_t *)p; break;
+      default: printf("%s?", i ? ", " : ""); continue;
+    }
+    printf("%s%.6g", i ? ", " : "", x);
+  }
+  printf("%s]\n", n > show ? ", ..." : "");
+}
+
+static int parse_common(const char *cmd, int argc, char **argv, const char **model,
+                        input_arg *inputs, int *n_inputs, const char **outdir, int *threads,
+                        int *reps) {
+  *n_inputs = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if ((strcmp(a, "-i") == 0 || strcmp(a, "--input") == 0) && i + 1 < argc) {
+      char *v = argv[++i];
+      char *eq = strchr(v, '=');
+      if (eq && eq != v) {
+        *eq = 0;
+        inputs[*n_inputs].name = v;
+        inputs[*n_inputs].path = eq + 1;
+      } else {
+        inputs[*n_inputs].name = NULL;
+        inputs[*n_inputs].path = v;
+      }
+      (*n_inputs)++;
+    } else if (outdir && (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
+      *outdir = argv[++i];
+    } else if (threads && strcmp(a, "--threads") == 0 && i + 1 < argc) {
+      *threads = atoi(argv[++i]);
+    } else if (reps && strcmp(a, "--reps") == 0 && i + 1 < argc) {
+      *reps = atoi(argv[++i]);
+      if (*reps < 1) return 0;
+    } else if (a[0] == '-' && a[1]) {
+      fprintf(stderr, "ivm %s: unknown option '%s'\n", cmd, a);
+      return 0;
+    } else if (!*model) {
+      *model = a;
+    } else {
+      fprintf(stderr, "ivm %s: unexpected argument '%s'\n", cmd, a);
+      return 0;
+    }
+  }
+  return *model != NULL;
+}
+
+int cmd_run(int argc, char **argv) {
+  const char *usage = "MODEL.(ivm|onnx) [-i [NAME=]FILE]... [-o OUTDIR]";
+  if (argc >= 2 && cli_is_help(argv[1])) {
+    printf("usage: ivm run %s\n\n"
+           "Runs MODEL (.ivm, or .onnx compiled in memory). Each -i binds a .npy or ONNX\n"
+           "TensorProto .pb file: NAME=FILE by input name, FILE alone to the next input in\n"
+           "order. Prints each output's dtype, shape and first values; with -o, writes each\n"
+           "output to OUTDIR/NAME.npy (characters outside [A-Za-z0-9_.-] become '_').\n",
+           usage);
+    return CLI_OK;
+  }
+  const char *model = NULL, *outdir = NULL;
+  input_arg *inputs = calloc((size_t)argc, sizeof *inputs);
+  int n_inputs = 0;
+  if (!inputs) return cli_fail("run", ivm_error(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
+  if (!parse_common("run", argc, argv, &model, inputs, &n_inputs, &outdir, NULL, NULL)) {
+    free(inputs);
+    return cli_usage("run", usage);
+  }
+  ivm_module *m = NULL;
+  ivm_session *s = NULL;
+  ivm_status st = cli_load_model(model, &m);
+  if (!st) st = ivm_session_create(m, NULL, &s);
+  if (!st) st = bind_inputs(m, s, inputs, n_inputs);
+  if (!st) st = ivm_session_run(s);
+  if (!st && outdir) {
+    if (mkdir(outdir, 0777) != 0 && errno != EEXIST)
+      st = ivm_error(IVM_ERR_IO, "%s: cannot create directory: %s", outdir, strerror(errno));
+  }
+  for (uint32_t k = 0; !st && k < ivm_module_output_count(m); k++) {
+    ivm_tensor_info info;
+    ivm_tensor_view v;
+    st = ivm_module_output_info(m, k, &info);
+    if (!st) st = ivm_session_output(s, k, &v);
+    if (st) break;
+    printf("%s: %s[", info.name, ivm_dtype_name(v.dtype));
+    for (int d = 0; d < v.rank; d++) printf("%s%lld", d ? "," : "", (long long)v.dims[d]);
+    printf("]");
+    print_values(&v);
+    if (outdir) {
+      char safe[256], path[4096];
+      cli_sanitize_name(info.name, safe, sizeof safe);
+      cli_fmt(path, sizeof path, "%s/%s.npy", outdir, safe);
+      st = ivm_host_tensor_write_npy(path, v.dtype, v.rank, v.dims, v.data);
+    }
+  }
+  ivm_session_destroy(s);
+  ivm_module_release(m);
+  free(inputs);
+  return st ? cli_fail("run", st) : CLI_OK;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int cmd_bench(int argc, char **argv) {
+  const char *usage = "MODEL.(ivm|onnx) [-i [NAME=]FILE]... [--threads N] [--reps N]";
+  if (argc >= 2 && cli_is_help(argv[1])) {
+    printf("usage: ivm bench %s\n\n"
+           "Loads MODEL, binds the inputs (as ivm run does; inputs not given are zeros when\n"
+           "their shape is static), runs it once to warm up, then --reps times (default 20),\n"
+           "and prints one JSON line: load_ms, min_ms, median_ms, mean_ms, reps, threads.\n",
+           usage);
+    return CLI_OK;
+  }
+  const char *model = NULL;
+  int threads = 0, reps = 20, n_inputs = 0;
+  input_arg *inputs = calloc((size_t)argc, sizeof *inputs);
+  if (!inputs) return cli_fail("bench", ivm_error(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
+  if (!parse_common("bench", argc, argv, &model, inputs, &n_inputs, NULL, &threads, &reps)) {
+    free(inputs);
+    return cli_usage("bench", usage);
+  }
+  ivm_module *m = NULL;
+  ivm_session *s = NULL;
+  double *times = calloc((size_t)reps, sizeof *times);
+  double t0 = cli_now_ms();
+  ivm_status st = times ? cli_load_model(model, &m) : ivm_error(IVM_ERR_OUT_OF_MEMORY, "oom");
+  double load_ms = cli_now_ms() - t0;
+  ivm_session_options so = {{0}, threads};
+  if (!st) st = ivm_session_create(m, &so, &s);
+  /* Unbound inputs with static shapes get zeros, so a model can be timed without files. */
+  for (uint32_t k = 0; !st && k < ivm_module_input_count(m); k++) {
+    ivm_tensor_info info;
+    st = ivm_module_input_info(m, k, &info);
+    int known = !st && info.rank >= 0;
+    size_t n = ivm_dtype_size(info.dtype);
+    for (int d = 0; known && d < info.rank; d++) {
+      if (info.dims[d] < 0) known = 0;
+      else n *= (size_t)info.dims[d];
+    }
+    if (!st && known) {
+      void *z = calloc(1, n ? n : 1);
+      st = z ? ivm_session_bind_input(s, k, info.dtype, info.rank, info.dims, z, n)
+             : ivm_error(IVM_ERR_OUT_OF_MEMORY, "oom");
+      free(z);
+    }
+  }
+  if (!st) st = bind_inputs(m, s, inputs, n_inputs);
+  if (!st) st = ivm_session_run(s);
+  for (int r = 0; !st && r < reps; r++) {
+    double a = cli_now_ms();
+    st = ivm_session_run(s);
+    times[r] = cli_now_ms() - a;
+  }
+  if (!st) {
+    double sum = 0;
+    for (int r = 0; r < reps; r++) sum += times[r];
+    qsort(times, (size_t)reps, sizeof *times, cmp_double);
+    double median = reps % 2 ? times[reps / 2] : (times[reps / 2 - 1] + times[reps / 2]) / 2;
+    printf("{\"model\": \"%s\", \"load_ms\": %.4f, \"min_ms\": %.4f, \"median_ms\": %.4f, "
+           "\"mean_ms\": %.4f, \"reps\": %d, \"threads\": %d}\n",
+           model, load_ms, times[0], median, sum / reps, reps, threads ? threads : 1);
+  }
+  ivm_session_destroy(s);
+  ivm_module_release(m);
+  free(times);
+  free(inputs);
+  return st ? cli_fail("bench", st) : CLI_OK;
+}

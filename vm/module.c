@@ -1,0 +1,251 @@
+/* Loading: mmap (or borrow) the bytes, open and verify them, then prepare each
+ * instruction once: kernel pointer and decoded attributes. After this the module is
+ * immutable and shared. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <threads.h>
+#include <unistd.h>
+
+#include "vm/vm.h"
+
+static once_flag registry_once = ONCE_FLAG_INIT;
+static isa_registry *builtin_registry;
+static ivm_status builtin_registry_status;
+
+static void create_builtin_registry(void) {
+  builtin_registry_status = rt_registry_create_builtin(&builtin_registry);
+}
+
+ivm_status vm_builtin_registry(const isa_registry **out) {
+  call_once(&registry_once, create_builtin_registry);
+  if (builtin_registry_status)
+    return ivm_error(ivm_status_get_code(builtin_registry_status), "%s",
+                     ivm_status_message(builtin_registry_status));
+  *out = builtin_registry;
+  return NULL;
+}
+
+void vm_instr_context(const ivm_module *m, uint32_t i, char *buf, size_t size) {
+  const vm_instr *in = &m->instrs[i];
+  const char *node = m->view.debug ? isa_module_str(&m->view, m->view.debug[i]) : "";
+  if (node[0])
+    snprintf(buf, size, "instruction %u (%s, node '%s')", i, in->desc->name, node);
+  else
+    snprintf(buf, size, "instruction %u (%s)", i, in->desc->name);
+}
+
+static void module_free(ivm_module *m) {
+  if (!m) return;
+  rt_free(&m->allocator, m->instrs);
+  rt_free(&m->allocator, m->attr_slots);
+  if (m->map) munmap(m->map, m->map_size);
+  free(m->owned);
+  free(m->what);
+  rt_free(&m->allocator, m);
+}
+
+static ivm_status prepare(ivm_module *m) {
+  const isa_module *v = &m->view;
+  uint32_t n_slots = 0;
+  const isa_registry_entry **entries =
+      calloc(v->n_imports ? v->n_imports : 1, sizeof *entries);
+  if (!entries) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "%s: out of memory", m->what);
+  ivm_status st = NULL;
+  for (uint32_t k = 0; k < v->n_imports; k++) {
+    const isa_import_rec *imp = &v->imports[k];
+    entries[k] = isa_registry_find(m->registry, isa_module_str(v, imp->domain),
+                                   isa_module_str(v, imp->name), imp->version);
+    if (!entries[k]) { /* the verifier reports this first; keep a guard anyway */
+      st = ivm_error(IVM_ERR_NOT_FOUND, "%s: op %s.%s version %u is not registered", m->what,
+                     isa_module_str(v, imp->domain), isa_module_str(v, imp->name),
+                     imp->version);
+      goto done;
+    }
+  }
+  for (uint32_t i = 0; i < v->n_instrs; i++) n_slots += entries[v->code[i].op]->desc->n_attrs;
+  m->instrs = rt_alloc(&m->allocator, (v->n_instrs ? v->n_instrs : 1) * sizeof *m->instrs, 64);
+  m->attr_slots = rt_alloc(&m->allocator, (n_slots ? n_slots : 1) * sizeof *m->attr_slots, 64);
+  if (!m->instrs || !m->attr_slots) {
+    st = ivm_error(IVM_ERR_OUT_OF_MEMORY, "%s: out of memory preparing instructions", m->what);
+    goto done;
+  }
+  uint32_t slot = 0;
+  for (uint32_t i = 0; i < v->n_instrs; i++) {
+    const isa_instr_rec *rec = &v->code[i];
+    const isa_registry_entry *e = entries[rec->op];
+    vm_instr *in = &m->instrs[i];
+    in->desc = e->desc;
+    in->kernel = *(const rt_kernel_fn *)e->impl;
+    in->attrs = &m->attr_slots[slot];
+    in->operands = &v->operands[rec->operands];
+    in->n_in = rec->n_in;
+    in->n_out = rec->n_out;
+    in->needs_infer = 0;
+    for (uint32_t k = 0; k < (uint32_t)rec->n_in + rec->n_out; k++) {
+      uint32_t t = in->operands[k];
+      if (t != ISA_NO_TENSOR && v->tensors[t].kind == ISA_TK_DYNAMIC) in->needs_infer = 1;
+    }
+    if ((uint32_t)rec->n_in + rec->n_out > m->max_operands)
+      m->max_operands = (uint32_t)rec->n_in + rec->n_out;
+    st = isa_module_decode_attrs(v, i, e->desc, &m->attr_slots[slot]);
+    if (st) {
+      st = ivm_status_wrap(st, "%s", m->what);
+      goto done;
+    }
+    slot += e->desc->n_attrs;
+  }
+done:
+  free(entries);
+  return st;
+}
+
+static ivm_status module_init(ivm_module *m) {
+  IVM_TRY(vm_builtin_registry(&m->registry));
+  const void *bytes = m->map ? m->map : m->owned;
+  IVM_TRY(isa_module_open(bytes, m->map ? m->map_size : m->view.size, m->what, &m->view));
+  IVM_TRY(isa_module_verify(&m->view, m->registry, m->what));
+  return prepare(m);
+}
+
+static ivm_status module_new(const ivm_load_options *opts, const char *what, ivm_module **out) {
+  ivm_allocator a = {0};
+  if (opts && opts->allocator.alloc) a = opts->allocator;
+  ivm_module *m = rt_alloc(&a, sizeof *m, 64);
+  if (!m) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+  memset(m, 0, sizeof *m);
+  atomic_init(&m->refs, 1);
+  m->allocator = a;
+  m->what = strdup(what);
+  if (!m->what) {
+    rt_free(&a, m);
+    return ivm_error(IVM_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+  }
+  *out = m;
+  return NULL;
+}
+
+ivm_status ivm_module_load_file(const char *path, const ivm_load_options *opts,
+                                ivm_module **out_module) {
+  if (!path || !out_module) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "load: NULL argument");
+  *out_module = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return ivm_error(errno == ENOENT ? IVM_ERR_NOT_FOUND : IVM_ERR_IO, "%s: cannot open: %s",
+                     path, strerror(errno));
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    close(fd);
+    return ivm_error(IVM_ERR_IO, "%s: not a regular file", path);
+  }
+  if (sb.st_size == 0) {
+    close(fd);
+    return ivm_error(IVM_ERR_FORMAT, "%s: empty file, not an IVM module", path);
+  }
+  void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) return ivm_error(IVM_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+  ivm_module *m;
+  ivm_status st = module_new(opts, path, &m);
+  if (st) {
+    munmap(map, (size_t)sb.st_size);
+    return st;
+  }
+  m->map = map;
+  m->map_size = (size_t)sb.st_size;
+  m->view.size = m->map_size;
+  st = module_init(m);
+  if (st) {
+    module_free(m);
+    return st;
+  }
+  *out_module = m;
+  return NULL;
+}
+
+ivm_status ivm_module_load_memory(const void *data, size_t size, int take_ownership,
+                                  const ivm_load_options *opts, ivm_module **out_module) {
+  if (!data || !out_module) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "load: NULL argument");
+  *out_module = NULL;
+  ivm_module *m;
+  IVM_TRY(module_new(opts, "<memory>", &m));
+  if (((uintptr_t)data % ISA_CONST_ALIGN) == 0 && take_ownership) {
+    m->owned = (void *)data;
+  } else {
+    /* Constants must be 64-byte aligned to be used in place: copy into aligned memory. */
+    void *copy = aligned_alloc(ISA_CONST_ALIGN, (size + ISA_CONST_ALIGN - 1) / ISA_CONST_ALIGN * ISA_CONST_ALIGN);
+    if (!copy) {
+      module_free(m);
+      return ivm_error(IVM_ERR_OUT_OF_MEMORY, "<memory>: cannot copy %zu bytes", size);
+    }
+    memcpy(copy, data, size);
+    m->owned = copy;
+    if (take_ownership) free((void *)data);
+  }
+  m->view.size = size;
+  ivm_status st = module_init(m);
+  if (st) {
+    module_free(m);
+    return st;
+  }
+  *out_module = m;
+  return NULL;
+}
+
+void ivm_module_retain(ivm_module *m) {
+  if (m) atomic_fetch_add(&m->refs, 1);
+}
+
+void ivm_module_release(ivm_module *m) {
+  if (m && atomic_fetch_sub(&m->refs, 1) == 1) module_free(m);
+}
+
+uint32_t ivm_module_input_count(const ivm_module *m) { return m ? m->view.n_inputs : 0; }
+uint32_t ivm_module_output_count(const ivm_module *m) { return m ? m->view.n_outputs : 0; }
+
+static void tensor_info(const ivm_module *m, uint32_t t, ivm_tensor_info *out) {
+  const isa_module *v = &m->view;
+  const isa_tensor_rec *r = &v->tensors[t];
+  memset(out, 0, sizeof *out);
+  out->name = isa_module_str(v, r->name);
+  out->dtype = (ivm_dtype)r->dtype;
+  out->rank = (r->flags & ISA_TF_RANK_UNKNOWN) ? -1 : r->rank;
+  for (int k = 0; k < out->rank; k++) {
+    int64_t d = v->dims[r->dims + k];
+    out->dims[k] = d;
+    if (d <= ISA_DIM_SYM(0) && (uint64_t)ISA_DIM_SYM_INDEX(d) < v->n_symbols)
+      out->dim_names[k] = isa_module_str(v, v->symbols[ISA_DIM_SYM_INDEX(d)]);
+  }
+}
+
+ivm_status ivm_module_input_info(const ivm_module *m, uint32_t i, ivm_tensor_info *out) {
+  if (!m || !out || i >= m->view.n_inputs)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input index %u out of range (%u inputs)", i,
+                     m ? m->view.n_inputs : 0);
+  tensor_info(m, m->view.inputs[i], out);
+  return NULL;
+}
+
+ivm_status ivm_module_output_info(const ivm_module *m, uint32_t i, ivm_tensor_info *out) {
+  if (!m || !out || i >= m->view.n_outputs)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "output index %u out of range (%u outputs)", i,
+                     m ? m->view.n_outputs : 0);
+  tensor_info(m, m->view.outputs[i], out);
+  return NULL;
+}
+
+ivm_status ivm_module_find_input(const ivm_module *m, const char *name, uint32_t *out) {
+  for (uint32_t i = 0; m && name && i < m->view.n_inputs; i++) {
+    if (strcmp(isa_module_str(&m->view, m->view.tensors[m->view.inputs[i]].name), name) == 0) {
+      *out = i;
+      return NULL;
+    }
+  }
+  return ivm_error(IVM_ERR_NOT_FOUND, "no input named '%s'", name ? name : "(null)");
+}
+
+void ivm_free(void *p) { free(p); }

@@ -1,3 +1,0 @@
-/* PLACEHOLDER */
-int vm_placeholder_(void);
-int vm_placeholder_(void) { return 0; }

@@ -1,0 +1,263 @@
+/* Sessions: an arena from the memory plan, one rt_tensor per module tensor, and the
+ * prepared calls the interpreter loop runs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vm/vm.h"
+
+struct ivm_session {
+  ivm_module *module;
+  ivm_allocator allocator;
+  uint8_t *arena;
+  rt_tensor *tensors;        /* one per module tensor */
+  const rt_tensor **in_ptrs; /* all instructions' inputs, flattened */
+  rt_tensor **out_ptrs;      /* all instructions' outputs, flattened */
+  rt_call *calls;
+  rt_scratch scratch;
+  uint8_t *bound;            /* per graph input */
+  isa_type *infer_in, *infer_out; /* run-time inference buffers (max_operands each) */
+  const void **infer_data;
+  int has_run;
+};
+
+static void set_static_shape(const isa_module *v, uint32_t t, rt_tensor *out) {
+  const isa_tensor_rec *r = &v->tensors[t];
+  out->dtype = r->dtype;
+  out->rank = (r->flags & ISA_TF_RANK_UNKNOWN) ? 0 : r->rank;
+  for (int k = 0; k < out->rank; k++) out->dims[k] = v->dims[r->dims + k];
+}
+
+void ivm_session_destroy(ivm_session *s) {
+  if (!s) return;
+  const ivm_allocator *a = &s->allocator;
+  if (s->tensors) {
+    for (uint32_t t = 0; t < s->module->view.n_tensors; t++)
+      if (s->module->view.tensors[t].kind == ISA_TK_DYNAMIC) rt_free(a, s->tensors[t].data);
+  }
+  rt_scratch_release(&s->scratch);
+  rt_free(a, s->arena);
+  rt_free(a, s->tensors);
+  rt_free(a, s->in_ptrs);
+  rt_free(a, s->out_ptrs);
+  rt_free(a, s->calls);
+  rt_free(a, s->bound);
+  rt_free(a, s->infer_in);
+  rt_free(a, s->infer_out);
+  rt_free(a, s->infer_data);
+  ivm_module_release(s->module);
+  rt_free(a, s);
+}
+
+ivm_status ivm_session_create(ivm_module *m, const ivm_session_options *opts,
+                              ivm_session **out_session) {
+  if (!m || !out_session) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "session: NULL argument");
+  *out_session = NULL;
+  ivm_allocator a = m->allocator;
+  if (opts && opts->allocator.alloc) a = opts->allocator;
+  ivm_session *s = rt_alloc(&a, sizeof *s, 64);
+  if (!s) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "session: out of memory");
+  memset(s, 0, sizeof *s);
+  s->allocator = a;
+  s->scratch.allocator = &s->allocator;
+  ivm_module_retain(m);
+  s->module = m;
+  const isa_module *v = &m->view;
+  uint32_t n_in_ptrs = 0, n_out_ptrs = 0;
+  for (uint32_t i = 0; i < v->n_instrs; i++) {
+    n_in_ptrs += v->code[i].n_in;
+    n_out_ptrs += v->code[i].n_out;
+  }
+  uint32_t maxop = m->max_operands ? m->max_operands : 1;
+  s->arena = rt_alloc(&a, v->plan->arena_size ? v->plan->arena_size : 1, 64);
+  s->tensors = rt_alloc(&a, (v->n_tensors ? v->n_tensors : 1) * sizeof *s->tensors, 64);
+  s->in_ptrs = rt_alloc(&a, (n_in_ptrs ? n_in_ptrs : 1) * sizeof *s->in_ptrs, 64);
+  s->out_ptrs = rt_alloc(&a, (n_out_ptrs ? n_out_ptrs : 1) * sizeof *s->out_ptrs, 64);
+  s->calls = rt_alloc(&a, (v->n_instrs ? v->n_instrs : 1) * sizeof *s->calls, 64);
+  s->bound = rt_alloc(&a, v->n_inputs ? v->n_inputs : 1, 64);
+  s->infer_in = rt_alloc(&a, maxop * sizeof *s->infer_in, 64);
+  s->infer_out = rt_alloc(&a, maxop * sizeof *s->infer_out, 64);
+  s->infer_data = rt_alloc(&a, maxop * sizeof *s->infer_data, 64);
+  if (!s->arena || !s->tensors || !s->in_ptrs || !s->out_ptrs || !s->calls || !s->bound ||
+      !s->infer_in || !s->infer_out || !s->infer_data) {
+    ivm_session_destroy(s);
+    return ivm_error(IVM_ERR_OUT_OF_MEMORY, "session: cannot allocate %llu arena bytes",
+                     (unsigned long long)v->plan->arena_size);
+  }
+  memset(s->tensors, 0, v->n_tensors * sizeof *s->tensors);
+  memset(s->bound, 0, v->n_inputs ? v->n_inputs : 1);
+  for (uint32_t t = 0; t < v->n_tensors; t++) {
+    const isa_tensor_rec *r = &v->tensors[t];
+    rt_tensor *x = &s->tensors[t];
+    set_static_shape(v, t, x);
+    if (r->kind == ISA_TK_CONST) {
+      x->data = (void *)(v->consts + r->offset); /* read-only: kernels never write inputs */
+      x->capacity = r->size;
+    } else if (r->kind == ISA_TK_ARENA) {
+      x->data = s->arena + r->offset;
+      x->capacity = r->size;
+    }
+  }
+  uint32_t pi = 0, po = 0;
+  for (uint32_t i = 0; i < v->n_instrs; i++) {
+    const vm_instr *in = &m->instrs[i];
+    rt_call *c = &s->calls[i];
+    c->n_in = in->n_in;
+    c->n_out = in->n_out;
+    c->in = &s->in_ptrs[pi];
+    c->out = &s->out_ptrs[po];
+    c->attrs = in->attrs;
+    c->scratch = &s->scratch;
+    for (uint32_t k = 0; k < in->n_in; k++) {
+      uint32_t t = in->operands[k];
+      s->in_ptrs[pi++] = t == ISA_NO_TENSOR ? NULL : &s->tensors[t];
+    }
+    for (uint32_t k = 0; k < in->n_out; k++) {
+      uint32_t t = in->operands[in->n_in + k];
+      s->out_ptrs[po++] = t == ISA_NO_TENSOR ? NULL : &s->tensors[t];
+    }
+  }
+  *out_session = s;
+  return NULL;
+}
+
+static ivm_status ensure_capacity(ivm_session *s, rt_tensor *x, size_t bytes) {
+  if (bytes <= x->capacity && x->data) return NULL;
+  rt_free(&s->allocator, x->data);
+  x->data = rt_alloc(&s->allocator, bytes ? bytes : 1, 64);
+  x->capacity = x->data ? bytes : 0;
+  if (!x->data) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes", bytes);
+  return NULL;
+}
+
+ivm_status ivm_session_bind_input(ivm_session *s, uint32_t index, ivm_dtype dtype, int32_t rank,
+                                  const int64_t *dims, const void *data, size_t nbytes) {
+  if (!s) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "bind: NULL session");
+  const isa_module *v = &s->module->view;
+  if (index >= v->n_inputs)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "bind: input index %u out of range (%u inputs)",
+                     index, v->n_inputs);
+  uint32_t t = v->inputs[index];
+  const isa_tensor_rec *r = &v->tensors[t];
+  const char *name = isa_module_str(v, r->name);
+  if ((int)dtype != r->dtype)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': expected dtype %s, got %s", name,
+                     ivm_dtype_name((ivm_dtype)r->dtype), ivm_dtype_name(dtype));
+  if (rank < 0 || rank > IVM_MAX_RANK || (rank > 0 && !dims))
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': bad rank %d", name, rank);
+  int rank_known = !(r->flags & ISA_TF_RANK_UNKNOWN);
+  if (rank_known && rank != r->rank)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': expected rank %u, got %d", name,
+                     r->rank, rank);
+  int64_t numel = 1;
+  for (int k = 0; k < rank; k++) {
+    if (dims[k] < 0)
+      return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': negative dim %d", name, k);
+    int64_t want = rank_known ? v->dims[r->dims + k] : -1;
+    if (want >= 0 && dims[k] != want)
+      return ivm_error(IVM_ERR_INVALID_ARGUMENT,
+                       "input '%s': dim %d is %lld, the module expects %lld", name, k,
+                       (long long)dims[k], (long long)want);
+    if (dims[k] && numel > INT64_MAX / dims[k])
+      return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': shape too large", name);
+    numel *= dims[k];
+  }
+  size_t need = (size_t)numel * ivm_dtype_size(dtype);
+  if (nbytes != need || (need && !data))
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': %zu bytes given, shape needs %zu",
+                     name, nbytes, need);
+  rt_tensor *x = &s->tensors[t];
+  if (r->kind == ISA_TK_DYNAMIC) IVM_TRY(ivm_status_wrap(ensure_capacity(s, x, need), "input '%s'", name));
+  x->rank = (uint8_t)rank;
+  for (int k = 0; k < rank; k++) x->dims[k] = dims[k];
+  if (need) memcpy(x->data, data, need);
+  s->bound[index] = 1;
+  return NULL;
+}
+
+/* Re-runs inference with the actual shapes and values, then sizes DYNAMIC outputs and
+ * checks that static outputs still agree (an input's run-time shape could differ from
+ * what the module declared only where the module left it dynamic). */
+static ivm_status infer_at_run_time(ivm_session *s, uint32_t i) {
+  const vm_instr *in = &s->module->instrs[i];
+  const rt_call *c = &s->calls[i];
+  for (uint32_t k = 0; k < in->n_in; k++) {
+    isa_type *ty = &s->infer_in[k];
+    const rt_tensor *x = c->in[k];
+    memset(ty, 0, sizeof *ty);
+    s->infer_data[k] = NULL;
+    if (!x) continue;
+    ty->dtype = x->dtype;
+    ty->rank = (int8_t)x->rank;
+    memcpy(ty->dims, x->dims, sizeof ty->dims);
+    s->infer_data[k] = x->data;
+  }
+  memset(s->infer_out, 0, in->n_out * sizeof *s->infer_out);
+  isa_infer_ctx ctx = {in->n_in, s->infer_in, s->infer_data, in->attrs, in->n_out, s->infer_out};
+  IVM_TRY(in->desc->infer(&ctx));
+  const isa_module *v = &s->module->view;
+  for (uint32_t k = 0; k < in->n_out; k++) {
+    rt_tensor *x = c->out[k];
+    if (!x) continue;
+    const isa_type *ty = &s->infer_out[k];
+    if (ty->rank < 0) return ivm_error(IVM_ERR_RUNTIME, "output %u: rank unknown at run time", k);
+    for (int d = 0; d < ty->rank; d++)
+      if (ty->dims[d] < 0)
+        return ivm_error(IVM_ERR_RUNTIME, "output %u: dim %d unknown at run time", k, d);
+    uint32_t t = in->operands[in->n_in + k];
+    if (ty->dtype != x->dtype)
+      return ivm_error(IVM_ERR_RUNTIME, "output %u: dtype %s, the module declares %s", k,
+                       ivm_dtype_name((ivm_dtype)ty->dtype), ivm_dtype_name((ivm_dtype)x->dtype));
+    if (v->tensors[t].kind == ISA_TK_DYNAMIC) {
+      x->rank = (uint8_t)ty->rank;
+      memcpy(x->dims, ty->dims, sizeof x->dims);
+      IVM_TRY(ensure_capacity(s, x, rt_nbytes(x)));
+    } else if (ty->rank != x->rank ||
+               memcmp(ty->dims, x->dims, (size_t)ty->rank * sizeof ty->dims[0]) != 0) {
+      return ivm_error(IVM_ERR_RUNTIME, "output %u: run-time shape differs from the module's",
+                       k);
+    }
+  }
+  return NULL;
+}
+
+ivm_status ivm_session_run(ivm_session *s) {
+  if (!s) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "run: NULL session");
+  ivm_module *m = s->module;
+  const isa_module *v = &m->view;
+  for (uint32_t k = 0; k < v->n_inputs; k++)
+    if (!s->bound[k])
+      return ivm_error(IVM_ERR_INVALID_ARGUMENT, "%s: input '%s' is not bound", m->what,
+                       isa_module_str(v, v->tensors[v->inputs[k]].name));
+  const vm_instr *instrs = m->instrs;
+  const rt_call *calls = s->calls;
+  for (uint32_t i = 0; i < v->n_instrs; i++) {
+    ivm_status st = NULL;
+    if (instrs[i].needs_infer) st = infer_at_run_time(s, i);
+    if (!st) st = instrs[i].kernel(&calls[i]);
+    if (st) {
+      char where[256];
+      vm_instr_context(m, i, where, sizeof where);
+      return ivm_status_wrap(st, "%s: %s", m->what, where);
+    }
+  }
+  s->has_run = 1;
+  return NULL;
+}
+
+ivm_status ivm_session_output(ivm_session *s, uint32_t index, ivm_tensor_view *out) {
+  if (!s || !out) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "output: NULL argument");
+  const isa_module *v = &s->module->view;
+  if (index >= v->n_outputs)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "output index %u out of range (%u outputs)",
+                     index, v->n_outputs);
+  if (!s->has_run) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "output: the session has not run");
+  const rt_tensor *x = &s->tensors[v->outputs[index]];
+  memset(out, 0, sizeof *out);
+  out->dtype = (ivm_dtype)x->dtype;
+  out->rank = x->rank;
+  memcpy(out->dims, x->dims, sizeof out->dims);
+  out->data = x->data;
+  out->nbytes = rt_nbytes(x);
+  return NULL;
+}
