@@ -1,5 +1,6 @@
 /* Host tensor files: .npy (read v1-3, write v1) and ONNX TensorProto (.pb). Both are
  * untrusted input: every size is checked against the file length before use. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,7 +200,8 @@ ivm_status ivm_host_tensor_write_npy(const char *path, ivm_dtype dtype, int32_t 
                                      const int64_t *dims, const void *data) {
   if (!path || (rank > 0 && !dims))
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "ivm_host_tensor_write_npy: NULL argument");
-  const char *descr = npy_descr(dtype);
+  /* numpy has no bfloat16: write its bit patterns as uint16, as ONNX's test data does. */
+  const char *descr = dtype == IVM_DT_BF16 ? "<u2" : npy_descr(dtype);
   if (!descr)
     return ivm_error(IVM_ERR_UNSUPPORTED, "%s: dtype %s cannot be written to .npy", path,
                      ivm_dtype_name(dtype));
@@ -229,7 +231,7 @@ ivm_status ivm_host_tensor_write_npy(const char *path, ivm_dtype dtype, int32_t 
   memset(header + n, ' ', pad);
   header[hlen - 1] = '\n';
   FILE *f = fopen(path, "wb");
-  if (!f) return ivm_error(IVM_ERR_IO, "%s: cannot create", path);
+  if (!f) return ivm_error(IVM_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
   uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)(hlen & 0xff), (uint8_t)(hlen >> 8)};
   size_t nbytes = (size_t)numel * ivm_dtype_size(dtype);
   int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, hlen, f) == hlen &&

@@ -171,9 +171,12 @@ static ivm_status next(asmb *a) {
       if (d == '\\') {
         if (p >= e) return fail(a, "unterminated string");
         char x = *p++;
-        if (x == '"' || x == '\\') d = x;
-        else if (x == 'n') d = '\n';
-        else if (x == 't') d = '\t';
+        if (x == '"' || x == '\\')
+          d = x;
+        else if (x == 'n')
+          d = '\n';
+        else if (x == 't')
+          d = '\t';
         else if (x == 'x') {
           int h = p < e ? hexval(p[0]) : -1, l = p + 1 < e ? hexval(p[1]) : -1;
           if (h < 0 || l < 0) return fail(a, "bad \\x escape in string");
@@ -249,7 +252,8 @@ static ivm_status parse_u64(asmb *a, uint64_t max, uint64_t *out) {
   uint64_t v = 0;
   for (size_t i = 0; i < a->t.n; i++) {
     char c = a->t.p[i];
-    if (!is_digit(c)) return fail(a, "expected a non-negative integer, got '%.*s'", (int)a->t.n, a->t.p);
+    if (!is_digit(c))
+      return fail(a, "expected a non-negative integer, got '%.*s'", (int)a->t.n, a->t.p);
     uint64_t d = (uint64_t)(c - '0');
     if (v > (max - d) / 10) return fail(a, "number '%.*s' is too large", (int)a->t.n, a->t.p);
     v = v * 10 + d;
@@ -356,7 +360,7 @@ static ivm_status parse_plan(asmb *a) {
   if (a->have_plan) return fail(a, "duplicate 'plan' line");
   a->have_plan = 1;
   while (a->t.kind != T_EOL) {
-    uint64_t v;
+    uint64_t v = 0;
     if (is_word(a, "arena_size")) {
       IVM_TRY(next(a));
       IVM_TRY(expect_punct(a, '='));
@@ -378,10 +382,10 @@ static ivm_status parse_plan(asmb *a) {
 }
 
 static ivm_status expect_decl_index(asmb *a, char ref, uint32_t want, const char *what) {
-  if (a->t.kind != T_REF || a->t.ref != ref)
-    return fail(a, "expected %c%u", ref, want);
+  if (a->t.kind != T_REF || a->t.ref != ref) return fail(a, "expected %c%u", ref, want);
   if (a->t.refv != want)
-    return fail(a, "%s %c%u declared out of order (expected %c%u)", what, ref, a->t.refv, ref, want);
+    return fail(a, "%s %c%u declared out of order (expected %c%u)", what, ref, a->t.refv, ref,
+                want);
   return next(a);
 }
 
@@ -418,7 +422,7 @@ static ivm_status parse_import(asmb *a) {
     return fail(a, "expected domain.name (e.g. ivm.Conv)");
   }
   IVM_TRY(expect_punct(a, '@'));
-  uint64_t v;
+  uint64_t v = 0;
   IVM_TRY(parse_u64(a, UINT32_MAX, &v));
   im.version = (uint32_t)v;
   if (!grow((void **)&a->imports, &a->cap_imports, a->n_imports + 1, sizeof *a->imports))
@@ -448,7 +452,7 @@ static ivm_status parse_dim(asmb *a, int64_t *out) {
     *out = ISA_DIM_SYM(found);
     return next(a);
   }
-  uint64_t v;
+  uint64_t v = 0;
   IVM_TRY(parse_u64(a, INT64_MAX, &v));
   *out = (int64_t)v;
   return NULL;
@@ -569,7 +573,7 @@ static ivm_status parse_io(asmb *a, int outputs) {
   *have = 1;
   uint32_t *list = NULL, n = 0, cap = 0;
   while (a->t.kind != T_EOL) {
-    uint32_t t;
+    uint32_t t = 0;
     ivm_status st = parse_tensor_ref(a, 0, &t);
     if (!st && !grow((void **)&list, &cap, n + 1, sizeof *list)) st = oom(a);
     if (st) {
@@ -655,8 +659,10 @@ static ivm_status parse_attr_value(asmb *a, isa_def_attr *at) {
     if (!st) {
       size_t es = any_float ? sizeof(float) : sizeof(int64_t);
       void *kept = pool_alloc(&a->pool, (size_t)n * es);
-      if (!kept) st = oom(a);
-      else if (n) memcpy(kept, any_float ? (void *)fv : (void *)iv, (size_t)n * es);
+      if (!kept)
+        st = oom(a);
+      else if (n)
+        memcpy(kept, any_float ? (void *)fv : (void *)iv, (size_t)n * es);
       at->type = any_float ? ISA_ATTR_FLOATS : ISA_ATTR_INTS;
       at->count = n;
       at->v.ints = kept;
@@ -707,7 +713,7 @@ static ivm_status parse_instr(asmb *a) {
 
   if (!is_punct(a, '=')) {
     for (;;) {
-      uint32_t t;
+      uint32_t t = 0;
       if ((st = parse_tensor_ref(a, 1, &t))) goto done;
       if (!grow((void **)&outs, &out_cap, n_out + 1, sizeof *outs)) goto nomem;
       outs[n_out++] = t;
@@ -716,7 +722,7 @@ static ivm_status parse_instr(asmb *a) {
     }
   }
   if ((st = expect_punct(a, '='))) goto done;
-  uint32_t op;
+  uint32_t op = 0;
   if (a->t.kind == T_REF && a->t.ref == '#') {
     op = a->t.refv;
     if (op >= a->n_imports) {
@@ -745,7 +751,7 @@ static ivm_status parse_instr(asmb *a) {
   if ((st = next(a))) goto done;
   in.op = op;
   while (a->t.kind == T_REF || is_word(a, "_")) {
-    uint32_t t;
+    uint32_t t = 0;
     if ((st = parse_tensor_ref(a, 1, &t))) goto done;
     if (!grow((void **)&ins, &in_cap, n_in + 1, sizeof *ins)) goto nomem;
     ins[n_in++] = t;

@@ -11,12 +11,14 @@
 #define DIS_ERR(...) ivm_error(IVM_ERR_FORMAT, "disassemble: " __VA_ARGS__)
 #define DATA_BYTES_PER_LINE 64
 
+/* A bare word as the assembler lexes it: [A-Za-z_] then [A-Za-z0-9_] (plus '.' and '-'
+ * with allow_dot). */
 static int is_ident(const char *s, int allow_dot) {
-  if (!*s || (*s >= '0' && *s <= '9')) return 0;
+  if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')) return 0;
   for (; *s; s++) {
     char c = *s;
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_' || (allow_dot && (c == '.' || c == '-'))))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          (allow_dot && (c == '.' || c == '-'))))
       return 0;
   }
   return 1;
@@ -89,7 +91,8 @@ static ivm_status put_tensor(isa_buf *b, const isa_module *m, uint32_t i) {
       isa_buf_append(b, "?", 1);
     } else {
       int64_t s = ISA_DIM_SYM_INDEX(d);
-      if (s >= (int64_t)m->n_symbols) return DIS_ERR("tensor %u: symbol %lld out of range", i, (long long)s);
+      if (s >= (int64_t)m->n_symbols)
+        return DIS_ERR("tensor %u: symbol %lld out of range", i, (long long)s);
       if (symbol_printable(m, (uint32_t)s))
         isa_buf_printf(b, "%s", isa_module_str(m, m->symbols[s]));
       else
@@ -129,8 +132,10 @@ static ivm_status put_tensor(isa_buf *b, const isa_module *m, uint32_t i) {
 }
 
 static void put_tensor_ref(isa_buf *b, uint32_t t) {
-  if (t == ISA_NO_TENSOR) isa_buf_append(b, "_", 1);
-  else isa_buf_printf(b, "%%%u", t);
+  if (t == ISA_NO_TENSOR)
+    isa_buf_append(b, "_", 1);
+  else
+    isa_buf_printf(b, "%%%u", t);
 }
 
 /* Attribute records are walked without a schema: dis shows what the file holds. */
@@ -152,8 +157,10 @@ static ivm_status put_attrs(isa_buf *b, const isa_module *m, uint32_t i) {
     pos += ps;
     if (k) isa_buf_append(b, ", ", 2);
     const char *name = isa_module_str(m, r->name);
-    if (is_ident(name, 0)) isa_buf_printf(b, "%s", name);
-    else put_cstr(b, name);
+    if (is_ident(name, 0))
+      isa_buf_printf(b, "%s", name);
+    else
+      put_cstr(b, name);
     isa_buf_append(b, "=", 1);
     switch (r->type) {
       case ISA_ATTR_INT: {
@@ -204,8 +211,10 @@ static ivm_status put_instr(isa_buf *b, const isa_module *m, uint32_t i) {
     put_tensor_ref(b, ops[in->n_in + k]);
   }
   isa_buf_append(b, in->n_out ? " = " : "= ", in->n_out ? 3 : 2);
-  if (import_printable(m, in->op)) isa_buf_printf(b, "%s", isa_module_str(m, m->imports[in->op].name));
-  else isa_buf_printf(b, "#%u", in->op);
+  if (import_printable(m, in->op))
+    isa_buf_printf(b, "%s", isa_module_str(m, m->imports[in->op].name));
+  else
+    isa_buf_printf(b, "#%u", in->op);
   for (uint32_t k = 0; k < in->n_in; k++) {
     isa_buf_append(b, " ", 1);
     put_tensor_ref(b, ops[k]);

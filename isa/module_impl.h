@@ -19,6 +19,11 @@ const char *isa_section_name(uint32_t kind);
  * unknown type. */
 uint64_t isa_attr_payload_size(uint32_t type, uint32_t count);
 
+/* isa_module_decode_attrs without the "instruction i (Op)" prefix on errors (instr must be
+ * in range); the verifier adds its own prefix with the node name. */
+ivm_status isa_decode_attrs_raw(const isa_module *m, uint32_t instr, const isa_op_desc *desc,
+                                isa_attr *attrs);
+
 /* A growable byte buffer. On allocation failure `failed` is set and further appends are
  * ignored, so builders check once at the end. */
 typedef struct isa_buf {

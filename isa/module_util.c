@@ -7,9 +7,9 @@
 #include "isa/module_impl.h"
 
 const char *isa_section_name(uint32_t kind) {
-  static const char *const names[] = {"?",     "STRTAB", "SYMBOLS",  "IMPORTS", "TENSORS",
-                                      "DIMS",  "CONSTS", "CODE",     "OPERANDS", "ATTRS",
-                                      "IO",    "PLAN",   "DEBUG"};
+  static const char *const names[] = {"?",    "STRTAB", "SYMBOLS", "IMPORTS",  "TENSORS",
+                                      "DIMS", "CONSTS", "CODE",    "OPERANDS", "ATTRS",
+                                      "IO",   "PLAN",   "DEBUG"};
   return kind <= ISA_SEC_MAX ? names[kind] : "?";
 }
 

@@ -29,7 +29,10 @@ _Static_assert(sizeof(isa_plan_rec) == 24, "plan layout");
 static uint32_t section_min_align(uint32_t kind) {
   switch (kind) {
     case ISA_SEC_STRTAB: return 1;
-    case ISA_SEC_TENSORS: case ISA_SEC_DIMS: case ISA_SEC_ATTRS: case ISA_SEC_PLAN: return 8;
+    case ISA_SEC_TENSORS:
+    case ISA_SEC_DIMS:
+    case ISA_SEC_ATTRS:
+    case ISA_SEC_PLAN: return 8;
     case ISA_SEC_CONSTS: return ISA_CONST_ALIGN;
     default: return 4;
   }
@@ -38,7 +41,9 @@ static uint32_t section_min_align(uint32_t kind) {
 /* Record size for sections that are arrays (0: not an array). */
 static uint32_t section_rec_size(uint32_t kind) {
   switch (kind) {
-    case ISA_SEC_SYMBOLS: case ISA_SEC_OPERANDS: case ISA_SEC_DEBUG: return 4;
+    case ISA_SEC_SYMBOLS:
+    case ISA_SEC_OPERANDS:
+    case ISA_SEC_DEBUG: return 4;
     case ISA_SEC_IMPORTS: return sizeof(isa_import_rec);
     case ISA_SEC_TENSORS: return sizeof(isa_tensor_rec);
     case ISA_SEC_DIMS: return 8;
@@ -71,22 +76,28 @@ ivm_status isa_module_open(const void *bytes, size_t size, const char *what, isa
     return FMT_ERR("%s: header: file is truncated (%zu bytes)", what, size);
   const isa_file_header *h = (const isa_file_header *)b;
   if (h->major != ISA_FORMAT_MAJOR)
-    return FMT_ERR("%s: header: bytecode format version %u.%u is not supported (this IVM reads "
-                   "version %d.x)", what, h->major, h->minor, ISA_FORMAT_MAJOR);
+    return FMT_ERR(
+        "%s: header: bytecode format version %u.%u is not supported (this IVM reads "
+        "version %d.x)",
+        what, h->major, h->minor, ISA_FORMAT_MAJOR);
   if (h->header_size != sizeof(isa_file_header))
     return FMT_ERR("%s: header: header_size is %u, expected %zu", what, h->header_size,
                    sizeof(isa_file_header));
   if (h->file_size != size)
-    return FMT_ERR("%s: header: file_size is %llu but %zu bytes were given (truncated or padded "
-                   "file)", what, (unsigned long long)h->file_size, size);
+    return FMT_ERR(
+        "%s: header: file_size is %llu but %zu bytes were given (truncated or padded "
+        "file)",
+        what, (unsigned long long)h->file_size, size);
   uint32_t crc = isa_crc32(0, b, offsetof(isa_file_header, checksum));
   static const uint8_t zero4[4] = {0};
   crc = isa_crc32(crc, zero4, 4);
   crc = isa_crc32(crc, b + offsetof(isa_file_header, checksum) + 4,
                   size - offsetof(isa_file_header, checksum) - 4);
   if (crc != h->checksum)
-    return FMT_ERR("%s: header: checksum mismatch (stored 0x%08x, computed 0x%08x): the file is "
-                   "damaged", what, h->checksum, crc);
+    return FMT_ERR(
+        "%s: header: checksum mismatch (stored 0x%08x, computed 0x%08x): the file is "
+        "damaged",
+        what, h->checksum, crc);
   if (h->flags != 0) return FMT_ERR("%s: header: unknown flags 0x%x", what, h->flags);
   for (int i = 0; i < 5; i++)
     if (h->reserved[i]) return FMT_ERR("%s: header: reserved field %d is not zero", what, i);
@@ -115,8 +126,8 @@ ivm_status isa_module_open(const void *bytes, size_t size, const char *what, isa
     if (e->offset % e->align)
       return FMT_ERR("%s: section %s: offset %llu is not a multiple of its alignment %u", what, nm,
                      (unsigned long long)e->offset, e->align);
-    if (e->size && (e->offset < sizeof(isa_file_header) ||
-                    (e->offset < tab_end && tab < e->offset + e->size)))
+    if (e->size &&
+        (e->offset < sizeof(isa_file_header) || (e->offset < tab_end && tab < e->offset + e->size)))
       return FMT_ERR("%s: section %s overlaps the header or the section table", what, nm);
     for (uint32_t j = 0; j < i; j++) {
       const isa_section_entry *o = &secs[j];
@@ -147,8 +158,7 @@ ivm_status isa_module_open(const void *bytes, size_t size, const char *what, isa
   const isa_section_entry *e = by_kind[ISA_SEC_STRTAB];
   if (e->size == 0 || b[e->offset] != 0 || b[e->offset + e->size - 1] != 0)
     return FMT_ERR("%s: section STRTAB: must start and end with a NUL byte", what);
-  if (e->size > UINT32_MAX)
-    return FMT_ERR("%s: section STRTAB: larger than 4 GiB", what);
+  if (e->size > UINT32_MAX) return FMT_ERR("%s: section STRTAB: larger than 4 GiB", what);
   out->strtab = (const char *)(b + e->offset);
   out->strtab_size = (size_t)e->size;
   out->symbols = SEC_PTR(ISA_SEC_SYMBOLS);
@@ -204,54 +214,53 @@ const char *isa_module_str(const isa_module *m, uint32_t offset) {
 }
 
 /* ---- attributes ----------------------------------------------------------------------- */
-ivm_status isa_module_decode_attrs(const isa_module *m, uint32_t instr, const isa_op_desc *desc,
-                                   isa_attr *attrs) {
-  if (instr >= m->n_instrs)
-    return FMT_ERR("instruction %u: out of range (%u instructions)", instr, m->n_instrs);
+/* Errors here carry no instruction prefix; callers add it (with the node name if known). */
+ivm_status isa_decode_attrs_raw(const isa_module *m, uint32_t instr, const isa_op_desc *desc,
+                                isa_attr *attrs) {
   isa_attrs_init_defaults(desc, attrs);
   const isa_instr_rec *in = &m->code[instr];
   uint64_t pos = in->attrs;
   if (in->n_attrs && pos % 8)
-    return FMT_ERR("instruction %u (%s): section ATTRS: record offset %llu is not 8-aligned",
-                   instr, desc->name, (unsigned long long)pos);
+    return FMT_ERR("section ATTRS: record offset %llu is not 8-aligned", (unsigned long long)pos);
   for (uint32_t k = 0; k < in->n_attrs; k++) {
     if (pos > m->attrs_size || m->attrs_size - pos < sizeof(isa_attr_rec))
-      return FMT_ERR("instruction %u (%s): section ATTRS: attribute %u at offset %llu is out of "
-                     "bounds", instr, desc->name, k, (unsigned long long)pos);
+      return FMT_ERR(
+          "section ATTRS: attribute %u at offset %llu is out of "
+          "bounds",
+          k, (unsigned long long)pos);
     const isa_attr_rec *r = (const isa_attr_rec *)(m->attrs + pos);
     if (r->name >= m->strtab_size)
-      return FMT_ERR("instruction %u (%s): section ATTRS: attribute %u: name offset %u is outside "
-                     "STRTAB", instr, desc->name, k, r->name);
+      return FMT_ERR(
+          "section ATTRS: attribute %u: name offset %u is outside "
+          "STRTAB",
+          k, r->name);
     const char *name = m->strtab + r->name;
     if (r->reserved[0] || r->reserved[1] || r->reserved[2] || r->reserved2)
-      return FMT_ERR("instruction %u (%s): attribute '%s': reserved bytes are not zero", instr,
-                     desc->name, name);
+      return FMT_ERR("attribute '%s': reserved bytes are not zero", name);
     uint64_t psize = isa_attr_payload_size(r->type, r->count);
-    if (psize == UINT64_MAX)
-      return FMT_ERR("instruction %u (%s): attribute '%s': unknown type %u", instr, desc->name,
-                     name, r->type);
+    if (psize == UINT64_MAX) return FMT_ERR("attribute '%s': unknown type %u", name, r->type);
     if ((r->type == ISA_ATTR_INT || r->type == ISA_ATTR_FLOAT) && r->count != 1)
-      return FMT_ERR("instruction %u (%s): attribute '%s': scalar with count %u", instr,
-                     desc->name, name, r->count);
+      return FMT_ERR("attribute '%s': scalar with count %u", name, r->count);
     pos += sizeof(isa_attr_rec);
     if (psize > m->attrs_size - pos)
-      return FMT_ERR("instruction %u (%s): section ATTRS: attribute '%s' payload runs past the "
-                     "section", instr, desc->name, name);
+      return FMT_ERR(
+          "section ATTRS: attribute '%s' payload runs past the "
+          "section",
+          name);
     const uint8_t *payload = m->attrs + pos;
     pos += psize;
     if (r->type == ISA_ATTR_STRING &&
         (payload[r->count] != 0 || memchr(payload, 0, r->count) != NULL))
-      return FMT_ERR("instruction %u (%s): attribute '%s': string is not NUL-terminated or "
-                     "contains NUL", instr, desc->name, name);
+      return FMT_ERR(
+          "attribute '%s': string is not NUL-terminated or "
+          "contains NUL",
+          name);
     int slot = isa_attr_index(desc, name);
-    if (slot < 0)
-      return FMT_ERR("instruction %u (%s): unknown attribute '%s'", instr, desc->name, name);
+    if (slot < 0) return FMT_ERR("unknown attribute '%s'", name);
     isa_attr *a = &attrs[slot];
-    if (a->present)
-      return FMT_ERR("instruction %u (%s): attribute '%s' given twice", instr, desc->name, name);
+    if (a->present) return FMT_ERR("attribute '%s' given twice", name);
     if (r->type != desc->attrs[slot].type)
-      return FMT_ERR("instruction %u (%s): attribute '%s' has type %s, expected %s", instr,
-                     desc->name, name, isa_attr_type_name(r->type),
+      return FMT_ERR("attribute '%s' has type %s, expected %s", name, isa_attr_type_name(r->type),
                      isa_attr_type_name(desc->attrs[slot].type));
     a->present = 1;
     a->count = r->count;
@@ -265,7 +274,14 @@ ivm_status isa_module_decode_attrs(const isa_module *m, uint32_t instr, const is
   }
   for (uint16_t s = 0; s < desc->n_attrs; s++)
     if (desc->attrs[s].required && !attrs[s].present)
-      return FMT_ERR("instruction %u (%s): required attribute '%s' is missing", instr, desc->name,
-                     desc->attrs[s].name);
+      return FMT_ERR("required attribute '%s' is missing", desc->attrs[s].name);
   return NULL;
+}
+
+ivm_status isa_module_decode_attrs(const isa_module *m, uint32_t instr, const isa_op_desc *desc,
+                                   isa_attr *attrs) {
+  if (instr >= m->n_instrs)
+    return FMT_ERR("instruction %u: out of range (%u instructions)", instr, m->n_instrs);
+  return ivm_status_wrap(isa_decode_attrs_raw(m, instr, desc, attrs), "instruction %u (%s)", instr,
+                         desc->name);
 }

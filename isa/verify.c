@@ -22,7 +22,7 @@ typedef struct vctx {
   uint8_t *is_input;
 } vctx;
 
-#define VERR(sec, ...)                                                              \
+#define VERR(sec, ...) \
   ivm_status_wrap(ivm_error(IVM_ERR_FORMAT, __VA_ARGS__), "%s: section %s", v->what, sec)
 
 static const char *tname(const vctx *v, uint32_t t) {
@@ -34,8 +34,10 @@ static ivm_status instr_wrap(const vctx *v, uint32_t i, ivm_status st) {
   const isa_module *m = v->m;
   const isa_instr_rec *in = &m->code[i];
   const char *op = "?";
-  if (in->op < m->n_imports && v->ops && v->ops[in->op]) op = v->ops[in->op]->name;
-  else if (in->op < m->n_imports) op = isa_module_str(m, m->imports[in->op].name);
+  if (in->op < m->n_imports && v->ops && v->ops[in->op])
+    op = v->ops[in->op]->name;
+  else if (in->op < m->n_imports)
+    op = isa_module_str(m, m->imports[in->op].name);
   const char *node = m->debug ? isa_module_str(m, m->debug[i]) : "";
   if (*node)
     return ivm_status_wrap(st, "%s: section CODE: instruction %u (%s, node '%s')", v->what, i, op,
@@ -50,8 +52,8 @@ static ivm_status check_plan(const vctx *v) {
   const isa_plan_rec *p = v->m->plan;
   uint32_t a = p->arena_align;
   if (a < ISA_MIN_ARENA_ALIGN || a > ISA_MAX_ARENA_ALIGN || (a & (a - 1)))
-    return VERR("PLAN", "arena_align %u must be a power of two in [%d, %d]", a,
-                ISA_MIN_ARENA_ALIGN, ISA_MAX_ARENA_ALIGN);
+    return VERR("PLAN", "arena_align %u must be a power of two in [%d, %d]", a, ISA_MIN_ARENA_ALIGN,
+                ISA_MAX_ARENA_ALIGN);
   if (p->arena_size > ISA_MAX_BYTES)
     return VERR("PLAN", "arena_size %llu is too large", (unsigned long long)p->arena_size);
   if (p->reserved) return VERR("PLAN", "reserved field is not zero");
@@ -119,8 +121,10 @@ static ivm_status check_tensor(const vctx *v, uint32_t i) {
   if (t->flags & ~ISA_TF_RANK_UNKNOWN)
     return VERR("TENSORS", "tensor %u '%s': unknown flags 0x%x", i, nm, t->flags);
   if ((t->flags & ISA_TF_RANK_UNKNOWN) && (t->kind != ISA_TK_DYNAMIC || t->rank != 0))
-    return VERR("TENSORS", "tensor %u '%s': unknown rank is allowed only for DYNAMIC tensors "
-                "(with rank field 0)", i, nm);
+    return VERR("TENSORS",
+                "tensor %u '%s': unknown rank is allowed only for DYNAMIC tensors "
+                "(with rank field 0)",
+                i, nm);
   if ((uint64_t)t->dims + t->rank > m->n_dims)
     return VERR("TENSORS", "tensor %u '%s': dims [%u, +%u) outside DIMS (%u entries)", i, nm,
                 t->dims, t->rank, m->n_dims);
@@ -128,8 +132,10 @@ static ivm_status check_tensor(const vctx *v, uint32_t i) {
     int64_t d = m->dims[t->dims + k];
     if (d >= 0) continue;
     if (t->kind != ISA_TK_DYNAMIC)
-      return VERR("TENSORS", "tensor %u '%s': dim %u is %lld; only DYNAMIC tensors may have "
-                  "unknown or symbolic dims", i, nm, k, (long long)d);
+      return VERR("TENSORS",
+                  "tensor %u '%s': dim %u is %lld; only DYNAMIC tensors may have "
+                  "unknown or symbolic dims",
+                  i, nm, k, (long long)d);
     if (d != ISA_DIM_ANY && ISA_DIM_SYM_INDEX(d) >= (int64_t)m->n_symbols)
       return VERR("TENSORS", "tensor %u '%s': dim %u refers to symbol %lld, but there are %u", i,
                   nm, k, (long long)ISA_DIM_SYM_INDEX(d), m->n_symbols);
@@ -150,8 +156,8 @@ static ivm_status check_tensor(const vctx *v, uint32_t i) {
       return VERR("CONSTS", "tensor %u '%s': offset %llu is not %d-byte aligned", i, nm,
                   (unsigned long long)t->offset, ISA_CONST_ALIGN);
     if (t->offset > m->consts_size || t->size > m->consts_size - t->offset)
-      return VERR("CONSTS", "tensor %u '%s': data [%llu, +%llu) is outside CONSTS (%llu bytes)",
-                  i, nm, (unsigned long long)t->offset, (unsigned long long)t->size,
+      return VERR("CONSTS", "tensor %u '%s': data [%llu, +%llu) is outside CONSTS (%llu bytes)", i,
+                  nm, (unsigned long long)t->offset, (unsigned long long)t->size,
                   (unsigned long long)m->consts_size);
   } else {
     uint64_t arena = m->plan->arena_size;
@@ -159,8 +165,8 @@ static ivm_status check_tensor(const vctx *v, uint32_t i) {
       return VERR("TENSORS", "tensor %u '%s': arena offset %llu is not a multiple of %u", i, nm,
                   (unsigned long long)t->offset, m->plan->arena_align);
     if (t->offset > arena || t->size > arena - t->offset)
-      return VERR("TENSORS", "tensor %u '%s': arena range [%llu, +%llu) exceeds arena_size %llu",
-                  i, nm, (unsigned long long)t->offset, (unsigned long long)t->size,
+      return VERR("TENSORS", "tensor %u '%s': arena range [%llu, +%llu) exceeds arena_size %llu", i,
+                  nm, (unsigned long long)t->offset, (unsigned long long)t->size,
                   (unsigned long long)arena);
   }
   return NULL;
@@ -223,8 +229,8 @@ static void type_str(const isa_type *t, char *buf, size_t n) {
   if (pos < n) snprintf(buf + pos, n - pos, "]");
 }
 
-static ivm_status arity_err(const vctx *v, uint32_t i, const char *what, uint32_t n,
-                            uint32_t lo, uint32_t hi) {
+static ivm_status arity_err(const vctx *v, uint32_t i, const char *what, uint32_t n, uint32_t lo,
+                            uint32_t hi) {
   if (hi == ISA_VARIADIC) return IERR("%u %s; the op takes at least %u", n, what, lo);
   return IERR("%u %s; the op takes %u to %u", n, what, lo, hi);
 }
@@ -255,8 +261,8 @@ static ivm_status check_instr(vctx *v, uint32_t i, scratch *s) {
       if (k < d->min_in) return IERR("input %u is required but absent", k);
       continue;
     }
-    if (t >= m->n_tensors) return IERR("input %u: tensor %u out of range (%u tensors)", k, t,
-                                       m->n_tensors);
+    if (t >= m->n_tensors)
+      return IERR("input %u: tensor %u out of range (%u tensors)", k, t, m->n_tensors);
     const isa_tensor_rec *r = &m->tensors[t];
     if (r->kind != ISA_TK_CONST && !v->def_t[t])
       return IERR("input %u: tensor %u '%s' is read before it is written", k, t, tname(v, t));
@@ -274,8 +280,8 @@ static ivm_status check_instr(vctx *v, uint32_t i, scratch *s) {
       if (k < d->min_out) return IERR("output %u is required but absent", k);
       continue;
     }
-    if (t >= m->n_tensors) return IERR("output %u: tensor %u out of range (%u tensors)", k, t,
-                                       m->n_tensors);
+    if (t >= m->n_tensors)
+      return IERR("output %u: tensor %u out of range (%u tensors)", k, t, m->n_tensors);
     const isa_tensor_rec *r = &m->tensors[t];
     if (r->kind == ISA_TK_CONST)
       return IERR("output %u: tensor %u '%s' is a constant", k, t, tname(v, t));
@@ -288,11 +294,8 @@ static ivm_status check_instr(vctx *v, uint32_t i, scratch *s) {
     v->last_t[t] = now;
   }
 
-  ivm_status st = isa_module_decode_attrs(m, i, d, s->attrs);
-  if (st) {
-    /* decode_attrs names the instruction itself; add the file and section. */
-    return ivm_status_wrap(st, "%s: section CODE", v->what);
-  }
+  ivm_status st = isa_decode_attrs_raw(m, i, d, s->attrs);
+  if (st) return instr_wrap(v, i, st);
 
   for (uint32_t k = 0; k < in->n_out; k++) {
     memset(&s->out[k], 0, sizeof s->out[k]);
@@ -359,8 +362,10 @@ static size_t lower_bound(const ivl *act, size_t n, uint64_t key) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (act[mid].off < key) lo = mid + 1;
-    else hi = mid;
+    if (act[mid].off < key)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -370,9 +375,9 @@ static ivm_status overlap_err(const vctx *v, const ivl *a, const ivl *b) {
   return VERR("TENSORS",
               "arena tensors %u '%s' [%llu, %llu) and %u '%s' [%llu, %llu) overlap in memory "
               "while both are live (times %u..%u; time 0 is the graph inputs, time i+1 "
-              "instruction i)", a->id, tname(v, a->id), (unsigned long long)a->off,
-              (unsigned long long)a->end, b->id, tname(v, b->id), (unsigned long long)b->off,
-              (unsigned long long)b->end, from, to);
+              "instruction i)",
+              a->id, tname(v, a->id), (unsigned long long)a->off, (unsigned long long)a->end, b->id,
+              tname(v, b->id), (unsigned long long)b->off, (unsigned long long)b->end, from, to);
 }
 
 static ivm_status check_arena_overlap(const vctx *v) {

@@ -56,8 +56,7 @@ static ivm_status strtab_intern(strtab *t, const char *s, uint32_t *out) {
     }
     j = (j + 1) & (t->cap - 1);
   }
-  if (t->bytes.len + n + 1 >= UINT32_MAX)
-    return W_ERR("string table exceeds 4 GiB");
+  if (t->bytes.len + n + 1 >= UINT32_MAX) return W_ERR("string table exceeds 4 GiB");
   uint32_t off = (uint32_t)t->bytes.len;
   isa_buf_append(&t->bytes, s, n + 1);
   if (t->bytes.failed) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "write module: out of memory");
@@ -86,8 +85,8 @@ static ivm_status check_dims(const isa_module_def *d, uint32_t ti, const isa_def
 
 static ivm_status check_def(const isa_module_def *d) {
   if ((d->n_imports && !d->imports) || (d->n_symbols && !d->symbols) ||
-      (d->n_tensors && !d->tensors) || (d->n_instrs && !d->instrs) ||
-      (d->n_inputs && !d->inputs) || (d->n_outputs && !d->outputs))
+      (d->n_tensors && !d->tensors) || (d->n_instrs && !d->instrs) || (d->n_inputs && !d->inputs) ||
+      (d->n_outputs && !d->outputs))
     return W_ERR("a non-empty table has no array");
   for (uint32_t i = 0; i < d->n_imports; i++)
     if (!d->imports[i].domain || !d->imports[i].name)
@@ -101,7 +100,8 @@ static ivm_status check_def(const isa_module_def *d) {
     if (t->flags & ~ISA_TF_RANK_UNKNOWN) return W_ERR("tensor %u: unknown flags 0x%x", i, t->flags);
     if ((t->flags & ISA_TF_RANK_UNKNOWN) && (t->kind != ISA_TK_DYNAMIC || t->rank != 0))
       return W_ERR("tensor %u: unknown rank needs a DYNAMIC tensor with rank 0", i);
-    if (t->kind == ISA_TK_CONST && t->size && !t->data) return W_ERR("tensor %u: CONST without data", i);
+    if (t->kind == ISA_TK_CONST && t->size && !t->data)
+      return W_ERR("tensor %u: CONST without data", i);
     IVM_TRY(check_dims(d, i, t));
   }
   for (uint32_t i = 0; i < d->n_instrs; i++) {
@@ -117,12 +117,14 @@ static ivm_status check_def(const isa_module_def *d) {
       const isa_def_attr *a = &in->attrs[k];
       if (!a->name || !*a->name) return W_ERR("instruction %u: attribute %u has no name", i, k);
       switch (a->type) {
-        case ISA_ATTR_INT: case ISA_ATTR_FLOAT: break;
+        case ISA_ATTR_INT:
+        case ISA_ATTR_FLOAT: break;
         case ISA_ATTR_STRING:
           if (!a->v.s || strlen(a->v.s) != a->count)
             return W_ERR("instruction %u: attribute '%s': string length mismatch", i, a->name);
           break;
-        case ISA_ATTR_INTS: case ISA_ATTR_FLOATS:
+        case ISA_ATTR_INTS:
+        case ISA_ATTR_FLOATS:
           if (a->count && !a->v.ints)
             return W_ERR("instruction %u: attribute '%s': list data missing", i, a->name);
           break;
@@ -131,7 +133,8 @@ static ivm_status check_def(const isa_module_def *d) {
     }
   }
   for (uint32_t i = 0; i < d->n_inputs; i++)
-    if (d->inputs[i] >= d->n_tensors) return W_ERR("input %u: tensor %u out of range", i, d->inputs[i]);
+    if (d->inputs[i] >= d->n_tensors)
+      return W_ERR("input %u: tensor %u out of range", i, d->inputs[i]);
   for (uint32_t i = 0; i < d->n_outputs; i++)
     if (d->outputs[i] >= d->n_tensors)
       return W_ERR("output %u: tensor %u out of range", i, d->outputs[i]);
@@ -243,9 +246,10 @@ static ivm_status build(writer *w) {
 
 /* File order: metadata first, constants last (they are large and only touched by the
  * kernels, so the verifier's reads stay within a few pages). */
-static const uint8_t file_order[] = {
-    ISA_SEC_STRTAB, ISA_SEC_SYMBOLS, ISA_SEC_IMPORTS, ISA_SEC_TENSORS, ISA_SEC_DIMS, ISA_SEC_CODE,
-    ISA_SEC_OPERANDS, ISA_SEC_ATTRS, ISA_SEC_IO, ISA_SEC_PLAN, ISA_SEC_DEBUG, ISA_SEC_CONSTS};
+static const uint8_t file_order[] = {ISA_SEC_STRTAB,   ISA_SEC_SYMBOLS, ISA_SEC_IMPORTS,
+                                     ISA_SEC_TENSORS,  ISA_SEC_DIMS,    ISA_SEC_CODE,
+                                     ISA_SEC_OPERANDS, ISA_SEC_ATTRS,   ISA_SEC_IO,
+                                     ISA_SEC_PLAN,     ISA_SEC_DEBUG,   ISA_SEC_CONSTS};
 
 static int section_optional(uint32_t kind) {
   return kind == ISA_SEC_SYMBOLS || kind == ISA_SEC_DIMS || kind == ISA_SEC_CONSTS ||
@@ -304,7 +308,8 @@ ivm_status isa_module_write(const isa_module_def *def, uint8_t **out_bytes, size
   memcpy(file, &h, sizeof h);
   memcpy(file + sizeof h, table, (size_t)n * sizeof table[0]);
   for (uint32_t i = 0; i < n; i++)
-    if (table[i].size) memcpy(file + table[i].offset, w.sec[table[i].kind].data, (size_t)table[i].size);
+    if (table[i].size)
+      memcpy(file + table[i].offset, w.sec[table[i].kind].data, (size_t)table[i].size);
   h.checksum = isa_crc32(0, file, total);
   memcpy(file + offsetof(isa_file_header, checksum), &h.checksum, 4);
   *out_bytes = file;

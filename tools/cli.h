@@ -22,6 +22,9 @@ ivm_status cli_load_model(const char *path, ivm_module **out);
 /* Characters outside [A-Za-z0-9_.-] become '_'. */
 void cli_sanitize_name(const char *in, char *out, size_t size);
 double cli_now_ms(void);
+/* Binds a host tensor to input `index`. numpy and ONNX's test data carry bfloat16 as
+ * uint16 bit patterns, so a u16 tensor binds to a bf16 input. */
+ivm_status cli_bind(ivm_module *m, ivm_session *s, uint32_t index, const ivm_host_tensor *t);
 /* snprintf that may truncate (paths, messages); returns 1 if everything fit. */
 int cli_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

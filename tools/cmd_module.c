@@ -162,6 +162,17 @@ static void attr_list(const isa_op_desc *d, char *buf, size_t n) {
   }
 }
 
+/* GitHub tables end a cell at '|', even inside backticks. */
+static const char *md_escape(const char *in, char *buf, size_t size) {
+  size_t o = 0;
+  for (; *in && o + 3 < size; in++) {
+    if (*in == '|') buf[o++] = '\\';
+    buf[o++] = *in;
+  }
+  buf[o] = 0;
+  return buf;
+}
+
 int cmd_ops(int argc, char **argv) {
   int markdown = 0;
   for (int i = 1; i < argc; i++) {
@@ -189,10 +200,11 @@ int cmd_ops(int argc, char **argv) {
     arity(ins, sizeof ins, d->min_in, d->max_in);
     arity(outs, sizeof outs, d->min_out, d->max_out);
     attr_list(d, attrs, sizeof attrs);
+    char syn[256], doc[512];
     if (markdown)
       printf("| `%s.%s` | %u | %s | %s | %s | %s | `%s` | %s |\n", d->domain, d->name,
-             d->version, kind_name(d->kind), ins, outs, attrs[0] ? attrs : "", d->synopsis,
-             d->doc);
+             d->version, kind_name(d->kind), ins, outs, attrs,
+             md_escape(d->synopsis, syn, sizeof syn), md_escape(d->doc, doc, sizeof doc));
     else
       printf("%s.%s@%u  %-7s in %-4s out %-4s %s\n    %s\n    %s\n", d->domain, d->name,
              d->version, kind_name(d->kind), ins, outs, attrs, d->synopsis, d->doc);

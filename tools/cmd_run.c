@@ -28,7 +28,7 @@ static ivm_status bind_inputs(ivm_module *m, ivm_session *s, const input_arg *ar
     }
     ivm_host_tensor t;
     IVM_TRY(ivm_host_tensor_read_file(args[i].path, &t));
-    ivm_status st = ivm_session_bind_input(s, index, t.dtype, t.rank, t.dims, t.data, t.nbytes);
+    ivm_status st = cli_bind(m, s, index, &t);
     ivm_host_tensor_free(&t);
     if (st) return ivm_status_wrap(st, "%s", args[i].path);
   }

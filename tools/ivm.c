@@ -100,6 +100,14 @@ int cli_fmt(char *buf, size_t size, const char *fmt, ...) {
   return n >= 0 && (size_t)n < size;
 }
 
+ivm_status cli_bind(ivm_module *m, ivm_session *s, uint32_t index, const ivm_host_tensor *t) {
+  ivm_dtype dt = t->dtype;
+  ivm_tensor_info info;
+  if (dt == IVM_DT_U16 && !ivm_module_input_info(m, index, &info) && info.dtype == IVM_DT_BF16)
+    dt = IVM_DT_BF16;
+  return ivm_session_bind_input(s, index, dt, t->rank, t->dims, t->data, t->nbytes);
+}
+
 double cli_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -12,27 +12,38 @@
  * along the axis before exp. With inner > 1 the reduction runs across rows of `inner`
  * contiguous elements (tmp holds a max and a sum per inner position) so the loops stay
  * unit-stride and vectorisable. */
-#define DEF_SOFTMAX(T, suf)                                                            \
+#define DEF_SOFTMAX(T, suf, EXP)                                                       \
   static void softmax_##suf(const T *x, T *y, int64_t outer, int64_t n, int64_t inner,   \
                             int logsm, T *tmp) {                                         \
-    if (inner == 1) {                                                                    \
+    if (inner == 1) { /* rows: max and sum over 8 lanes so the loops vectorise */        \
       for (int64_t o = 0; o < outer; o++) {                                              \
         const T *xr = x + o * n;                                                         \
         T *yr = y + o * n;                                                               \
-        T m = -INFINITY, s = 0;                                                          \
-        for (int64_t i = 0; i < n; i++) m = xr[i] > m ? xr[i] : m;                       \
-        if (logsm) {                                                                     \
-          for (int64_t i = 0; i < n; i++) s += GF(exp, xr[i] - m);                       \
-          const T l = m + GF(log, s);                                                    \
-          for (int64_t i = 0; i < n; i++) yr[i] = xr[i] - l;                             \
-        } else {                                                                         \
-          for (int64_t i = 0; i < n; i++) {                                              \
-            T e = GF(exp, xr[i] - m);                                                    \
-            yr[i] = e;                                                                   \
-            s += e;                                                                      \
+        T m8[8], s8[8], m = -INFINITY, s = 0;                                            \
+        for (int j = 0; j < 8; j++) m8[j] = -INFINITY, s8[j] = 0;                        \
+        int64_t i = 0;                                                                   \
+        for (; i + 8 <= n; i += 8)                                                       \
+          for (int j = 0; j < 8; j++) m8[j] = xr[i + j] > m8[j] ? xr[i + j] : m8[j];     \
+        for (; i < n; i++) m = xr[i] > m ? xr[i] : m;                                    \
+        for (int j = 0; j < 8; j++) m = m8[j] > m ? m8[j] : m;                           \
+        for (i = 0; i + 8 <= n; i += 8)                                                  \
+          for (int j = 0; j < 8; j++) {                                                  \
+            T e = EXP(xr[i + j] - m);                                                    \
+            if (!logsm) yr[i + j] = e;                                                   \
+            s8[j] += e;                                                                  \
           }                                                                              \
+        for (; i < n; i++) {                                                             \
+          T e = EXP(xr[i] - m);                                                          \
+          if (!logsm) yr[i] = e;                                                         \
+          s += e;                                                                        \
+        }                                                                                \
+        for (int j = 0; j < 8; j++) s += s8[j];                                          \
+        if (logsm) {                                                                     \
+          const T l = m + GF(log, s);                                                    \
+          for (i = 0; i < n; i++) yr[i] = xr[i] - l;                                     \
+        } else {                                                                         \
           const T r = (T)1 / s;                                                          \
-          for (int64_t i = 0; i < n; i++) yr[i] *= r;                                    \
+          for (i = 0; i < n; i++) yr[i] *= r;                                            \
         }                                                                                \
       }                                                                                  \
       return;                                                                            \
@@ -49,7 +60,7 @@
         }                                                                                \
       for (int64_t k = 0; k < n; k++)                                                    \
         for (int64_t j = 0; j < inner; j++) {                                            \
-          T e = GF(exp, xb[k * inner + j] - mx[j]);                                      \
+          T e = EXP(xb[k * inner + j] - mx[j]);                                      \
           if (!logsm) yb[k * inner + j] = e;                                             \
           sm[j] += e;                                                                    \
         }                                                                                \
@@ -64,8 +75,8 @@
       }                                                                                  \
     }                                                                                    \
   }
-DEF_SOFTMAX(float, f32)
-DEF_SOFTMAX(double, f64)
+DEF_SOFTMAX(float, f32, expf)
+DEF_SOFTMAX(double, f64, exp)
 
 static ivm_status run_softmax(const rt_call *c, const char *op, int logsm) {
   IVM_TRY(ew_check_io(c, op, 1, 1));

@@ -74,8 +74,8 @@ Test(asm, fixture_text_shows_everything) {
       "tensor %8 \"y\" f32[N,48] dynamic\n",
       "inputs %0 %8\n",
       "outputs %7 %9\n",
-      "%3 = Conv %0 %1 %2 {pads=[1, 1, 1, 1], strides=[1, 1], group=1, auto_pad=\"NOTSET\", "
-      "kernel_shape=[3, 3]} node \"conv1\"\n",
+      ("%3 = Conv %0 %1 %2 {pads=[1, 1, 1, 1], strides=[1, 1], group=1, auto_pad=\"NOTSET\", "
+      "kernel_shape=[3, 3]} node \"conv1\"\n"),
       /* 0.1f = 0x3dcccccd = 0x1.99999ap-4 */
       "%4 = LeakyRelu %3 {alpha=0x1.99999ap-4} node \"lrelu\"\n",
       "%9 = Relu %8 node \"\"\n",
@@ -91,12 +91,19 @@ Test(asm, corner_cases_round_trip) {
   isa_def_import imps[4] = {{"ivm", "Relu", 1},
                             {"ivm", "Relu", 2}, /* same name twice: referenced as #k */
                             {"my domain", "op.with.dots", 3},
-                            {"x", "_", 0}};
+                            {"-x", "_", 0}};
   const char *syms[3] = {"batch size", "N", "N"};
   static isa_def_tensor t[6];
   memset(t, 0, sizeof t);
-  t[0] = (isa_def_tensor){"wei\"rd\\ \n\x01\xc3\xa9", IVM_DT_BF16, ISA_TK_DYNAMIC, 3, 0,
-                          {ISA_DIM_SYM(0), ISA_DIM_ANY, ISA_DIM_SYM(2)}, 0, 0, NULL};
+  t[0] = (isa_def_tensor){"wei\"rd\\ \n\x01\xc3\xa9",
+                          IVM_DT_BF16,
+                          ISA_TK_DYNAMIC,
+                          3,
+                          0,
+                          {ISA_DIM_SYM(0), ISA_DIM_ANY, ISA_DIM_SYM(2)},
+                          0,
+                          0,
+                          NULL};
   t[1] = (isa_def_tensor){"", IVM_DT_I8, ISA_TK_DYNAMIC, 0, ISA_TF_RANK_UNKNOWN, {0}, 0, 0, NULL};
   t[2] = (isa_def_tensor){"empty", IVM_DT_F32, ISA_TK_CONST, 2, 0, {0, 5}, 0, 0, NULL};
   uint8_t scalar[8] = {1, 2, 3, 4, 5, 6, 7, 0xff};
@@ -202,7 +209,8 @@ Test(asm, syntax_errors_name_the_line) {
       {"tensor %0 \"x f32[1] dynamic\n", "t.ivs:1: unterminated string"},
       {"tensor %0 \"x\\q\" f32[1] dynamic\n", "unknown escape"},
       {"tensor %0 \"x\\x00\" f32[1] dynamic\n", "NUL"},
-      {"tensor %0 \"x\" f32[1] const size=4\n  data 0011\n; comment\n", "t.ivs:1: tensor %0: 2 bytes of data, its size is 4"},
+      {"tensor %0 \"x\" f32[1] const size=4\n  data 0011\n; comment\n",
+       "t.ivs:1: tensor %0: 2 bytes of data, its size is 4"},
       {"tensor %0 \"x\" f32[1] const size=4\n  data 001122334455\n", "t.ivs:2: more data"},
       {"tensor %0 \"x\" f32[1] const size=4\n  data 0g\n", "t.ivs:2: expected hex digits"},
       {"tensor %0 \"x\" f32[1] const size=99999999999\n", "more than the data that follows"},
@@ -215,13 +223,15 @@ Test(asm, syntax_errors_name_the_line) {
        "t.ivs:3: expected ','"},
       {"import #0 = ivm.Relu@1\ntensor %0 \"x\" f32[1] dynamic\n%0 = Relu %0 {a=1\n",
        "t.ivs:3: expected '}'"},
-      {"import #0 = ivm.Relu@1\ntensor %0 \"x\" f32[1] dynamic\n%0 = Relu %0 {a=99999999999999999999}\n",
+      {"import #0 = ivm.Relu@1\ntensor %0 \"x\" f32[1] dynamic\n%0 = Relu %0 "
+       "{a=99999999999999999999}\n",
        "t.ivs:3: integer '99999999999999999999' is out of range"},
       {"import #0 = ivm.Relu@1\ntensor %0 \"x\" f32[1] dynamic\n%0 = Relu %0 {a=1e999}\n",
        "out of float range"},
       {"import #0 = ivm.Relu@1\ntensor %0 \"x\" f32[1] dynamic\n%0 = Relu %0 {a=nan(0x3f800000)}\n",
        "is not a NaN"},
-      {"import #0 = ivm.Relu@1\nimport #1 = ivm.Relu@2\ntensor %0 \"x\" f32[1] dynamic\n%0 = Relu %0\n",
+      {"import #0 = ivm.Relu@1\nimport #1 = ivm.Relu@2\ntensor %0 \"x\" f32[1] dynamic\n%0 = Relu "
+       "%0\n",
        "t.ivs:4: op 'Relu' matches several imports"},
       {"plan arena_size=-1\n", "t.ivs:1: expected a non-negative integer"},
       {"plan arena_size=1\nplan arena_size=1\n", "t.ivs:2: duplicate 'plan' line"},
@@ -238,7 +248,8 @@ Test(asm, syntax_errors_name_the_line) {
       free(b);
       continue;
     }
-    cr_expect_eq(ivm_status_get_code(st), IVM_ERR_FORMAT, "case %zu: %s", i, ivm_status_message(st));
+    cr_expect_eq(ivm_status_get_code(st), IVM_ERR_FORMAT, "case %zu: %s", i,
+                 ivm_status_message(st));
     cr_expect(strstr(ivm_status_message(st), cases[i].msg) != NULL, "case %zu: '%s' lacks '%s'", i,
               ivm_status_message(st), cases[i].msg);
     cr_expect_null(b);
@@ -294,8 +305,15 @@ Test(asm, damaged_text_never_crashes) {
       char c = alphabet[rng_next(&seed) % (sizeof alphabet - 1)];
       switch (rng_next(&seed) % 3) {
         case 0: p[pos] = c; break;
-        case 1: memmove(p + pos, p + pos + 1, plen - pos - 1); plen--; break;
-        default: memmove(p + pos + 1, p + pos, plen - pos); p[pos] = c; plen++; break;
+        case 1:
+          memmove(p + pos, p + pos + 1, plen - pos - 1);
+          plen--;
+          break;
+        default:
+          memmove(p + pos + 1, p + pos, plen - pos);
+          p[pos] = c;
+          plen++;
+          break;
       }
     }
     char *exact = malloc(plen);

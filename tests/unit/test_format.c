@@ -117,9 +117,9 @@ Test(format, strtab_deduplicates) {
 
 /* A def with one attribute of every type, decoded with a matching schema. */
 static const isa_attr_schema zoo_schema[] = {
-    {"i", ISA_ATTR_INT, 1, {.i = 0}},          {"f", ISA_ATTR_FLOAT, 0, {.f = 2.5f}},
-    {"s", ISA_ATTR_STRING, 0, {.s = "dflt"}},  {"is", ISA_ATTR_INTS, 0, {.i = 0}},
-    {"fs", ISA_ATTR_FLOATS, 0, {.i = 0}},      {"opt", ISA_ATTR_INT, 0, {.i = 42}},
+    {"i", ISA_ATTR_INT, 1, {.i = 0}},         {"f", ISA_ATTR_FLOAT, 0, {.f = 2.5f}},
+    {"s", ISA_ATTR_STRING, 0, {.s = "dflt"}}, {"is", ISA_ATTR_INTS, 0, {.i = 0}},
+    {"fs", ISA_ATTR_FLOATS, 0, {.i = 0}},     {"opt", ISA_ATTR_INT, 0, {.i = 42}},
 };
 
 static ivm_status zoo_infer(isa_infer_ctx *ctx) {
@@ -127,8 +127,9 @@ static ivm_status zoo_infer(isa_infer_ctx *ctx) {
   return NULL;
 }
 
-static const isa_op_desc zoo_desc = {"test", "Zoo", 1, 0, 1, 1, 1, 0, ISA_OP_KIND_PLUGIN, 6,
-                                     zoo_schema, zoo_infer, "Y := zoo()", "Test op."};
+static const isa_op_desc zoo_desc = {
+    "test",    "Zoo",        1,         0, 1, 1, 1, 0, ISA_OP_KIND_PLUGIN, 6, zoo_schema,
+    zoo_infer, "Y := zoo()", "Test op."};
 
 static void write_zoo(const isa_def_attr *attrs, uint32_t n_attrs, uint8_t **out, size_t *n) {
   static isa_def_import imp = {"test", "Zoo", 1};
@@ -150,10 +151,11 @@ static void write_zoo(const isa_def_attr *attrs, uint32_t n_attrs, uint8_t **out
 Test(format, attrs_of_every_type) {
   int64_t is[3] = {-1, 0, INT64_MAX};
   float fs[2] = {-0.0f, 1e-40f};
-  isa_def_attr attrs[5] = {
-      {"i", ISA_ATTR_INT, 1, {.i = INT64_MIN}}, {"f", ISA_ATTR_FLOAT, 1, {.f = 0.1f}},
-      {"s", ISA_ATTR_STRING, 5, {.s = "a\"b\nc"}}, {"is", ISA_ATTR_INTS, 3, {.ints = is}},
-      {"fs", ISA_ATTR_FLOATS, 2, {.floats = fs}}};
+  isa_def_attr attrs[5] = {{"i", ISA_ATTR_INT, 1, {.i = INT64_MIN}},
+                           {"f", ISA_ATTR_FLOAT, 1, {.f = 0.1f}},
+                           {"s", ISA_ATTR_STRING, 5, {.s = "a\"b\nc"}},
+                           {"is", ISA_ATTR_INTS, 3, {.ints = is}},
+                           {"fs", ISA_ATTR_FLOATS, 2, {.floats = fs}}};
   uint8_t *b;
   size_t n;
   write_zoo(attrs, 5, &b, &n);
@@ -181,10 +183,12 @@ Test(format, attr_decode_errors) {
     uint32_t n;
     const char *needle;
   } cases[] = {
-      {{{"i", ISA_ATTR_INT, 1, {.i = 1}}, {"bogus", ISA_ATTR_INT, 1, {.i = 1}}}, 2,
+      {{{"i", ISA_ATTR_INT, 1, {.i = 1}}, {"bogus", ISA_ATTR_INT, 1, {.i = 1}}},
+       2,
        "unknown attribute 'bogus'"},
       {{{"i", ISA_ATTR_FLOAT, 1, {.f = 1}}}, 1, "attribute 'i' has type float, expected int"},
-      {{{"i", ISA_ATTR_INT, 1, {.i = 1}}, {"i", ISA_ATTR_INT, 1, {.i = 2}}}, 2,
+      {{{"i", ISA_ATTR_INT, 1, {.i = 1}}, {"i", ISA_ATTR_INT, 1, {.i = 2}}},
+       2,
        "attribute 'i' given twice"},
       {{{"f", ISA_ATTR_FLOAT, 1, {.f = 1}}}, 1, "required attribute 'i' is missing"},
   };
@@ -338,7 +342,8 @@ Test(format, section_damage) {
   isa_section_entry e;
   memcpy(&e, b + te, sizeof e);
   e.size = 100;
-  patch_and_open(b, n, te, &e, sizeof e, "model.ivm: section TENSORS: size 100 is not a multiple of 32");
+  patch_and_open(b, n, te, &e, sizeof e,
+                 "model.ivm: section TENSORS: size 100 is not a multiple of 32");
   memcpy(&e, b + te, sizeof e);
   e.offset += 4;
   patch_and_open(b, n, te, &e, sizeof e, "section TENSORS: offset");
@@ -392,7 +397,8 @@ Test(format, writer_rejects_bad_defs) {
   f.tensors[3].dtype = 8; /* string: not an IVM dtype */
   st = isa_module_write(&f.def, &raw, &n);
   cr_assert_not_null(st);
-  cr_expect(strstr(ivm_status_message(st), "tensor 3: bad dtype") != NULL, "%s", ivm_status_message(st));
+  cr_expect(strstr(ivm_status_message(st), "tensor 3: bad dtype") != NULL, "%s",
+            ivm_status_message(st));
   ivm_status_free(st);
   fixture_init(&f);
   f.tensors[3].rank = 9;
@@ -404,13 +410,15 @@ Test(format, writer_rejects_bad_defs) {
   f.instrs[2].op = 9;
   st = isa_module_write(&f.def, &raw, &n);
   cr_assert_not_null(st);
-  cr_expect(strstr(ivm_status_message(st), "instruction 2: import 9") != NULL, "%s", ivm_status_message(st));
+  cr_expect(strstr(ivm_status_message(st), "instruction 2: import 9") != NULL, "%s",
+            ivm_status_message(st));
   ivm_status_free(st);
   fixture_init(&f);
   f.ops[1][1] = 99;
   st = isa_module_write(&f.def, &raw, &n);
   cr_assert_not_null(st);
-  cr_expect(strstr(ivm_status_message(st), "tensor 99 out of range") != NULL, "%s", ivm_status_message(st));
+  cr_expect(strstr(ivm_status_message(st), "tensor 99 out of range") != NULL, "%s",
+            ivm_status_message(st));
   ivm_status_free(st);
   fixture_init(&f);
   f.tensors[8].dims[0] = ISA_DIM_SYM(3);
