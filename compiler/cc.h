@@ -19,7 +19,7 @@ typedef enum cc_value_kind {
 } cc_value_kind;
 
 #define CC_NONE (-1) /* absent optional input/output */
-#define CC_MAX_ATTRS 8 /* >= the largest attribute schema in ops.def */
+#define CC_MAX_ATTRS 16 /* >= the largest attribute schema in ops.def */
 
 typedef struct cc_value {
   char *name;      /* graph-owned */

@@ -6,20 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler/onnx_import.h"
+#include "compiler/onnx_ops.h"
 
-#define MAX_IO 64
-
-typedef struct tr {
-  cc_imp *im;
-  const Onnx__NodeProto *n;
-  const char *op_type;
-  uint32_t n_in, n_out;
-  int32_t in[MAX_IO], out[MAX_IO]; /* value ids, CC_NONE for empty names */
-} tr;
 
 /* ---- attributes ------------------------------------------------------------------- */
-static const Onnx__AttributeProto *attr(const tr *t, const char *name) {
+const Onnx__AttributeProto *tr_attr(const tr *t, const char *name) {
   for (size_t i = 0; i < t->n->n_attribute; i++) {
     const Onnx__AttributeProto *a = t->n->attribute[i];
     if (a && a->name && strcmp(a->name, name) == 0) return a;
@@ -27,13 +18,13 @@ static const Onnx__AttributeProto *attr(const tr *t, const char *name) {
   return NULL;
 }
 
-static int64_t attr_int(const tr *t, const char *name, int64_t def) {
-  const Onnx__AttributeProto *a = attr(t, name);
+int64_t tr_attr_int(const tr *t, const char *name, int64_t def) {
+  const Onnx__AttributeProto *a = tr_attr(t, name);
   return a && (a->has_i || a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT) ? a->i : def;
 }
 
-static float attr_float(const tr *t, const char *name, float def) {
-  const Onnx__AttributeProto *a = attr(t, name);
+float tr_attr_float(const tr *t, const char *name, float def) {
+  const Onnx__AttributeProto *a = tr_attr(t, name);
   return a && (a->has_f || a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT) ? a->f : def;
 }
 
@@ -44,7 +35,7 @@ static int ignored(const char *name, const char *const *ignore) {
 }
 
 /* Copies the ONNX attributes onto node `node`, by schema name. */
-static ivm_status copy_attrs(tr *t, uint32_t node, const char *const *ignore) {
+ivm_status tr_copy_attrs(tr *t, uint32_t node, const char *const *ignore) {
   cc_graph *g = t->im->g;
   for (size_t i = 0; i < t->n->n_attribute; i++) {
     const Onnx__AttributeProto *a = t->n->attribute[i];
@@ -94,7 +85,7 @@ static ivm_status copy_attrs(tr *t, uint32_t node, const char *const *ignore) {
 }
 
 /* ---- node building ----------------------------------------------------------------- */
-static ivm_status node(tr *t, isa_builtin_op op, const int32_t *in, uint32_t n_in,
+ivm_status tr_node(tr *t, isa_builtin_op op, const int32_t *in, uint32_t n_in,
                        const int32_t *out, uint32_t n_out, uint32_t *out_node) {
   /* trailing absent optional inputs/outputs are dropped */
   while (n_in > 0 && in[n_in - 1] < 0) n_in--;
@@ -106,17 +97,17 @@ static ivm_status node(tr *t, isa_builtin_op op, const int32_t *in, uint32_t n_i
   return cc_add_node(t->im->g, op, t->im->node_name, in, n_in, out, n_out, out_node);
 }
 
-static int32_t tmp(tr *t) {
+int32_t tr_tmp(tr *t) {
   return cc_add_value(t->im->g, NULL, CC_V_INTER);
 }
 
-static ivm_status const_i64(tr *t, const int64_t *v, size_t n, int rank, int32_t *id) {
+ivm_status tr_const_i64(tr *t, const int64_t *v, size_t n, int rank, int32_t *id) {
   if (n > UINT32_MAX) return ivm_error(IVM_ERR_FORMAT, "list too long");
   return cc_add_const_i64(t->im->g, t->im->node_name, v, (uint32_t)n, rank, id);
 }
 
 /* One-element constant of dtype dt holding v (rank 0 or 1). */
-static ivm_status const_scalar(tr *t, int dt, double v, int rank, int32_t *id) {
+ivm_status tr_const_scalar(tr *t, int dt, double v, int rank, int32_t *id) {
   size_t es = ivm_dtype_size((ivm_dtype)dt);
   if (!es) return cc_imp_unsupported(t->im, "op '%s' on dtype %d", t->op_type, dt);
   void *p = calloc(1, es < 8 ? 8 : es);
@@ -143,22 +134,22 @@ static ivm_status const_scalar(tr *t, int dt, double v, int rank, int32_t *id) {
   return cc_add_const(t->im->g, name, dt, rank, &one, p, es, id);
 }
 
-static const isa_type *vtype(tr *t, int32_t id) { return &t->im->g->values[id].type; }
+const isa_type *tr_vtype(tr *t, int32_t id) { return &t->im->g->values[id].type; }
 
 /* The canonical op has the same inputs, outputs and attributes. */
-static ivm_status direct(tr *t, isa_builtin_op op, const char *const *ignore) {
+ivm_status tr_direct(tr *t, isa_builtin_op op, const char *const *ignore) {
   uint32_t nd;
-  IVM_TRY(node(t, op, t->in, t->n_in, t->out, t->n_out, &nd));
-  return copy_attrs(t, nd, ignore);
+  IVM_TRY(tr_node(t, op, t->in, t->n_in, t->out, t->n_out, &nd));
+  return tr_copy_attrs(t, nd, ignore);
 }
 
 /* An ints attribute (if present) becomes an i64 input at position pos. */
-static ivm_status ints_attr_to_input(tr *t, const char *name, int32_t *in, uint32_t pos,
+ivm_status tr_ints_attr_to_input(tr *t, const char *name, int32_t *in, uint32_t pos,
                                      uint32_t *n_in) {
-  const Onnx__AttributeProto *a = attr(t, name);
+  const Onnx__AttributeProto *a = tr_attr(t, name);
   if (!a) return NULL;
   int32_t id;
-  IVM_TRY(const_i64(t, a->ints, a->n_ints, 1, &id));
+  IVM_TRY(tr_const_i64(t, a->ints, a->n_ints, 1, &id));
   while (*n_in < pos) in[(*n_in)++] = CC_NONE;
   in[pos] = id;
   if (*n_in <= pos) *n_in = pos + 1;
@@ -170,34 +161,34 @@ static ivm_status tr_binary(tr *t, isa_builtin_op op) {
   if (t->n_in != 2 || t->in[0] < 0 || t->in[1] < 0)
     return cc_imp_unsupported(t->im, "op '%s' needs 2 inputs", t->op_type);
   int32_t b = t->in[1];
-  if (attr_int(t, "broadcast", 0) && attr(t, "axis")) {
+  if (tr_attr_int(t, "broadcast", 0) && tr_attr(t, "axis")) {
     /* Legacy (opset < 7) broadcasting: B aligns with A starting at `axis`. Append
      * trailing 1s to B so that numpy broadcasting gives the same result. */
-    const isa_type *ta = vtype(t, t->in[0]), *tb = vtype(t, b);
+    const isa_type *ta = tr_vtype(t, t->in[0]), *tb = tr_vtype(t, b);
     if (ta->rank < 0 || tb->rank < 0)
       return cc_imp_unsupported(t->im, "op '%s' with legacy axis broadcasting on unknown ranks",
                                 t->op_type);
-    int64_t axis = attr_int(t, "axis", 0);
+    int64_t axis = tr_attr_int(t, "axis", 0);
     if (axis < 0) axis += ta->rank;
     int64_t extra = ta->rank - axis - tb->rank;
     if (axis < 0 || extra < 0)
       return cc_imp_unsupported(t->im, "op '%s' with broadcast axis %lld", t->op_type,
-                                (long long)attr_int(t, "axis", 0));
+                                (long long)tr_attr_int(t, "axis", 0));
     if (extra > 0) {
       int64_t axes[ISA_MAX_RANK];
       for (int64_t k = 0; k < extra; k++) axes[k] = tb->rank + k;
-      int32_t ax, nb = tmp(t);
+      int32_t ax, nb = tr_tmp(t);
       if (nb < 0) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
-      IVM_TRY(const_i64(t, axes, (size_t)extra, 1, &ax));
+      IVM_TRY(tr_const_i64(t, axes, (size_t)extra, 1, &ax));
       int32_t in2[2] = {b, ax};
       uint32_t nd;
-      IVM_TRY(node(t, ISA_OP_Unsqueeze, in2, 2, &nb, 1, &nd));
+      IVM_TRY(tr_node(t, ISA_OP_Unsqueeze, in2, 2, &nb, 1, &nd));
       b = nb;
     }
   }
   int32_t in[2] = {t->in[0], b};
   uint32_t nd;
-  return node(t, op, in, 2, t->out, 1, &nd);
+  return tr_node(t, op, in, 2, t->out, 1, &nd);
 }
 
 /* Variadic Min/Max/Sum/Mean as a chain of binary ops. */
@@ -208,108 +199,108 @@ static ivm_status tr_variadic(tr *t, isa_builtin_op op, int mean) {
     if (t->in[i] >= 0) ins[n++] = t->in[i];
   if (n == 0) return cc_imp_unsupported(t->im, "op '%s' with no inputs", t->op_type);
   uint32_t nd;
-  if (n == 1 && !mean) return node(t, ISA_OP_Identity, ins, 1, t->out, 1, &nd);
+  if (n == 1 && !mean) return tr_node(t, ISA_OP_Identity, ins, 1, t->out, 1, &nd);
   int32_t acc = ins[0];
   for (uint32_t i = 1; i < n; i++) {
-    int32_t o = (i == n - 1 && !mean) ? t->out[0] : tmp(t);
+    int32_t o = (i == n - 1 && !mean) ? t->out[0] : tr_tmp(t);
     if (o < 0) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
     int32_t in2[2] = {acc, ins[i]};
-    IVM_TRY(node(t, op, in2, 2, &o, 1, &nd));
+    IVM_TRY(tr_node(t, op, in2, 2, &o, 1, &nd));
     acc = o;
   }
   if (mean) {
-    int dt = vtype(t, ins[0])->dtype;
+    int dt = tr_vtype(t, ins[0])->dtype;
     if (!isa_dtype_is_float(dt)) return cc_imp_unsupported(t->im, "op 'Mean' on non-float input");
     int32_t c;
-    IVM_TRY(const_scalar(t, dt, (double)n, 0, &c));
+    IVM_TRY(tr_const_scalar(t, dt, (double)n, 0, &c));
     int32_t in2[2] = {acc, c};
-    IVM_TRY(node(t, ISA_OP_Div, in2, 2, t->out, 1, &nd));
+    IVM_TRY(tr_node(t, ISA_OP_Div, in2, 2, t->out, 1, &nd));
   }
   return NULL;
 }
 
 static ivm_status tr_clip(tr *t) {
-  if (t->im->opset >= 11) return direct(t, ISA_OP_Clip, NULL);
+  if (t->im->opset >= 11) return tr_direct(t, ISA_OP_Clip, NULL);
   int32_t in[3] = {t->in[0], CC_NONE, CC_NONE};
   const char *names[2] = {"min", "max"};
   for (int k = 0; k < 2; k++) {
-    const Onnx__AttributeProto *a = attr(t, names[k]);
-    if (a) IVM_TRY(const_scalar(t, IVM_DT_F32, a->f, 0, &in[k + 1]));
+    const Onnx__AttributeProto *a = tr_attr(t, names[k]);
+    if (a) IVM_TRY(tr_const_scalar(t, IVM_DT_F32, a->f, 0, &in[k + 1]));
   }
   uint32_t nd;
-  return node(t, ISA_OP_Clip, in, 3, t->out, 1, &nd);
+  return tr_node(t, ISA_OP_Clip, in, 3, t->out, 1, &nd);
 }
 
 static ivm_status tr_softmax(tr *t, isa_builtin_op op) {
-  if (t->im->opset >= 13) return direct(t, op, NULL);
+  if (t->im->opset >= 13) return tr_direct(t, op, NULL);
   /* Opset < 13: coerce to 2-D at axis (default 1), softmax over the flattened tail. */
-  int64_t axis = attr_int(t, "axis", 1);
-  const isa_type *tx = vtype(t, t->in[0]);
+  int64_t axis = tr_attr_int(t, "axis", 1);
+  const isa_type *tx = tr_vtype(t, t->in[0]);
   uint32_t nd;
   if (tx->rank >= 0) {
     int64_t a = axis < 0 ? axis + tx->rank : axis;
     if (a == tx->rank - 1) {
-      IVM_TRY(node(t, op, t->in, 1, t->out, 1, &nd));
+      IVM_TRY(tr_node(t, op, t->in, 1, t->out, 1, &nd));
       return cc_node_set_int(t->im->g, nd, "axis", -1);
     }
   }
-  int32_t flat = tmp(t), sm = tmp(t), shp = tmp(t);
+  int32_t flat = tr_tmp(t), sm = tr_tmp(t), shp = tr_tmp(t);
   if (flat < 0 || sm < 0 || shp < 0) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
-  IVM_TRY(node(t, ISA_OP_Flatten, t->in, 1, &flat, 1, &nd));
+  IVM_TRY(tr_node(t, ISA_OP_Flatten, t->in, 1, &flat, 1, &nd));
   IVM_TRY(cc_node_set_int(t->im->g, nd, "axis", axis));
-  IVM_TRY(node(t, op, &flat, 1, &sm, 1, &nd));
+  IVM_TRY(tr_node(t, op, &flat, 1, &sm, 1, &nd));
   IVM_TRY(cc_node_set_int(t->im->g, nd, "axis", 1));
-  IVM_TRY(node(t, ISA_OP_Shape, t->in, 1, &shp, 1, &nd));
+  IVM_TRY(tr_node(t, ISA_OP_Shape, t->in, 1, &shp, 1, &nd));
   int32_t in2[2] = {sm, shp};
-  return node(t, ISA_OP_Reshape, in2, 2, t->out, 1, &nd);
+  return tr_node(t, ISA_OP_Reshape, in2, 2, t->out, 1, &nd);
 }
 
 static ivm_status tr_reduce(tr *t, isa_builtin_op op) {
   int64_t attr_until = op == ISA_OP_ReduceSum ? 13 : 18;
-  if (t->im->opset >= attr_until) return direct(t, op, NULL);
+  if (t->im->opset >= attr_until) return tr_direct(t, op, NULL);
   int32_t in[2] = {t->in[0], CC_NONE};
   uint32_t n_in = 1, nd;
-  IVM_TRY(ints_attr_to_input(t, "axes", in, 1, &n_in));
-  IVM_TRY(node(t, op, in, n_in, t->out, 1, &nd));
+  IVM_TRY(tr_ints_attr_to_input(t, "axes", in, 1, &n_in));
+  IVM_TRY(tr_node(t, op, in, n_in, t->out, 1, &nd));
   static const char *const ign[] = {"axes", NULL};
-  return copy_attrs(t, nd, ign);
+  return tr_copy_attrs(t, nd, ign);
 }
 
 /* An op whose attribute list became inputs at opset `since`. */
 static ivm_status tr_attrs_to_inputs(tr *t, isa_builtin_op op, int64_t since,
                                      const char *const *names, uint32_t first_pos) {
-  if (t->im->opset >= since) return direct(t, op, NULL);
+  if (t->im->opset >= since) return tr_direct(t, op, NULL);
   int32_t in[8];
   uint32_t n_in = 0;
   for (uint32_t i = 0; i < t->n_in && i < first_pos; i++) in[n_in++] = t->in[i];
   while (n_in < first_pos) in[n_in++] = CC_NONE;
   for (uint32_t k = 0; names[k]; k++)
-    IVM_TRY(ints_attr_to_input(t, names[k], in, first_pos + k, &n_in));
+    IVM_TRY(tr_ints_attr_to_input(t, names[k], in, first_pos + k, &n_in));
   uint32_t nd;
-  IVM_TRY(node(t, op, in, n_in, t->out, t->n_out, &nd));
-  return copy_attrs(t, nd, names);
+  IVM_TRY(tr_node(t, op, in, n_in, t->out, t->n_out, &nd));
+  return tr_copy_attrs(t, nd, names);
 }
 
 static ivm_status tr_pad(tr *t) {
   if (t->im->opset >= 11) {
     if (t->n_in > 3 && t->in[3] >= 0) return cc_imp_unsupported(t->im, "op 'Pad' with axes input");
-    return direct(t, ISA_OP_Pad, NULL);
+    return tr_direct(t, ISA_OP_Pad, NULL);
   }
   int32_t in[3] = {t->in[0], CC_NONE, CC_NONE};
-  const Onnx__AttributeProto *p = attr(t, "pads");
+  const Onnx__AttributeProto *p = tr_attr(t, "pads");
   if (!p) return cc_imp_unsupported(t->im, "op 'Pad' without pads");
-  IVM_TRY(const_i64(t, p->ints, p->n_ints, 1, &in[1]));
-  float v = attr_float(t, "value", 0.0f);
-  if (v != 0.0f) IVM_TRY(const_scalar(t, vtype(t, t->in[0])->dtype, v, 0, &in[2]));
+  IVM_TRY(tr_const_i64(t, p->ints, p->n_ints, 1, &in[1]));
+  float v = tr_attr_float(t, "value", 0.0f);
+  if (v != 0.0f) IVM_TRY(tr_const_scalar(t, tr_vtype(t, t->in[0])->dtype, v, 0, &in[2]));
   uint32_t nd;
-  IVM_TRY(node(t, ISA_OP_Pad, in, 3, t->out, 1, &nd));
+  IVM_TRY(tr_node(t, ISA_OP_Pad, in, 3, t->out, 1, &nd));
   static const char *const ign[] = {"pads", "value", "paddings", NULL};
-  return copy_attrs(t, nd, ign);
+  return tr_copy_attrs(t, nd, ign);
 }
 
 static ivm_status tr_constant_of_shape(tr *t) {
   int32_t in[2] = {t->in[0], CC_NONE};
-  const Onnx__AttributeProto *a = attr(t, "value");
+  const Onnx__AttributeProto *a = tr_attr(t, "value");
   if (a) {
     if (!a->t) return cc_imp_unsupported(t->im, "op 'ConstantOfShape' value is not a tensor");
     cc_tensor ct;
@@ -317,21 +308,21 @@ static ivm_status tr_constant_of_shape(tr *t) {
     IVM_TRY(cc_add_const(t->im->g, NULL, ct.dtype, ct.rank, ct.dims, ct.data, ct.nbytes, &in[1]));
   }
   uint32_t nd;
-  return node(t, ISA_OP_ConstantOfShape, in, 2, t->out, 1, &nd);
+  return tr_node(t, ISA_OP_ConstantOfShape, in, 2, t->out, 1, &nd);
 }
 
 static ivm_status tr_batchnorm(tr *t) {
-  if (attr_int(t, "training_mode", 0) != 0)
+  if (tr_attr_int(t, "training_mode", 0) != 0)
     return cc_imp_unsupported(t->im, "op 'BatchNormalization' in training mode");
-  if (attr_int(t, "spatial", 1) != 1)
+  if (tr_attr_int(t, "spatial", 1) != 1)
     return cc_imp_unsupported(t->im, "op 'BatchNormalization' with spatial=0");
   for (uint32_t i = 1; i < t->n_out; i++)
     if (t->out[i] >= 0)
       return cc_imp_unsupported(t->im, "op 'BatchNormalization' with training outputs");
   uint32_t nd;
-  IVM_TRY(node(t, ISA_OP_BatchNormalization, t->in, t->n_in, t->out, 1, &nd));
+  IVM_TRY(tr_node(t, ISA_OP_BatchNormalization, t->in, t->n_in, t->out, 1, &nd));
   static const char *const ign[] = {"training_mode", "spatial", "is_test", "momentum", NULL};
-  return copy_attrs(t, nd, ign);
+  return tr_copy_attrs(t, nd, ign);
 }
 
 static ivm_status tr_dropout(tr *t) {
@@ -341,17 +332,17 @@ static ivm_status tr_dropout(tr *t) {
     if (m->kind != CC_V_CONST || m->nbytes < 1 || ((const uint8_t *)m->data)[0] != 0)
       return cc_imp_unsupported(t->im, "op 'Dropout' in training mode");
   }
-  if (attr(t, "is_test") && attr_int(t, "is_test", 0) == 0 && t->im->opset < 7)
+  if (tr_attr(t, "is_test") && tr_attr_int(t, "is_test", 0) == 0 && t->im->opset < 7)
     return cc_imp_unsupported(t->im, "op 'Dropout' in training mode");
   uint32_t nd;
-  IVM_TRY(node(t, ISA_OP_Identity, t->in, 1, t->out, 1, &nd));
+  IVM_TRY(tr_node(t, ISA_OP_Identity, t->in, 1, t->out, 1, &nd));
   if (t->n_out > 1 && t->out[1] >= 0) {
-    int32_t shp = tmp(t), one;
+    int32_t shp = tr_tmp(t), one;
     if (shp < 0) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
-    IVM_TRY(node(t, ISA_OP_Shape, t->in, 1, &shp, 1, &nd));
-    IVM_TRY(const_scalar(t, IVM_DT_BOOL, 1, 1, &one));
+    IVM_TRY(tr_node(t, ISA_OP_Shape, t->in, 1, &shp, 1, &nd));
+    IVM_TRY(tr_const_scalar(t, IVM_DT_BOOL, 1, 1, &one));
     int32_t in2[2] = {shp, one};
-    IVM_TRY(node(t, ISA_OP_ConstantOfShape, in2, 2, &t->out[1], 1, &nd));
+    IVM_TRY(tr_node(t, ISA_OP_ConstantOfShape, in2, 2, &t->out[1], 1, &nd));
   }
   return NULL;
 }
@@ -411,6 +402,10 @@ static const direct_entry direct_ops[] = {
     {"Tile", ISA_OP_Tile}, {"Shape", ISA_OP_Shape}, {"Size", ISA_OP_Size}, {"Range", ISA_OP_Range},
 };
 
+static const cc_family_fn families[] = {
+    cc_tr_control, cc_tr_rnn, cc_tr_quant, cc_tr_index, cc_tr_math, cc_tr_nn, cc_tr_signal,
+};
+
 static ivm_status dispatch(tr *t) {
   const char *o = t->op_type;
   int64_t v = t->im->opset;
@@ -433,17 +428,17 @@ static ivm_status dispatch(tr *t) {
   if (!strcmp(o, "Dropout")) return tr_dropout(t);
   if (!strcmp(o, "ConstantOfShape")) return tr_constant_of_shape(t);
   if (!strcmp(o, "Pad")) return tr_pad(t);
-  if (!strcmp(o, "Cast") && !isa_dtype_valid((int)attr_int(t, "to", 0)))
-    return cc_imp_unsupported(t->im, "op 'Cast' to dtype %lld", (long long)attr_int(t, "to", 0));
+  if (!strcmp(o, "Cast") && !isa_dtype_valid((int)tr_attr_int(t, "to", 0)))
+    return cc_imp_unsupported(t->im, "op 'Cast' to dtype %lld", (long long)tr_attr_int(t, "to", 0));
   if (!strcmp(o, "Gemm")) {
     static const char *const ign[] = {"broadcast", NULL};
-    return direct(t, ISA_OP_Gemm, ign);
+    return tr_direct(t, ISA_OP_Gemm, ign);
   }
   if (!strcmp(o, "Concat")) {
     uint32_t nd;
-    IVM_TRY(node(t, ISA_OP_Concat, t->in, t->n_in, t->out, 1, &nd));
-    if (!attr(t, "axis") && v < 4) IVM_TRY(cc_node_set_int(t->im->g, nd, "axis", 1));
-    return copy_attrs(t, nd, NULL);
+    IVM_TRY(tr_node(t, ISA_OP_Concat, t->in, t->n_in, t->out, 1, &nd));
+    if (!tr_attr(t, "axis") && v < 4) IVM_TRY(cc_node_set_int(t->im->g, nd, "axis", 1));
+    return tr_copy_attrs(t, nd, NULL);
   }
   if (!strcmp(o, "Reshape")) {
     static const char *const names[] = {"shape", NULL};
@@ -455,9 +450,9 @@ static ivm_status dispatch(tr *t) {
   }
   if (!strcmp(o, "Split")) {
     static const char *const names[] = {"split", NULL};
-    if (v >= 18 && attr(t, "num_outputs")) {
+    if (v >= 18 && tr_attr(t, "num_outputs")) {
       static const char *const ign[] = {"num_outputs", NULL};
-      return direct(t, ISA_OP_Split, ign);
+      return tr_direct(t, ISA_OP_Split, ign);
     }
     return tr_attrs_to_inputs(t, ISA_OP_Split, 13, names, 1);
   }
@@ -466,7 +461,17 @@ static ivm_status dispatch(tr *t) {
     return tr_attrs_to_inputs(t, ISA_OP_Slice, 10, names, 1);
   }
   for (size_t i = 0; i < sizeof direct_ops / sizeof direct_ops[0]; i++)
-    if (!strcmp(o, direct_ops[i].onnx)) return direct(t, direct_ops[i].op, NULL);
+    if (!strcmp(o, direct_ops[i].onnx)) return tr_direct(t, direct_ops[i].op, NULL);
+  /* Op families translate their own ops (compiler/onnx_ops_<family>.c). */
+  for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+    int handled = 0;
+    ivm_status st = families[i](t, &handled);
+    if (st || handled) return st;
+  }
+  /* A built-in op of the same name has ONNX's signature (the canonical form). */
+  for (int op = 0; op < ISA_OP_COUNT; op++)
+    if (!strcmp(o, isa_builtin_desc((isa_builtin_op)op)->name))
+      return tr_direct(t, (isa_builtin_op)op, NULL);
   return cc_imp_unsupported(t->im, "unsupported op '%s'", o);
 }
 
