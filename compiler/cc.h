@@ -26,7 +26,9 @@ typedef struct cc_value {
   isa_type type;   /* rank -1 until inferred */
   uint8_t kind;    /* cc_value_kind */
   uint8_t is_output;
-  int32_t producer; /* node index, or -1 */
+  uint8_t is_var;   /* written by several nodes (loop-carried, If result, scan accumulator,
+                     * loop counter): emitted as a DYNAMIC tensor flagged ISA_TF_VAR */
+  int32_t producer; /* node index, or -1 (for a var: its last writer) */
   void *data;       /* CONST: malloc'd, nbytes bytes, row-major */
   size_t nbytes;
   uint32_t tensor; /* emission: tensor index */

@@ -26,6 +26,61 @@ static uint32_t tensor_of(const cc_graph *g, int32_t v) {
   return v < 0 ? ISA_NO_TENSOR : g->values[v].tensor;
 }
 
+/* Control regions (isa/ops_control.def): sets the jump-target attributes of the region
+ * markers to emitted instruction indices, marks the values written inside a region
+ * (dyn[v] = 1: they become DYNAMIC, so the arena planner only plans straight-line values)
+ * and records, per LoopBegin node, the emitted index of its LoopEnd (loop_end[i]). */
+static ivm_status plan_regions(cc_graph *g, uint8_t *dyn, uint32_t *loop_end) {
+  uint32_t *stk = calloc(g->n_nodes + 1, sizeof *stk), *ix = calloc(g->n_nodes + 1, sizeof *ix);
+  ivm_status st = NULL;
+  if (!stk || !ix) {
+    st = ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+    goto done;
+  }
+  uint32_t depth = 0, next = 0;
+  for (uint32_t i = 0; i < g->n_nodes && !st; i++) {
+    cc_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    ix[i] = next++;
+    isa_builtin_op top = depth ? g->nodes[stk[depth - 1]].op : ISA_OP_COUNT;
+    switch (n->op) {
+      case ISA_OP_IfThen:
+      case ISA_OP_LoopBegin: stk[depth++] = i; break;
+      case ISA_OP_Else:
+        if (top != ISA_OP_IfThen) goto bad;
+        st = cc_node_set_int(g, stk[depth - 1], "else_at", ix[i]);
+        stk[depth - 1] = i;
+        break;
+      case ISA_OP_EndIf:
+        if (top != ISA_OP_Else) goto bad;
+        st = cc_node_set_int(g, stk[--depth], "end_at", ix[i]);
+        break;
+      case ISA_OP_LoopEnd:
+        if (top != ISA_OP_LoopBegin) goto bad;
+        depth--;
+        st = cc_node_set_int(g, stk[depth], "end_at", ix[i]);
+        if (!st) st = cc_node_set_int(g, i, "begin_at", ix[stk[depth]]);
+        loop_end[stk[depth]] = ix[i];
+        break;
+      default:
+        if (depth)
+          for (uint32_t k = 0; k < n->n_out; k++)
+            if (n->out[k] >= 0) dyn[n->out[k]] = 1;
+        break;
+    }
+    for (uint32_t k = 0; k < n->n_out; k++)
+      if (n->out[k] >= 0 && g->values[n->out[k]].is_var) dyn[n->out[k]] = 1;
+  }
+  if (!st && depth) goto bad;
+  goto done;
+bad:
+  st = ivm_error(IVM_ERR_INTERNAL, "compiler: control regions do not nest properly");
+done:
+  free(stk);
+  free(ix);
+  return st;
+}
+
 ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
   cc_emitted b;
   memset(&b, 0, sizeof b);
@@ -51,6 +106,22 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
       !b.inputs || !b.outputs || !b.items || !b.item_tensor) {
     cc_emitted_free(&b);
     return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+  }
+
+  uint8_t *dyn = calloc(g->n_values + 1, 1);
+  uint32_t *loop_end = calloc(g->n_nodes + 1, sizeof *loop_end);
+  if (!dyn || !loop_end) {
+    free(dyn);
+    free(loop_end);
+    cc_emitted_free(&b);
+    return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+  }
+  st = plan_regions(g, dyn, loop_end);
+  if (st) {
+    free(dyn);
+    free(loop_end);
+    cc_emitted_free(&b);
+    return st;
   }
 
   /* Which values become tensors. */
@@ -85,7 +156,7 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
       t->size = val->nbytes;
       t->data = val->data;
       n_consts++;
-    } else if (cc_type_static(&val->type)) {
+    } else if (cc_type_static(&val->type) && !dyn[v]) {
       t->kind = ISA_TK_ARENA;
       t->rank = (uint8_t)val->type.rank;
       memcpy(t->dims, val->type.dims, sizeof t->dims);
@@ -97,8 +168,9 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
       t->size = nb;
     } else {
       t->kind = ISA_TK_DYNAMIC;
+      if (val->is_var) t->flags = ISA_TF_VAR;
       if (val->type.rank < 0) {
-        t->flags = ISA_TF_RANK_UNKNOWN;
+        t->flags |= ISA_TF_RANK_UNKNOWN;
         t->rank = 0;
       } else {
         t->rank = (uint8_t)val->type.rank;
@@ -119,15 +191,26 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
   uint32_t n_imports = 0, ii = 0, oi = 0;
   uint32_t *first = calloc(n_tensors + 1, sizeof *first);
   uint32_t *last = calloc(n_tensors + 1, sizeof *last);
-  if (!first || !last) {
+  /* Loops open at the current instruction: emitted begin and end indices. A value defined
+   * before a loop and read inside it stays live until the loop ends (the back edge). */
+  uint32_t *lb = calloc(n_instrs + 1, sizeof *lb), *le = calloc(n_instrs + 1, sizeof *le);
+  int64_t *defpos = malloc((n_tensors + 1) * sizeof *defpos);
+  uint32_t n_loops = 0;
+  if (!first || !last || !lb || !le || !defpos) {
     free(first);
     free(last);
+    free(lb);
+    free(le);
+    free(defpos);
     st = ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
     goto done;
   }
+  for (uint32_t t = 0; t < n_tensors; t++) defpos[t] = INT64_MAX;
+  for (uint32_t i = 0; i < g->n_inputs; i++) defpos[g->values[g->inputs[i]].tensor] = -1;
   for (uint32_t i = 0; i < g->n_nodes; i++) {
     const cc_node *n = &g->nodes[i];
     if (n->dead) continue;
+    if (n->op == ISA_OP_LoopEnd && n_loops) n_loops--;
     if (import_of[n->op] < 0) {
       const isa_op_desc *d = isa_builtin_desc(n->op);
       b.imports[n_imports].domain = d->domain;
@@ -144,14 +227,26 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
       uint32_t tix = tensor_of(g, n->in[k]);
       b.operands[oi++] = tix;
       if (tix != ISA_NO_TENSOR && last[tix] < ii) last[tix] = ii;
+      for (uint32_t l = 0; tix != ISA_NO_TENSOR && l < n_loops; l++)
+        if (defpos[tix] < (int64_t)lb[l]) {
+          if (last[tix] < le[l]) last[tix] = le[l];
+          break;
+        }
     }
     for (uint32_t k = 0; k < n->n_out; k++) {
       uint32_t tix = tensor_of(g, n->out[k]);
       b.operands[oi++] = tix;
       if (tix != ISA_NO_TENSOR) {
-        first[tix] = ii;
+        if (defpos[tix] == INT64_MAX) {
+          first[tix] = ii;
+          defpos[tix] = ii;
+        }
         if (last[tix] < ii) last[tix] = ii;
       }
+    }
+    if (n->op == ISA_OP_LoopBegin) {
+      lb[n_loops] = ii;
+      le[n_loops++] = loop_end[i];
     }
     in->n_attrs = n->n_attrs;
     in->attrs = n->attrs;
@@ -180,6 +275,13 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
   }
   free(first);
   free(last);
+  free(lb);
+  free(le);
+  free(defpos);
+  free(dyn);
+  free(loop_end);
+  dyn = NULL;
+  loop_end = NULL;
   uint64_t arena = 0, unplanned = 0;
   IVM_TRY_GOTO(st, cc_plan_arena(b.items, n_items, ARENA_ALIGN, &arena, &unplanned), done);
   for (uint32_t k = 0; k < n_items; k++) b.tensors[b.item_tensor[k]].offset = b.items[k].offset;
@@ -206,6 +308,8 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
   *out = b;
   return NULL;
 done:
+  free(dyn);
+  free(loop_end);
   cc_emitted_free(&b);
   return st;
 }

@@ -24,15 +24,38 @@ int32_t cc_imp_lookup(const cc_imp *im, const char *name) {
   }
 }
 
+static uint32_t slot_of(const cc_name_map *m, const char *name) {
+  for (uint32_t i = hash_str(name) & (m->cap - 1);; i = (i + 1) & (m->cap - 1))
+    if (!m->keys[i] || strcmp(m->keys[i], name) == 0) return i;
+}
+
+uint32_t cc_imp_scope_push(cc_imp *im) {
+  im->scope++;
+  return im->n_undo;
+}
+
+void cc_imp_scope_pop(cc_imp *im, uint32_t mark) {
+  while (im->n_undo > mark) {
+    const cc_scope_undo *u = &im->undo[--im->n_undo];
+    uint32_t i = slot_of(&im->names, u->key);
+    if (!im->names.keys[i]) continue; /* cannot happen: keys are never removed */
+    im->names.ids[i] = u->old_id;
+    im->names.depths[i] = u->old_depth;
+  }
+  if (im->scope) im->scope--;
+}
+
 ivm_status cc_imp_define(cc_imp *im, const char *name, int32_t id) {
   cc_name_map *m = &im->names;
   if ((m->count + 1) * 2 > m->cap) {
     uint32_t cap = m->cap ? m->cap * 2 : 256;
     char **keys = calloc(cap, sizeof *keys);
     int32_t *ids = calloc(cap, sizeof *ids);
-    if (!keys || !ids) {
+    uint32_t *depths = calloc(cap, sizeof *depths);
+    if (!keys || !ids || !depths) {
       free(keys);
       free(ids);
+      free(depths);
       return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
     }
     for (uint32_t i = 0; i < m->cap; i++) {
@@ -41,23 +64,43 @@ ivm_status cc_imp_define(cc_imp *im, const char *name, int32_t id) {
       while (keys[j]) j = (j + 1) & (cap - 1);
       keys[j] = m->keys[i];
       ids[j] = m->ids[i];
+      depths[j] = m->depths[i];
     }
     free(m->keys);
     free(m->ids);
+    free(m->depths);
     m->keys = keys;
     m->ids = ids;
+    m->depths = depths;
     m->cap = cap;
   }
-  uint32_t i = hash_str(name) & (m->cap - 1);
-  while (m->keys[i]) {
-    if (strcmp(m->keys[i], name) == 0)
-      return ivm_error(IVM_ERR_FORMAT, "value '%s' is defined twice", name);
-    i = (i + 1) & (m->cap - 1);
+  if (im->scope && im->n_undo >= im->cap_undo) {
+    uint32_t cap = im->cap_undo ? im->cap_undo * 2 : 64;
+    cc_scope_undo *u = realloc(im->undo, cap * sizeof *u);
+    if (!u) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+    im->undo = u;
+    im->cap_undo = cap;
   }
-  m->keys[i] = cc_strdup(im->g, name);
-  if (!m->keys[i]) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+  uint32_t i = slot_of(m, name);
+  if (m->keys[i]) {
+    /* Defined in this scope: an error; in an outer scope: shadowed until the scope ends. */
+    if (m->ids[i] >= 0 && m->depths[i] == im->scope)
+      return ivm_error(IVM_ERR_FORMAT, "value '%s' is defined twice", name);
+  } else {
+    m->keys[i] = cc_strdup(im->g, name);
+    if (!m->keys[i]) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+    m->ids[i] = -1;
+    m->depths[i] = 0;
+    m->count++;
+  }
+  if (im->scope) {
+    cc_scope_undo *u = &im->undo[im->n_undo++];
+    u->key = m->keys[i];
+    u->old_id = m->ids[i];
+    u->old_depth = m->depths[i];
+  }
   m->ids[i] = id;
-  m->count++;
+  m->depths[i] = im->scope;
   return NULL;
 }
 
@@ -276,6 +319,43 @@ static void refine_type(isa_type *t, const isa_type *decl) {
     if (t->dims[k] == ISA_DIM_ANY && decl->dims[k] <= ISA_DIM_SYM(0)) t->dims[k] = decl->dims[k];
 }
 
+ivm_status cc_imp_subgraph(cc_imp *im, const Onnx__GraphProto *gr) {
+  cc_graph *g = im->g;
+  const Onnx__NodeProto *saved_node = im->node;
+  const char *saved_name = im->node_name;
+  if (gr->n_sparse_initializer)
+    return ivm_error(IVM_ERR_UNSUPPORTED, "sparse initializers are not supported");
+  for (size_t i = 0; i < gr->n_initializer; i++) {
+    const Onnx__TensorProto *t = gr->initializer[i];
+    if (!t || !t->name || !*t->name) return ivm_error(IVM_ERR_FORMAT, "initializer %zu has no name", i);
+    cc_tensor ct;
+    IVM_TRY(ivm_status_wrap(cc_tensor_from_proto(t, im->base_dir, &ct), "initializer %zu", i));
+    int32_t id;
+    IVM_TRY(cc_add_const(g, t->name, ct.dtype, ct.rank, ct.dims, ct.data, ct.nbytes, &id));
+    IVM_TRY(cc_imp_define(im, t->name, id));
+  }
+  ivm_status st = NULL;
+  for (size_t i = 0; i < gr->n_node && !st; i++) {
+    const Onnx__NodeProto *n = gr->node[i];
+    if (!n || !n->op_type) {
+      st = ivm_error(IVM_ERR_FORMAT, "node %zu has no op_type", i);
+      break;
+    }
+    im->node = n;
+    im->node_name = n->name ? n->name : "";
+    uint32_t first = g->n_nodes;
+    st = cc_imp_translate(im);
+    for (uint32_t k = first; k < g->n_nodes && !st; k++) {
+      int folded;
+      st = ivm_status_wrap(cc_infer_node(g, k), "opset %lld", (long long)im->opset);
+      if (!st) st = cc_fold_node(g, k, &folded);
+    }
+  }
+  im->node = saved_node;
+  im->node_name = saved_name;
+  return st;
+}
+
 static ivm_status import_graph(cc_imp *im, const Onnx__ModelProto *m) {
   cc_graph *g = im->g;
   const Onnx__GraphProto *gr = m->graph;
@@ -382,6 +462,8 @@ ivm_status cc_import_onnx(const uint8_t *bytes, size_t size, const char *base_di
   ivm_status st = import_graph(&im, m);
   free(im.names.keys);
   free(im.names.ids);
+  free(im.names.depths);
+  free(im.undo);
   onnx__model_proto__free_unpacked(m, NULL);
   return st;
 }

@@ -312,8 +312,12 @@ static ivm_status tr_constant_of_shape(tr *t) {
 }
 
 static ivm_status tr_batchnorm(tr *t) {
-  if (tr_attr_int(t, "training_mode", 0) != 0)
+  if (tr_attr_int(t, "training_mode", 0) != 0) {
+    int handled = 0; /* the math family expands training mode (compiler/onnx_ops_math.c) */
+    IVM_TRY(cc_tr_math(t, &handled));
+    if (handled) return NULL;
     return cc_imp_unsupported(t->im, "op 'BatchNormalization' in training mode");
+  }
   if (tr_attr_int(t, "spatial", 1) != 1)
     return cc_imp_unsupported(t->im, "op 'BatchNormalization' with spatial=0");
   for (uint32_t i = 1; i < t->n_out; i++)

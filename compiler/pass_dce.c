@@ -10,6 +10,8 @@ ivm_status cc_pass_identity(cc_graph *g) {
     if (n->dead || n->op != ISA_OP_Identity || n->in[0] < 0 || n->out[0] < 0) continue;
     int32_t x = n->in[0], y = n->out[0];
     if (x == y) continue;
+    /* A var changes value over time: y = Identity(var) is a snapshot, not an alias. */
+    if (g->values[x].is_var || g->values[y].is_var) continue;
     if (!g->values[y].is_output) {
       n->dead = 1;
       cc_replace_uses(g, y, x);
@@ -41,9 +43,11 @@ ivm_status cc_pass_dce(cc_graph *g) {
   for (uint32_t i = g->n_nodes; i-- > 0;) {
     cc_node *n = &g->nodes[i];
     if (n->dead) continue;
-    int used = 0;
+    /* Control instructions and writes of vars stay (liveness through loop back edges is
+     * not tracked here; keeping them is conservative). */
+    int used = (isa_builtin_desc(n->op)->flags & ISA_OPF_CONTROL) != 0;
     for (uint32_t k = 0; k < n->n_out; k++)
-      if (n->out[k] >= 0 && live[n->out[k]]) used = 1;
+      if (n->out[k] >= 0 && (live[n->out[k]] || g->values[n->out[k]].is_var)) used = 1;
     if (!used) {
       n->dead = 1;
       continue;

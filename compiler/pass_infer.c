@@ -38,9 +38,19 @@ ivm_status cc_infer_node(cc_graph *g, uint32_t node) {
   isa_infer_ctx ctx = {n->n_in, tin, din, n->slots, n->n_out, tout};
   ivm_status st = d->infer(&ctx);
   if (!st)
-    for (uint32_t i = 0; i < n->n_out; i++)
-      if (n->out[i] >= 0 && g->values[n->out[i]].kind != CC_V_CONST)
-        g->values[n->out[i]].type = tout[i];
+    for (uint32_t i = 0; i < n->n_out && !st; i++) {
+      if (n->out[i] < 0) continue;
+      cc_value *ov = &g->values[n->out[i]];
+      if (ov->kind == CC_V_CONST) continue;
+      if (!ov->is_var || ov->type.dtype == IVM_DT_NONE) {
+        ov->type = tout[i];
+      } else if (ov->type.dtype != tout[i].dtype) {
+        /* A var keeps the type its translator gave it; every write must agree. */
+        st = ivm_error(IVM_ERR_INVALID_ARGUMENT, "var '%s' is %s, but this node writes %s",
+                       ov->name, ivm_dtype_name((ivm_dtype)ov->type.dtype),
+                       ivm_dtype_name((ivm_dtype)tout[i].dtype));
+      }
+    }
   if (tin != stack_in) {
     free(tin);
     free(tout);

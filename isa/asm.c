@@ -547,6 +547,10 @@ static ivm_status parse_tensor(asmb *a) {
   } else if (is_word(a, "dynamic")) {
     t.kind = ISA_TK_DYNAMIC;
     IVM_TRY(next(a));
+    if (is_word(a, "var")) { /* written by several instructions (docs/bytecode.md) */
+      t.flags |= ISA_TF_VAR;
+      IVM_TRY(next(a));
+    }
   } else {
     return fail(a, "expected 'const', 'arena' or 'dynamic'");
   }

@@ -126,7 +126,9 @@ static ivm_status put_tensor(isa_buf *b, const isa_module *m, uint32_t i) {
       isa_buf_printf(b, " arena @%llu size=%llu\n", (unsigned long long)t->offset,
                      (unsigned long long)t->size);
       return NULL;
-    case ISA_TK_DYNAMIC: isa_buf_printf(b, " dynamic\n"); return NULL;
+    case ISA_TK_DYNAMIC:
+      isa_buf_printf(b, " dynamic%s\n", (t->flags & ISA_TF_VAR) ? " var" : "");
+      return NULL;
     default: return DIS_ERR("tensor %u: unknown kind %u", i, t->kind);
   }
 }
@@ -200,11 +202,29 @@ static ivm_status put_attrs(isa_buf *b, const isa_module *m, uint32_t i) {
   return NULL;
 }
 
-static ivm_status put_instr(isa_buf *b, const isa_module *m, uint32_t i) {
+/* Region markers of the control op family (isa/ops_control.def): +1 opens a region,
+ * -1 closes one, 2 closes and reopens (Else), 0 otherwise. */
+static int region_step(const isa_module *m, uint32_t op) {
+  if (op >= m->n_imports || strcmp(isa_module_str(m, m->imports[op].domain), "ivm") != 0)
+    return 0;
+  const char *nm = isa_module_str(m, m->imports[op].name);
+  if (!strcmp(nm, "IfThen") || !strcmp(nm, "LoopBegin")) return 1;
+  if (!strcmp(nm, "EndIf") || !strcmp(nm, "LoopEnd")) return -1;
+  if (!strcmp(nm, "Else")) return 2;
+  return 0;
+}
+
+/* Instructions inside control regions are indented two spaces per level, and region
+ * markers end with a "; @index" comment so that jump targets are easy to follow. */
+static ivm_status put_instr(isa_buf *b, const isa_module *m, uint32_t i, int *depth) {
   const isa_instr_rec *in = &m->code[i];
   uint32_t n = (uint32_t)in->n_in + in->n_out;
   if (in->op >= m->n_imports || (uint64_t)in->operands + n > m->n_operands)
     return DIS_ERR("instruction %u: malformed record", i);
+  int step = region_step(m, in->op);
+  if ((step == -1 || step == 2) && *depth > 0) (*depth)--;
+  for (int k = 0; k < *depth && k < 64; k++) isa_buf_append(b, "  ", 2);
+  if (step == 1 || step == 2) (*depth)++;
   const uint32_t *ops = m->operands + in->operands;
   for (uint32_t k = 0; k < in->n_out; k++) {
     if (k) isa_buf_append(b, ", ", 2);
@@ -224,6 +244,7 @@ static ivm_status put_instr(isa_buf *b, const isa_module *m, uint32_t i) {
     isa_buf_append(b, " node ", 6);
     put_cstr(b, isa_module_str(m, m->debug[i]));
   }
+  if (step) isa_buf_printf(b, "  ; @%u", i);
   isa_buf_append(b, "\n", 1);
   return NULL;
 }
@@ -259,7 +280,8 @@ static ivm_status dis(isa_buf *b, const isa_module *m) {
   isa_buf_append(b, "\noutputs", 8);
   for (uint32_t k = 0; k < m->n_outputs; k++) isa_buf_printf(b, " %%%u", m->outputs[k]);
   isa_buf_append(b, "\n", 1);
-  for (uint32_t i = 0; i < m->n_instrs; i++) IVM_TRY(put_instr(b, m, i));
+  int depth = 0;
+  for (uint32_t i = 0; i < m->n_instrs; i++) IVM_TRY(put_instr(b, m, i, &depth));
   return NULL;
 }
 

@@ -63,7 +63,11 @@ typedef enum isa_tensor_kind {
   ISA_TK_DYNAMIC = 3, /* shape known only at run time; storage sized per run */
 } isa_tensor_kind;
 
-enum { ISA_TF_RANK_UNKNOWN = 1 }; /* DYNAMIC only: rank is not known either */
+enum {
+  ISA_TF_RANK_UNKNOWN = 1, /* DYNAMIC only: rank is not known either */
+  ISA_TF_VAR = 2,          /* DYNAMIC only: a variable (loop-carried value, If result, scan
+                            * accumulator, loop counter) that several instructions may write */
+};
 
 typedef struct isa_tensor_rec {
   uint32_t name; /* strtab */

@@ -104,7 +104,8 @@ ivm_status isa_op_desc_check(const isa_op_desc *d) {
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "op descriptor: bad domain");
   if (!valid_ident(d->name, 0))
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "op descriptor (domain %s): bad name", d->domain);
-  if (d->min_in > d->max_in || d->min_out > d->max_out || d->max_out == 0)
+  if (d->min_in > d->max_in || d->min_out > d->max_out ||
+      (d->max_out == 0 && !(d->flags & ISA_OPF_CONTROL))) /* only region markers have no outputs */
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "op %s.%s: inconsistent arity", d->domain, d->name);
   if (!d->infer)
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "op %s.%s: no inference function", d->domain,

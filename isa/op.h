@@ -19,6 +19,8 @@ enum {
   ISA_OPF_DATA_SHAPE = 1u << 1,  /* output shape may depend on input values */
   ISA_OPF_CAN_ALIAS = 1u << 2,   /* output may share its input's storage */
   ISA_OPF_SIDE_EFFECTS = 1u << 3,
+  ISA_OPF_CONTROL = 1u << 4,     /* executed by the VM itself (branches, loops, scan
+                                  * accumulators), not through a kernel; see ops_control.def */
 };
 
 typedef enum isa_attr_type {

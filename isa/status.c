@@ -24,19 +24,32 @@ static char *vformat(const char *fmt, va_list ap) {
   return s;
 }
 
-ivm_status ivm_error(ivm_status_code code, const char *fmt, ...) {
+static ivm_status vcreate(ivm_status_code code, const char *fmt, va_list ap) {
   ivm_status st = malloc(sizeof *st);
   if (!st) return &oom_status;
-  va_list ap;
-  va_start(ap, fmt);
   st->message = vformat(fmt, ap);
-  va_end(ap);
   if (!st->message) {
     free(st);
     return &oom_status;
   }
-  st->code = code;
+  st->code = code == IVM_OK ? IVM_ERR_INTERNAL : code;
   st->is_static = 0;
+  return st;
+}
+
+ivm_status ivm_error(ivm_status_code code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ivm_status st = vcreate(code, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+ivm_status ivm_status_create(ivm_status_code code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ivm_status st = vcreate(code, fmt, ap);
+  va_end(ap);
   return st;
 }
 

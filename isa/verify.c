@@ -20,7 +20,35 @@ typedef struct vctx {
   uint32_t *def_t;         /* per tensor: time of definition + 1 (0: never defined) */
   uint32_t *last_t;        /* per tensor: time of last use */
   uint8_t *is_input;
+  /* Control flow (docs/bytecode.md, "Control flow"): */
+  uint8_t *visible;        /* per tensor: written on every path to the current point */
+  uint32_t *partner;       /* per instruction: jump target of a region marker */
+  uint32_t *log;           /* tensors made visible, in order (undone at region ends) */
+  size_t n_log;
+  uint32_t *then_stamp;    /* per tensor: id of the If whose then region wrote it */
+  struct vframe {
+    uint8_t kind;          /* CK_IF, CK_ELSE (in the else region), CK_LOOP */
+    uint32_t at, end;      /* marker instruction; LOOP: index of its LoopEnd */
+    size_t mark;           /* log length at region entry */
+    uint32_t id;
+  } *frames;
+  uint32_t n_frames, next_id;
 } vctx;
+
+/* Control instructions, recognised by descriptor (the registry holds the built-in ones). */
+enum { CK_NONE = 0, CK_IF, CK_ELSE, CK_ENDIF, CK_LOOP, CK_LOOPEND, CK_SCANINIT, CK_SCANAPPEND };
+
+static int ctl_kind(const isa_op_desc *d) {
+  if (!d || !(d->flags & ISA_OPF_CONTROL)) return CK_NONE;
+  if (d == isa_builtin_desc(ISA_OP_IfThen)) return CK_IF;
+  if (d == isa_builtin_desc(ISA_OP_Else)) return CK_ELSE;
+  if (d == isa_builtin_desc(ISA_OP_EndIf)) return CK_ENDIF;
+  if (d == isa_builtin_desc(ISA_OP_LoopBegin)) return CK_LOOP;
+  if (d == isa_builtin_desc(ISA_OP_LoopEnd)) return CK_LOOPEND;
+  if (d == isa_builtin_desc(ISA_OP_ScanInit)) return CK_SCANINIT;
+  if (d == isa_builtin_desc(ISA_OP_ScanAppend)) return CK_SCANAPPEND;
+  return CK_NONE;
+}
 
 #define VERR(sec, ...) \
   ivm_status_wrap(ivm_error(IVM_ERR_FORMAT, __VA_ARGS__), "%s: section %s", v->what, sec)
@@ -118,8 +146,10 @@ static ivm_status check_tensor(const vctx *v, uint32_t i) {
     return VERR("TENSORS", "tensor %u '%s': invalid kind %u", i, nm, t->kind);
   if (t->rank > ISA_MAX_RANK)
     return VERR("TENSORS", "tensor %u '%s': rank %u exceeds %d", i, nm, t->rank, ISA_MAX_RANK);
-  if (t->flags & ~ISA_TF_RANK_UNKNOWN)
+  if (t->flags & ~(ISA_TF_RANK_UNKNOWN | ISA_TF_VAR))
     return VERR("TENSORS", "tensor %u '%s': unknown flags 0x%x", i, nm, t->flags);
+  if ((t->flags & ISA_TF_VAR) && t->kind != ISA_TK_DYNAMIC)
+    return VERR("TENSORS", "tensor %u '%s': only DYNAMIC tensors may be vars", i, nm);
   if ((t->flags & ISA_TF_RANK_UNKNOWN) && (t->kind != ISA_TK_DYNAMIC || t->rank != 0))
     return VERR("TENSORS",
                 "tensor %u '%s': unknown rank is allowed only for DYNAMIC tensors "
@@ -185,6 +215,7 @@ static ivm_status check_io(vctx *v) {
       return VERR("IO", "input %u: tensor %u '%s' is listed twice", k, t, tname(v, t));
     v->is_input[t] = 1;
     v->def_t[t] = 1; /* time 0, stored + 1 */
+    v->visible[t] = 1;
   }
   for (uint32_t k = 0; k < m->n_outputs; k++)
     if (m->outputs[k] >= m->n_tensors)
@@ -235,6 +266,20 @@ static ivm_status arity_err(const vctx *v, uint32_t i, const char *what, uint32_
   return IERR("%u %s; the op takes %u to %u", n, what, lo, hi);
 }
 
+/* Undoes the visibility of the tensors written since log position mark; with keep_id,
+ * keeps those that the then region of If `keep_id` wrote too (written on both paths). */
+static void scope_undo(vctx *v, size_t mark, uint32_t keep_id) {
+  size_t w = mark;
+  for (size_t k = mark; k < v->n_log; k++) {
+    uint32_t t = v->log[k];
+    if (keep_id && v->then_stamp[t] == keep_id)
+      v->log[w++] = t;
+    else
+      v->visible[t] = 0;
+  }
+  v->n_log = w;
+}
+
 static ivm_status check_instr(vctx *v, uint32_t i, scratch *s) {
   const isa_module *m = v->m;
   const isa_instr_rec *in = &m->code[i];
@@ -242,6 +287,21 @@ static ivm_status check_instr(vctx *v, uint32_t i, scratch *s) {
     return IERR("import %u out of range (%u imports)", in->op, m->n_imports);
   const isa_op_desc *d = v->ops[in->op];
   if (in->reserved) return IERR("reserved field is not zero");
+  int ck = ctl_kind(d);
+  /* Region ends: what the region wrote is not visible after it, except what both
+   * branches of an If wrote. */
+  if (ck == CK_ELSE) {
+    struct vframe *f = &v->frames[v->n_frames - 1]; /* the structure pass matched it */
+    for (size_t k = f->mark; k < v->n_log; k++) v->then_stamp[v->log[k]] = f->id;
+    scope_undo(v, f->mark, 0);
+    f->kind = CK_ELSE;
+  } else if (ck == CK_ENDIF) {
+    struct vframe *f = &v->frames[--v->n_frames];
+    scope_undo(v, f->mark, f->id);
+  } else if (ck == CK_LOOPEND) {
+    struct vframe *f = &v->frames[--v->n_frames];
+    scope_undo(v, f->mark, 0);
+  }
   if (in->n_in < d->min_in || (d->max_in != ISA_VARIADIC && in->n_in > d->max_in))
     return arity_err(v, i, "inputs", in->n_in, d->min_in, d->max_in);
   if (in->n_out < d->min_out || (d->max_out != ISA_VARIADIC && in->n_out > d->max_out))
@@ -264,9 +324,19 @@ static ivm_status check_instr(vctx *v, uint32_t i, scratch *s) {
     if (t >= m->n_tensors)
       return IERR("input %u: tensor %u out of range (%u tensors)", k, t, m->n_tensors);
     const isa_tensor_rec *r = &m->tensors[t];
-    if (r->kind != ISA_TK_CONST && !v->def_t[t])
-      return IERR("input %u: tensor %u '%s' is read before it is written", k, t, tname(v, t));
-    if (r->kind != ISA_TK_CONST) v->last_t[t] = now;
+    if (r->kind != ISA_TK_CONST && !v->visible[t])
+      return IERR("input %u: tensor %u '%s' is read before it is written%s", k, t, tname(v, t),
+                  v->def_t[t] ? " on every path to this instruction" : "");
+    if (r->kind != ISA_TK_CONST) {
+      if (v->last_t[t] < now) v->last_t[t] = now;
+      /* A value from before a loop that the loop reads is live until the loop ends
+       * (the back edge reads it again). */
+      for (uint32_t f = 0; f < v->n_frames; f++) {
+        if (v->frames[f].kind != CK_LOOP || v->def_t[t] - 1 > v->frames[f].at) continue;
+        if (v->last_t[t] < v->frames[f].end + 1) v->last_t[t] = v->frames[f].end + 1;
+        break;
+      }
+    }
     tensor_type(m, t, &s->in[k]);
     /* An empty constant has no bytes (CONSTS may be absent); any non-NULL pointer says
      * "value known". */
@@ -287,11 +357,28 @@ static ivm_status check_instr(vctx *v, uint32_t i, scratch *s) {
       return IERR("output %u: tensor %u '%s' is a constant", k, t, tname(v, t));
     if (v->is_input[t])
       return IERR("output %u: tensor %u '%s' is a graph input", k, t, tname(v, t));
-    if (v->def_t[t])
-      return IERR("output %u: tensor %u '%s' is already written by instruction %u", k, t,
-                  tname(v, t), v->def_t[t] - 2);
-    v->def_t[t] = now + 1;
-    v->last_t[t] = now;
+    int is_var = (r->flags & ISA_TF_VAR) != 0;
+    if (v->def_t[t] && !is_var)
+      return IERR("output %u: tensor %u '%s' is already written by instruction %u (only vars "
+                  "may be written more than once)", k, t, tname(v, t), v->def_t[t] - 2);
+    if ((ck == CK_LOOP || ck == CK_SCANINIT || ck == CK_SCANAPPEND) && !is_var)
+      return IERR("output %u: tensor %u '%s' must be a var", k, t, tname(v, t));
+    if (ck == CK_SCANAPPEND && t != ins[0])
+      return IERR("output 0 must be the accumulator, input 0 (tensor %u)", ins[0]);
+    if (!v->def_t[t]) v->def_t[t] = now + 1;
+    if (v->last_t[t] < now) v->last_t[t] = now;
+    if (!v->visible[t]) {
+      v->visible[t] = 1;
+      v->log[v->n_log++] = t;
+    }
+  }
+  if (ck == CK_IF || ck == CK_LOOP) { /* region starts: after the marker's own operands */
+    struct vframe *f = &v->frames[v->n_frames++];
+    f->kind = (uint8_t)ck;
+    f->at = now; /* times: instruction j is time j + 1 */
+    f->end = v->partner[i] + 1;
+    f->mark = v->n_log;
+    f->id = ++v->next_id;
   }
 
   ivm_status st = isa_decode_attrs_raw(m, i, d, s->attrs);
@@ -323,15 +410,96 @@ static ivm_status check_instr(vctx *v, uint32_t i, scratch *s) {
     if (ok && r->kind == ISA_TK_ARENA) {
       ok = got->rank == decl.rank;
       for (int j = 0; ok && j < decl.rank; j++) ok = got->dims[j] == decl.dims[j];
+    } else if (ok && (r->flags & ISA_TF_VAR) && got->rank >= 0 && decl.rank >= 0) {
+      /* Every write of a var agrees with its declared type where both are known. */
+      ok = got->rank == decl.rank;
+      for (int j = 0; ok && j < decl.rank; j++)
+        ok = got->dims[j] < 0 || decl.dims[j] < 0 || got->dims[j] == decl.dims[j];
     }
     if (!ok) {
       char a[160], b[160];
       type_str(&decl, a, sizeof a);
       type_str(got, b, sizeof b);
       return IERR("output %u: tensor %u '%s' is declared %s %s, but inference gives %s", k, t,
-                  tname(v, t), r->kind == ISA_TK_ARENA ? "ARENA" : "DYNAMIC", a, b);
+                  tname(v, t),
+                  r->kind == ISA_TK_ARENA ? "ARENA" : (r->flags & ISA_TF_VAR) ? "var" : "DYNAMIC",
+                  a, b);
     }
   }
+  return NULL;
+}
+
+/* ---- control-flow structure ------------------------------------------------------------- */
+/* Every region marker's target must name its structural partner: IfThen.else_at the Else
+ * of the same If, Else.end_at its EndIf, LoopBegin.end_at its LoopEnd and LoopEnd.begin_at
+ * its LoopBegin. So regions nest properly and every jump lands on a region boundary. */
+static ivm_status check_structure(vctx *v, scratch *s) {
+  const isa_module *m = v->m;
+  uint32_t *stack = v->log; /* free before the instruction pass; n_instrs <= its size */
+  uint8_t *kinds = (uint8_t *)v->then_stamp;
+  uint32_t depth = 0;
+  for (uint32_t i = 0; i < m->n_instrs; i++) {
+    const isa_instr_rec *in = &m->code[i];
+    if (in->op >= m->n_imports) continue; /* reported by check_instr */
+    const isa_op_desc *d = v->ops[in->op];
+    int ck = ctl_kind(d);
+    if (ck == CK_NONE || ck == CK_SCANINIT || ck == CK_SCANAPPEND) continue;
+    ivm_status st = isa_decode_attrs_raw(m, i, d, s->attrs);
+    if (st) return instr_wrap(v, i, st);
+    int64_t tgt = d->n_attrs ? s->attrs[0].v.i : 0;
+    const char *an = d->n_attrs ? d->attrs[0].name : "";
+    if (ck == CK_IF || ck == CK_LOOP || ck == CK_ELSE) {
+      if (tgt <= (int64_t)i || tgt >= (int64_t)m->n_instrs)
+        return IERR("jump target %s=%lld is not a later instruction (there are %u)", an,
+                    (long long)tgt, m->n_instrs);
+      v->partner[i] = (uint32_t)tgt;
+    }
+    if (ck == CK_LOOPEND) {
+      if (tgt < 0 || tgt >= (int64_t)i)
+        return IERR("jump target begin_at=%lld is not an earlier instruction", (long long)tgt);
+      v->partner[i] = (uint32_t)tgt;
+    }
+    uint32_t top = depth ? stack[depth - 1] : UINT32_MAX;
+    uint8_t topk = depth ? kinds[depth - 1] : CK_NONE;
+    switch (ck) {
+      case CK_IF:
+      case CK_LOOP:
+        stack[depth] = i;
+        kinds[depth++] = (uint8_t)ck;
+        break;
+      case CK_ELSE:
+        if (topk != CK_IF || v->partner[top] != i) {
+          if (topk == CK_IF)
+            return IERR("the innermost open region is the IfThen at instruction %u, whose "
+                        "else_at=%u targets another instruction",
+                        top, v->partner[top]);
+          return IERR("Else outside the then region of an IfThen that targets it");
+        }
+        stack[depth - 1] = i;
+        kinds[depth - 1] = CK_ELSE;
+        break;
+      case CK_ENDIF:
+        if (topk != CK_ELSE || v->partner[top] != i)
+          return IERR("EndIf does not close the Else region that targets it%s",
+                      topk == CK_ELSE ? " (the open Else's end_at names another instruction)"
+                                      : "");
+        depth--;
+        break;
+      case CK_LOOPEND:
+        if (topk != CK_LOOP || v->partner[top] != i || v->partner[i] != top)
+          return IERR("LoopEnd (begin_at=%u) does not close the innermost open loop%s",
+                      v->partner[i], topk == CK_LOOP ? "" : " (another region is open)");
+        depth--;
+        break;
+      default: break;
+    }
+  }
+  if (depth) {
+    uint32_t i = stack[depth - 1];
+    return IERR("region is not closed before the end of the code");
+  }
+  /* The scratch use of log and then_stamp is over. */
+  memset(v->then_stamp, 0, (m->n_tensors ? m->n_tensors : 1) * sizeof *v->then_stamp);
   return NULL;
 }
 
@@ -436,7 +604,11 @@ done:
 
 /* ---- driver --------------------------------------------------------------------------- */
 ivm_status isa_module_verify(const isa_module *m, const isa_registry *reg, const char *what) {
-  vctx vv = {m, reg, what ? what : "<memory>", NULL, NULL, NULL, NULL}, *v = &vv;
+  vctx vv, *v = &vv;
+  memset(&vv, 0, sizeof vv);
+  vv.m = m;
+  vv.reg = reg;
+  vv.what = what ? what : "<memory>";
   scratch s = {0};
   ivm_status st = NULL;
   size_t nt = m->n_tensors ? m->n_tensors : 1, ni = m->n_imports ? m->n_imports : 1;
@@ -444,7 +616,15 @@ ivm_status isa_module_verify(const isa_module *m, const isa_registry *reg, const
   v->def_t = calloc(nt, sizeof *v->def_t);
   v->last_t = calloc(nt, sizeof *v->last_t);
   v->is_input = calloc(nt, 1);
-  if (!v->ops || !v->def_t || !v->last_t || !v->is_input) goto oom;
+  v->visible = calloc(nt, 1);
+  size_t nlog = (size_t)m->n_operands + m->n_instrs + nt + 1;
+  v->log = calloc(nlog, sizeof *v->log);
+  v->then_stamp = calloc(nt > m->n_instrs ? nt : m->n_instrs + 1, sizeof *v->then_stamp);
+  v->partner = calloc(m->n_instrs + 1, sizeof *v->partner);
+  v->frames = calloc(m->n_instrs + 1, sizeof *v->frames);
+  if (!v->ops || !v->def_t || !v->last_t || !v->is_input || !v->visible || !v->log ||
+      !v->then_stamp || !v->partner || !v->frames)
+    goto oom;
 
   IVM_TRY_GOTO(st, check_plan(v), done);
   IVM_TRY_GOTO(st, check_names(v), done);
@@ -465,12 +645,13 @@ ivm_status isa_module_verify(const isa_module *m, const isa_registry *reg, const
   s.out = calloc(max_out, sizeof *s.out);
   s.attrs = calloc(max_attrs, sizeof *s.attrs);
   if (!s.in || !s.in_data || !s.out || !s.attrs) goto oom;
+  IVM_TRY_GOTO(st, check_structure(v, &s), done);
   for (uint32_t i = 0; i < m->n_instrs; i++) IVM_TRY_GOTO(st, check_instr(v, i, &s), done);
 
   uint32_t end = m->n_instrs + 1;
   for (uint32_t k = 0; k < m->n_outputs; k++) {
     uint32_t t = m->outputs[k];
-    if (m->tensors[t].kind != ISA_TK_CONST && !v->def_t[t]) {
+    if (m->tensors[t].kind != ISA_TK_CONST && !v->visible[t]) {
       st = VERR("IO", "output %u: tensor %u '%s' is never written", k, t, tname(v, t));
       goto done;
     }
@@ -485,6 +666,11 @@ done:
   free(v->def_t);
   free(v->last_t);
   free(v->is_input);
+  free(v->visible);
+  free(v->log);
+  free(v->then_stamp);
+  free(v->partner);
+  free(v->frames);
   free(s.in);
   free(s.in_data);
   free(s.out);

@@ -97,7 +97,7 @@ static ivm_status check_def(const isa_module_def *d) {
     if (t->kind < ISA_TK_CONST || t->kind > ISA_TK_DYNAMIC)
       return W_ERR("tensor %u: bad kind %u", i, t->kind);
     if (t->rank > ISA_MAX_RANK) return W_ERR("tensor %u: rank %u > %d", i, t->rank, ISA_MAX_RANK);
-    if (t->flags & ~ISA_TF_RANK_UNKNOWN) return W_ERR("tensor %u: unknown flags 0x%x", i, t->flags);
+    if (t->flags & ~(ISA_TF_RANK_UNKNOWN | ISA_TF_VAR)) return W_ERR("tensor %u: unknown flags 0x%x", i, t->flags);
     if ((t->flags & ISA_TF_RANK_UNKNOWN) && (t->kind != ISA_TK_DYNAMIC || t->rank != 0))
       return W_ERR("tensor %u: unknown rank needs a DYNAMIC tensor with rank 0", i);
     if (t->kind == ISA_TK_CONST && t->size && !t->data)

@@ -150,15 +150,16 @@ static void arity(char *buf, size_t n, unsigned lo, unsigned hi) {
 static void attr_list(const isa_op_desc *d, char *buf, size_t n) {
   size_t used = 0;
   buf[0] = 0;
-  for (uint16_t k = 0; k < d->n_attrs && used < n; k++) {
+  for (uint16_t k = 0; k < d->n_attrs && used + 1 < n; k++) {
     const isa_attr_schema *a = &d->attrs[k];
     char def[64] = "";
     if (a->required) cli_fmt(def, sizeof def, " (required)");
     else if (a->type == ISA_ATTR_INT) cli_fmt(def, sizeof def, "=%lld", (long long)a->def.i);
     else if (a->type == ISA_ATTR_FLOAT) cli_fmt(def, sizeof def, "=%g", (double)a->def.f);
     else if (a->type == ISA_ATTR_STRING) cli_fmt(def, sizeof def, "=\"%s\"", a->def.s);
-    used += (size_t)cli_fmt(buf + used, n - used, "%s%s:%s%s", k ? ", " : "", a->name,
-                             isa_attr_type_name(a->type), def);
+    cli_fmt(buf + used, n - used, "%s%s:%s%s", k ? ", " : "", a->name,
+            isa_attr_type_name(a->type), def);
+    used += strlen(buf + used);
   }
 }
 
@@ -196,7 +197,7 @@ int cmd_ops(int argc, char **argv) {
            "synopsis | description |\n|---|---|---|---|---|---|---|---|\n");
   for (uint32_t i = 0; i < isa_registry_count(reg); i++) {
     const isa_op_desc *d = isa_registry_at(reg, i)->desc;
-    char ins[16], outs[16], attrs[512];
+    char ins[16], outs[16], attrs[1024];
     arity(ins, sizeof ins, d->min_in, d->max_in);
     arity(outs, sizeof outs, d->min_out, d->max_out);
     attr_list(d, attrs, sizeof attrs);

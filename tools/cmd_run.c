@@ -5,7 +5,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "isa/status.h"
 #include "tools/cli.h"
 
 typedef struct input_arg {
@@ -19,18 +18,25 @@ static ivm_status bind_inputs(ivm_module *m, ivm_session *s, const input_arg *ar
   for (int i = 0; i < n; i++) {
     uint32_t index;
     if (args[i].name) {
-      IVM_TRY(ivm_module_find_input(m, args[i].name, &index));
+      ivm_status st = ivm_module_find_input(m, args[i].name, &index);
+      if (st) return st;
     } else {
       if (next >= count)
-        return ivm_error(IVM_ERR_INVALID_ARGUMENT, "%s: the model has only %u inputs",
+        return ivm_status_create(IVM_ERR_INVALID_ARGUMENT, "%s: the model has only %u inputs",
                          args[i].path, count);
       index = next++;
     }
     ivm_host_tensor t;
-    IVM_TRY(ivm_host_tensor_read_file(args[i].path, &t));
-    ivm_status st = cli_bind(m, s, index, &t);
+    ivm_status st = ivm_host_tensor_read_file(args[i].path, &t);
+    if (st) return st;
+    st = cli_bind(m, s, index, &t);
     ivm_host_tensor_free(&t);
-    if (st) return ivm_status_wrap(st, "%s", args[i].path);
+    if (st) {
+      ivm_status ctx = ivm_status_create(ivm_status_get_code(st), "%s: %s", args[i].path,
+                                         ivm_status_message(st));
+      ivm_status_free(st);
+      return ctx;
+    }
   }
   return NULL;
 }
@@ -112,7 +118,7 @@ int cmd_run(int argc, char **argv) {
   const char *model = NULL, *outdir = NULL;
   input_arg *inputs = calloc((size_t)argc, sizeof *inputs);
   int n_inputs = 0;
-  if (!inputs) return cli_fail("run", ivm_error(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
+  if (!inputs) return cli_fail("run", ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
   if (!parse_common("run", argc, argv, &model, inputs, &n_inputs, &outdir, NULL, NULL)) {
     free(inputs);
     return cli_usage("run", usage);
@@ -125,7 +131,7 @@ int cmd_run(int argc, char **argv) {
   if (!st) st = ivm_session_run(s);
   if (!st && outdir) {
     if (mkdir(outdir, 0777) != 0 && errno != EEXIST)
-      st = ivm_error(IVM_ERR_IO, "%s: cannot create directory: %s", outdir, strerror(errno));
+      st = ivm_status_create(IVM_ERR_IO, "%s: cannot create directory: %s", outdir, strerror(errno));
   }
   for (uint32_t k = 0; !st && k < ivm_module_output_count(m); k++) {
     ivm_tensor_info info;
@@ -168,7 +174,7 @@ int cmd_bench(int argc, char **argv) {
   const char *model = NULL;
   int threads = 0, reps = 20, n_inputs = 0;
   input_arg *inputs = calloc((size_t)argc, sizeof *inputs);
-  if (!inputs) return cli_fail("bench", ivm_error(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
+  if (!inputs) return cli_fail("bench", ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
   if (!parse_common("bench", argc, argv, &model, inputs, &n_inputs, NULL, &threads, &reps)) {
     free(inputs);
     return cli_usage("bench", usage);
@@ -177,7 +183,7 @@ int cmd_bench(int argc, char **argv) {
   ivm_session *s = NULL;
   double *times = calloc((size_t)reps, sizeof *times);
   double t0 = cli_now_ms();
-  ivm_status st = times ? cli_load_model(model, &m) : ivm_error(IVM_ERR_OUT_OF_MEMORY, "oom");
+  ivm_status st = times ? cli_load_model(model, &m) : ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "oom");
   double load_ms = cli_now_ms() - t0;
   ivm_session_options so = {{0}, threads};
   if (!st) st = ivm_session_create(m, &so, &s);
@@ -194,7 +200,7 @@ int cmd_bench(int argc, char **argv) {
     if (!st && known) {
       void *z = calloc(1, n ? n : 1);
       st = z ? ivm_session_bind_input(s, k, info.dtype, info.rank, info.dims, z, n)
-             : ivm_error(IVM_ERR_OUT_OF_MEMORY, "oom");
+             : ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "oom");
       free(z);
     }
   }

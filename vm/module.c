@@ -86,6 +86,18 @@ static ivm_status prepare(ivm_module *m) {
     in->n_in = rec->n_in;
     in->n_out = rec->n_out;
     in->needs_infer = 0;
+    in->ctl = VM_CTL_NONE;
+    in->target = 0;
+    if (e->desc->flags & ISA_OPF_CONTROL) {
+      static const struct { isa_builtin_op op; uint8_t ctl; } ctl_ops[] = {
+          {ISA_OP_IfThen, VM_CTL_IF},          {ISA_OP_Else, VM_CTL_ELSE},
+          {ISA_OP_EndIf, VM_CTL_ENDIF},        {ISA_OP_LoopBegin, VM_CTL_LOOP},
+          {ISA_OP_LoopEnd, VM_CTL_LOOPEND},    {ISA_OP_ScanInit, VM_CTL_SCANINIT},
+          {ISA_OP_ScanAppend, VM_CTL_SCANAPPEND},
+      };
+      for (size_t k = 0; k < sizeof ctl_ops / sizeof ctl_ops[0]; k++)
+        if (e->desc == isa_builtin_desc(ctl_ops[k].op)) in->ctl = ctl_ops[k].ctl;
+    }
     for (uint32_t k = 0; k < (uint32_t)rec->n_in + rec->n_out; k++) {
       uint32_t t = in->operands[k];
       if (t != ISA_NO_TENSOR && v->tensors[t].kind == ISA_TK_DYNAMIC) in->needs_infer = 1;
@@ -97,6 +109,9 @@ static ivm_status prepare(ivm_module *m) {
       st = ivm_status_wrap(st, "%s", m->what);
       goto done;
     }
+    if (in->ctl == VM_CTL_IF || in->ctl == VM_CTL_ELSE || in->ctl == VM_CTL_LOOP ||
+        in->ctl == VM_CTL_LOOPEND)
+      in->target = (uint32_t)in->attrs[0].v.i; /* checked by the verifier's structure pass */
     slot += e->desc->n_attrs;
   }
 done:

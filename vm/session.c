@@ -221,6 +221,116 @@ static ivm_status infer_at_run_time(ivm_session *s, uint32_t i) {
   return NULL;
 }
 
+/* ---- control flow (docs/bytecode.md, "Control flow") ------------------------------ */
+static ivm_status scalar_arg(const rt_tensor *x, int dt, const char *what) {
+  if (x->dtype != dt || rt_numel(x) != 1 || !x->data)
+    return ivm_error(IVM_ERR_RUNTIME, "%s: expected one %s element, got %lld", what,
+                     ivm_dtype_name((ivm_dtype)dt), (long long)rt_numel(x));
+  return NULL;
+}
+
+/* Whether the loop opened by LoopBegin `b` runs iteration i: i < M and cond. */
+static ivm_status loop_continues(const ivm_session *s, uint32_t b, int64_t i, int *go) {
+  const rt_call *c = &s->calls[b];
+  *go = 1;
+  if (c->n_in > 0 && c->in[0]) {
+    IVM_TRY(scalar_arg(c->in[0], IVM_DT_I64, "trip count M"));
+    if (i >= *(const int64_t *)c->in[0]->data) *go = 0;
+  }
+  if (c->n_in > 1 && c->in[1]) {
+    IVM_TRY(scalar_arg(c->in[1], IVM_DT_BOOL, "loop condition"));
+    if (!*(const uint8_t *)c->in[1]->data) *go = 0;
+  }
+  return NULL;
+}
+
+/* Appends (or prepends) y as a new leading slice of the accumulator var acc, growing its
+ * storage geometrically and keeping what it holds. */
+static ivm_status scan_append(ivm_session *s, rt_tensor *acc, const rt_tensor *y, int prepend) {
+  if (acc == y) return ivm_error(IVM_ERR_RUNTIME, "ScanAppend: the accumulator appends itself");
+  if (y->dtype != acc->dtype)
+    return ivm_error(IVM_ERR_RUNTIME, "ScanAppend: dtype %s, the accumulator holds %s",
+                     ivm_dtype_name((ivm_dtype)y->dtype), ivm_dtype_name((ivm_dtype)acc->dtype));
+  if (y->rank + 1 > ISA_MAX_RANK)
+    return ivm_error(IVM_ERR_RUNTIME, "ScanAppend: rank %u leaves no room to stack", y->rank);
+  int64_t count = acc->rank ? acc->dims[0] : 0;
+  if (count == 0) {
+    acc->rank = (uint8_t)(y->rank + 1);
+    acc->dims[0] = 0;
+    for (int k = 0; k < y->rank; k++) acc->dims[k + 1] = y->dims[k];
+  } else {
+    int same = acc->rank == y->rank + 1;
+    for (int k = 0; same && k < y->rank; k++) same = acc->dims[k + 1] == y->dims[k];
+    if (!same)
+      return ivm_error(IVM_ERR_RUNTIME,
+                       "ScanAppend: the per-iteration value changed shape between iterations");
+  }
+  size_t elem = rt_nbytes(y), used = (size_t)count * elem;
+  if (elem && (size_t)(count + 1) > SIZE_MAX / 2 / elem)
+    return ivm_error(IVM_ERR_RUNTIME, "ScanAppend: accumulator too large");
+  size_t need = used + elem;
+  if (need > acc->capacity || !acc->data) {
+    size_t cap = acc->capacity * 2 > need ? acc->capacity * 2 : need;
+    void *p = rt_alloc(&s->allocator, cap ? cap : 1, 64);
+    if (!p) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "ScanAppend: cannot allocate %zu bytes", cap);
+    if (used) memcpy(p, acc->data, used);
+    rt_free(&s->allocator, acc->data);
+    acc->data = p;
+    acc->capacity = cap;
+  }
+  uint8_t *d = acc->data;
+  if (prepend) {
+    if (used) memmove(d + elem, d, used);
+    if (elem) memcpy(d, y->data, elem);
+  } else if (elem) {
+    memcpy(d + used, y->data, elem);
+  }
+  acc->dims[0] = count + 1;
+  return NULL;
+}
+
+/* Executes control instruction pc and sets *next to the instruction to run next. Jump
+ * targets were checked by the verifier: they name the partner marker of a region. */
+static ivm_status exec_control(ivm_session *s, uint32_t pc, uint32_t *next) {
+  const vm_instr *in = &s->module->instrs[pc];
+  const rt_call *c = &s->calls[pc];
+  *next = pc + 1;
+  switch (in->ctl) {
+    case VM_CTL_IF:
+      IVM_TRY(scalar_arg(c->in[0], IVM_DT_BOOL, "If condition"));
+      if (!*(const uint8_t *)c->in[0]->data) *next = in->target + 1;
+      return NULL;
+    case VM_CTL_ELSE: *next = in->target + 1; return NULL;
+    case VM_CTL_ENDIF: return NULL;
+    case VM_CTL_LOOP: {
+      rt_tensor *it = c->out[0];
+      IVM_TRY(ensure_capacity(s, it, sizeof(int64_t)));
+      it->rank = 0;
+      *(int64_t *)it->data = 0;
+      int go;
+      IVM_TRY(loop_continues(s, pc, 0, &go));
+      if (!go) *next = in->target + 1;
+      return NULL;
+    }
+    case VM_CTL_LOOPEND: {
+      uint32_t b = in->target;
+      rt_tensor *it = s->calls[b].out[0];
+      int64_t i = ++*(int64_t *)it->data;
+      int go;
+      IVM_TRY(loop_continues(s, b, i, &go));
+      if (go) *next = b + 1;
+      return NULL;
+    }
+    case VM_CTL_SCANINIT:
+      c->out[0]->rank = 1;
+      c->out[0]->dims[0] = 0;
+      return NULL;
+    case VM_CTL_SCANAPPEND:
+      return scan_append(s, c->out[0], c->in[1], in->attrs[ISA_A_ScanAppend_prepend].v.i != 0);
+    default: return ivm_error(IVM_ERR_INTERNAL, "unknown control instruction");
+  }
+}
+
 ivm_status ivm_session_run(ivm_session *s) {
   if (!s) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "run: NULL session");
   ivm_module *m = s->module;
@@ -231,10 +341,17 @@ ivm_status ivm_session_run(ivm_session *s) {
                        isa_module_str(v, v->tensors[v->inputs[k]].name));
   const vm_instr *instrs = m->instrs;
   const rt_call *calls = s->calls;
-  for (uint32_t i = 0; i < v->n_instrs; i++) {
+  /* A pc loop: control instructions (ISA_OPF_CONTROL) are executed here and may jump;
+   * everything else runs its kernel and falls through. */
+  for (uint32_t i = 0, next; i < v->n_instrs; i = next) {
     ivm_status st = NULL;
-    if (instrs[i].needs_infer) st = infer_at_run_time(s, i);
-    if (!st) st = instrs[i].kernel(&calls[i]);
+    next = i + 1;
+    if (instrs[i].ctl) {
+      st = exec_control(s, i, &next);
+    } else {
+      if (instrs[i].needs_infer) st = infer_at_run_time(s, i);
+      if (!st) st = instrs[i].kernel(&calls[i]);
+    }
     if (st) {
       char where[256];
       vm_instr_context(m, i, where, sizeof where);

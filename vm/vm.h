@@ -15,7 +15,21 @@ typedef struct vm_instr {
   const uint32_t *operands;  /* n_in inputs then n_out outputs (tensor indices) */
   uint16_t n_in, n_out;
   uint8_t needs_infer;       /* some operand is DYNAMIC: infer shapes at run time */
+  uint8_t ctl;               /* vm_ctl: executed by the VM itself (ISA_OPF_CONTROL ops) */
+  uint32_t target;           /* ctl region markers: the verified jump-target attribute */
 } vm_instr;
+
+/* Control instructions (isa/ops_control.def) the interpreter loop executes itself. */
+typedef enum vm_ctl {
+  VM_CTL_NONE = 0,
+  VM_CTL_IF,         /* IfThen: cond false -> target (Else) + 1 */
+  VM_CTL_ELSE,       /* -> target (EndIf) + 1 */
+  VM_CTL_ENDIF,
+  VM_CTL_LOOP,       /* LoopBegin: i := 0; exit -> target (LoopEnd) + 1 */
+  VM_CTL_LOOPEND,    /* i++; continue -> target (LoopBegin) + 1 */
+  VM_CTL_SCANINIT,
+  VM_CTL_SCANAPPEND,
+} vm_ctl;
 
 struct ivm_module {
   atomic_int refs;

@@ -31,6 +31,13 @@ typedef enum ivm_status_code {
   IVM_ERR_INTERNAL = 9,
 } ivm_status_code;
 
+/* Creates an error status (for hosts and, later, plugin kernels). Never returns NULL;
+ * code must not be IVM_OK. */
+ivm_status ivm_status_create(ivm_status_code code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 ivm_status_code ivm_status_get_code(ivm_status status);
 const char *ivm_status_message(ivm_status status); /* "" for NULL */
 const char *ivm_status_code_name(ivm_status_code code);
