@@ -156,7 +156,7 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
       t->size = val->nbytes;
       t->data = val->data;
       n_consts++;
-    } else if (cc_type_static(&val->type) && !dyn[v]) {
+    } else if (cc_type_static(&val->type) && !dyn[v] && !val->type.vkind) {
       t->kind = ISA_TK_ARENA;
       t->rank = (uint8_t)val->type.rank;
       memcpy(t->dims, val->type.dims, sizeof t->dims);
@@ -169,6 +169,7 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
     } else {
       t->kind = ISA_TK_DYNAMIC;
       if (val->is_var) t->flags = ISA_TF_VAR;
+      t->flags |= ISA_VKIND_TF(val->type.vkind); /* sequences / optionals (ops_seq.def) */
       if (val->type.rank < 0) {
         t->flags |= ISA_TF_RANK_UNKNOWN;
         t->rank = 0;

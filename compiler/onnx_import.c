@@ -275,14 +275,26 @@ ivm_status cc_tensor_from_proto(const void *proto, const char *base_dir, cc_tens
 }
 
 /* ---- value types ------------------------------------------------------------------ */
-static ivm_status type_from_proto(cc_graph *g, const Onnx__ValueInfoProto *vi, isa_type *out) {
+ivm_status cc_type_from_type_proto(cc_graph *g, const Onnx__TypeProto *tp, const char *name,
+                                   isa_type *out) {
   memset(out, 0, sizeof *out);
   out->rank = -1;
-  const char *name = vi->name ? vi->name : "";
-  if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
-      !vi->type->tensor_type)
-    return ivm_error(IVM_ERR_UNSUPPORTED, "value '%s': only tensor types are supported", name);
-  const Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
+  /* Sequences and optionals of tensors: the element's type, with the value kind. */
+  uint8_t vk = ISA_VK_TENSOR;
+  if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE && tp->optional_type) {
+    vk = ISA_VK_OPT;
+    tp = tp->optional_type->elem_type;
+  }
+  if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE && tp->sequence_type) {
+    vk |= ISA_VK_SEQ;
+    tp = tp->sequence_type->elem_type;
+  }
+  if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
+    return ivm_error(IVM_ERR_UNSUPPORTED,
+                     "value '%s': only tensors and sequences / optionals of tensors are supported",
+                     name);
+  out->vkind = vk;
+  const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
   int dt = tt->has_elem_type ? tt->elem_type : 0;
   if (!isa_dtype_valid(dt))
     return ivm_error(IVM_ERR_UNSUPPORTED, "value '%s': unsupported element type %d", name, dt);
@@ -310,9 +322,14 @@ static ivm_status type_from_proto(cc_graph *g, const Onnx__ValueInfoProto *vi, i
   return NULL;
 }
 
+static ivm_status type_from_proto(cc_graph *g, const Onnx__ValueInfoProto *vi, isa_type *out) {
+  return cc_type_from_type_proto(g, vi->type, vi->name ? vi->name : "", out);
+}
+
 /* Declared types (value_info, outputs) only refine what inference left unknown:
  * the element type and symbolic names for unknown dims. Concrete sizes are not trusted. */
 static void refine_type(isa_type *t, const isa_type *decl) {
+  if (t->vkind != decl->vkind) return;
   if (t->dtype == IVM_DT_NONE) t->dtype = decl->dtype;
   if (t->rank < 0 || decl->rank != t->rank) return;
   for (int k = 0; k < t->rank; k++)
@@ -362,16 +379,20 @@ static ivm_status import_graph(cc_imp *im, const Onnx__ModelProto *m) {
   if (!gr) return ivm_error(IVM_ERR_FORMAT, "model has no graph");
 
   im->opset = -1;
+  int training = 0; /* imports ai.onnx.preview.training (the optimizers, opset 1) */
   for (size_t i = 0; i < m->n_opset_import; i++) {
     const Onnx__OperatorSetIdProto *o = m->opset_import[i];
     if (!o) continue;
     if (!o->domain || !*o->domain || strcmp(o->domain, "ai.onnx") == 0)
       im->opset = o->has_version ? o->version : 1;
+    else if (strcmp(o->domain, "ai.onnx.preview.training") == 0)
+      training = 1;
   }
   if (im->opset < 0) {
-    if (m->n_opset_import)
+    if (m->n_opset_import && !training)
       return ivm_error(IVM_ERR_UNSUPPORTED, "model imports no default-domain (ai.onnx) opset");
-    im->opset = 1; /* IR version 1 models have no opset_import */
+    im->opset = 1; /* IR version 1 models have no opset_import; a training-only model
+                    * holds only ai.onnx.preview.training ops (version 1) */
   }
   if (gr->n_sparse_initializer)
     return ivm_error(IVM_ERR_UNSUPPORTED, "sparse initializers are not supported");

@@ -45,6 +45,11 @@ void cc_imp_scope_pop(cc_imp *im, uint32_t mark);
  * Restores im->node / im->node_name. */
 ivm_status cc_imp_subgraph(cc_imp *im, const Onnx__GraphProto *gr);
 
+/* The IVM type (dtype, shape, value kind) of an ONNX TypeProto: tensors, and sequences /
+ * optionals of tensors. name is for messages. */
+ivm_status cc_type_from_type_proto(cc_graph *g, const Onnx__TypeProto *tp, const char *name,
+                                   isa_type *out);
+
 /* Translates im->node into IVM nodes (onnx_ops.c). */
 ivm_status cc_imp_translate(cc_imp *im);
 

@@ -329,15 +329,22 @@ static ivm_status tr_batchnorm(tr *t) {
   return tr_copy_attrs(t, nd, ign);
 }
 
+static ivm_status tr_dropout_training(tr *t) {
+  int handled = 0; /* the train family has the training-mode op (compiler/onnx_ops_train.c) */
+  IVM_TRY(cc_tr_train(t, &handled));
+  if (handled) return NULL;
+  return cc_imp_unsupported(t->im, "op 'Dropout' in training mode");
+}
+
 static ivm_status tr_dropout(tr *t) {
   /* Inference: Dropout is the identity; the mask is all true. */
   if (t->n_in > 2 && t->in[2] >= 0) {
     const cc_value *m = &t->im->g->values[t->in[2]];
     if (m->kind != CC_V_CONST || m->nbytes < 1 || ((const uint8_t *)m->data)[0] != 0)
-      return cc_imp_unsupported(t->im, "op 'Dropout' in training mode");
+      return tr_dropout_training(t);
   }
   if (tr_attr(t, "is_test") && tr_attr_int(t, "is_test", 0) == 0 && t->im->opset < 7)
-    return cc_imp_unsupported(t->im, "op 'Dropout' in training mode");
+    return tr_dropout_training(t);
   uint32_t nd;
   IVM_TRY(tr_node(t, ISA_OP_Identity, t->in, 1, t->out, 1, &nd));
   if (t->n_out > 1 && t->out[1] >= 0) {
@@ -407,7 +414,8 @@ static const direct_entry direct_ops[] = {
 };
 
 static const cc_family_fn families[] = {
-    cc_tr_control, cc_tr_rnn, cc_tr_quant, cc_tr_index, cc_tr_math, cc_tr_nn, cc_tr_signal,
+    cc_tr_control, cc_tr_rnn, cc_tr_quant, cc_tr_index, cc_tr_math, cc_tr_nn, cc_tr_signal, cc_tr_seq,
+    cc_tr_train,
 };
 
 static ivm_status dispatch(tr *t) {
@@ -486,7 +494,10 @@ ivm_status cc_imp_translate(cc_imp *im) {
   t.im = im;
   t.n = n;
   t.op_type = n->op_type;
-  if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0)
+  if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0 &&
+      !(strcmp(n->domain, "ai.onnx.preview.training") == 0 &&
+        (!strcmp(n->op_type, "Adagrad") || !strcmp(n->op_type, "Adam") ||
+         !strcmp(n->op_type, "Momentum")))) /* train family, compiler/onnx_ops_train.c */
     return ivm_error(IVM_ERR_UNSUPPORTED, "unsupported op '%s' in domain '%s' (node '%s', opset %lld)",
                      n->op_type, n->domain, im->node_name, (long long)im->opset);
   if (n->n_input > MAX_IO || n->n_output > MAX_IO)

@@ -27,6 +27,8 @@ ivm_status cc_tr_index(tr *t, int *handled);   /* gather/scatter/topk/nonzero...
 ivm_status cc_tr_math(tr *t, int *handled);    /* remaining elementwise, reductions */
 ivm_status cc_tr_nn(tr *t, int *handled);      /* ConvTranspose, Resize, norms, pools */
 ivm_status cc_tr_signal(tr *t, int *handled);  /* DFT, STFT, windows */
+ivm_status cc_tr_seq(tr *t, int *handled);     /* Optional, SequenceMap */
+ivm_status cc_tr_train(tr *t, int *handled);   /* optimizers, TfIdfVectorizer, training Dropout */
 
 /* ONNX attribute of the node by name, or NULL. */
 const Onnx__AttributeProto *tr_attr(const tr *t, const char *name);

@@ -83,16 +83,36 @@ static ivm_status sub_outputs(tr *t, const Onnx__GraphProto *gr, int32_t *ids) {
 
 /* dst[k] := src[k] for every k, as if at once: sources that are vars themselves (a body
  * may pass a carried value through, or swap two) are first copied to temporaries. */
+/* Copy for tensors, CopyValue (a deep copy) for sequences and optionals. */
+static isa_builtin_op copy_op(const cc_graph *g, int32_t v) {
+  return g->values[v].type.vkind ? ISA_OP_CopyValue : ISA_OP_Copy;
+}
+
 static ivm_status parallel_copy(tr *t, const int32_t *dst, const int32_t *src, uint32_t n) {
   cc_graph *g = t->im->g;
   int32_t tmp[MAX_IO];
   for (uint32_t k = 0; k < n; k++) {
     tmp[k] = src[k];
-    if (dst[k] < 0 || src[k] == dst[k] || !g->values[src[k]].is_var) continue;
+    if (dst[k] < 0 || src[k] == dst[k]) continue;
+    uint8_t dk = g->values[dst[k]].type.vkind, sk = g->values[src[k]].type.vkind;
+    if (dk != sk) {
+      /* A value into an optional var (Loop-16 carries optionals): wrap it. */
+      if (dk != (sk | ISA_VK_OPT) || (sk & ISA_VK_OPT))
+        return cc_imp_unsupported(t->im, "op '%s': a %s is assigned to a %s", t->op_type,
+                                  isa_vkind_name(sk), isa_vkind_name(dk));
+      int32_t x = tr_tmp(t);
+      if (x < 0) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+      uint32_t nd;
+      IVM_TRY(add(t, ISA_OP_Optional, &src[k], 1, &x, 1, &nd));
+      IVM_TRY(cc_infer_node(g, nd));
+      tmp[k] = x;
+      continue;
+    }
+    if (!g->values[src[k]].is_var) continue;
     int32_t x = tr_tmp(t);
     if (x < 0) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
     uint32_t nd;
-    IVM_TRY(add(t, ISA_OP_Copy, &src[k], 1, &x, 1, &nd));
+    IVM_TRY(add(t, copy_op(g, src[k]), &src[k], 1, &x, 1, &nd));
     IVM_TRY(cc_infer_node(g, nd));
     tmp[k] = x;
   }
@@ -104,7 +124,7 @@ static ivm_status parallel_copy(tr *t, const int32_t *dst, const int32_t *src, u
                                 t->op_type, ivm_dtype_name((ivm_dtype)vt->dtype),
                                 ivm_dtype_name((ivm_dtype)st->dtype));
     if (vt->rank >= 0 && st->rank != vt->rank) g->values[dst[k]].type.rank = -1;
-    IVM_TRY(add(t, ISA_OP_Copy, &tmp[k], 1, &dst[k], 1, NULL));
+    IVM_TRY(add(t, copy_op(g, tmp[k]), &tmp[k], 1, &dst[k], 1, NULL));
   }
   return NULL;
 }
@@ -136,6 +156,10 @@ static ivm_status tr_if(tr *t) {
         IVM_TRY(as_var(t, t->out[k], ot, &res[k]));
       } else {
         cc_value *r = &g->values[res[k]];
+        if (r->type.vkind != ot->vkind)
+          return cc_imp_unsupported(t->im, "op 'If': output %u is a %s in one branch, a %s in "
+                                    "the other", k, isa_vkind_name(r->type.vkind),
+                                    isa_vkind_name(ot->vkind));
         if (r->type.dtype != ot->dtype)
           return cc_imp_unsupported(t->im, "op 'If': output %u is %s in one branch, %s in the "
                                     "other", k, ivm_dtype_name((ivm_dtype)r->type.dtype),
@@ -172,8 +196,10 @@ static ivm_status emit_loop(tr *t, const Onnx__GraphProto *body, const loop_spec
   int32_t var[MAX_IO], acc[MAX_IO];
   for (uint32_t j = 0; j < nc; j++) {
     isa_type ty = loose(&g->values[L->init[j]].type);
-    IVM_TRY(as_var(t, L->out[j], &ty, &var[j]));
-    IVM_TRY(add(t, ISA_OP_Copy, &L->init[j], 1, &var[j], 1, NULL));
+    /* An optional carried value: the ONNX output may be the unwrapped value (Loop-16),
+     * which is known after the body; it is read from a separate var after the loop. */
+    IVM_TRY(as_var(t, (ty.vkind & ISA_VK_OPT) ? CC_NONE : L->out[j], &ty, &var[j]));
+    IVM_TRY(add(t, copy_op(g, L->init[j]), &L->init[j], 1, &var[j], 1, NULL));
   }
   int32_t cvar = CC_NONE;
   if (L->cond >= 0) {
@@ -271,6 +297,14 @@ static ivm_status emit_loop(tr *t, const Onnx__GraphProto *body, const loop_spec
   }
   IVM_TRY(parallel_copy(t, dst, src, n));
   IVM_TRY(add(t, ISA_OP_LoopEnd, NULL, 0, NULL, 0, NULL));
+  for (uint32_t j = 0; j < nc; j++) {
+    int32_t o = L->out[j];
+    if (o < 0 || o == var[j]) continue;
+    /* Optional carried values: the output has the body output's kind. */
+    uint8_t ok = g->values[carried_out[j]].type.vkind;
+    isa_builtin_op op = ok & ISA_VK_OPT ? ISA_OP_CopyValue : ISA_OP_OptionalGetElement;
+    IVM_TRY(add(t, op, &var[j], 1, &o, 1, NULL));
+  }
 
   /* Scan outputs on another axis: move the stacked axis 0 there. */
   for (uint32_t k = 0; L->is_scan && k < ns; k++) {

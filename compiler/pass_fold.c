@@ -55,7 +55,7 @@ ivm_status cc_fold_node(cc_graph *g, uint32_t node, int *folded) {
   cc_node *n = &g->nodes[node];
   if (n->dead) return NULL;
   /* Control instructions and writes of vars are never folded (a var is not a constant). */
-  if (isa_builtin_desc(n->op)->flags & ISA_OPF_CONTROL) return NULL;
+  if (isa_builtin_desc(n->op)->flags & (ISA_OPF_CONTROL | ISA_OPF_SEQ)) return NULL;
   for (uint32_t i = 0; i < n->n_out; i++)
     if (n->out[i] >= 0 && g->values[n->out[i]].is_var) return NULL;
   if ((n->op == ISA_OP_Shape || n->op == ISA_OP_Size) && n->in[0] >= 0)

@@ -7,6 +7,20 @@
 
 ivm_status cc_infer_node(cc_graph *g, uint32_t node) {
   cc_node *n = &g->nodes[node];
+  /* Sequence / optional values go only to seq ops (ISA_OPF_SEQ, isa/ops_seq.def); an
+   * Identity of one is a deep copy. */
+  if (!(isa_builtin_desc(n->op)->flags & ISA_OPF_SEQ))
+    for (uint32_t i = 0; i < n->n_in; i++) {
+      if (n->in[i] < 0 || !g->values[n->in[i]].type.vkind) continue;
+      if (n->op == ISA_OP_Identity) {
+        n->op = ISA_OP_CopyValue;
+        break;
+      }
+      char buf[300];
+      return ivm_error(IVM_ERR_UNSUPPORTED, "%s: input %u '%s' is a %s value; the op takes tensors",
+                       cc_node_desc(g, node, buf, sizeof buf), i, g->values[n->in[i]].name,
+                       isa_vkind_name(g->values[n->in[i]].type.vkind));
+    }
   const isa_op_desc *d = isa_builtin_desc(n->op);
   isa_type stack_in[8], stack_out[8];
   const void *stack_data[8];
@@ -44,10 +58,11 @@ ivm_status cc_infer_node(cc_graph *g, uint32_t node) {
       if (ov->kind == CC_V_CONST) continue;
       if (!ov->is_var || ov->type.dtype == IVM_DT_NONE) {
         ov->type = tout[i];
-      } else if (ov->type.dtype != tout[i].dtype) {
+      } else if (ov->type.dtype != tout[i].dtype || ov->type.vkind != tout[i].vkind) {
         /* A var keeps the type its translator gave it; every write must agree. */
-        st = ivm_error(IVM_ERR_INVALID_ARGUMENT, "var '%s' is %s, but this node writes %s",
-                       ov->name, ivm_dtype_name((ivm_dtype)ov->type.dtype),
+        st = ivm_error(IVM_ERR_INVALID_ARGUMENT, "var '%s' is %s %s, but this node writes %s %s",
+                       ov->name, isa_vkind_name(ov->type.vkind),
+                       ivm_dtype_name((ivm_dtype)ov->type.dtype), isa_vkind_name(tout[i].vkind),
                        ivm_dtype_name((ivm_dtype)tout[i].dtype));
       }
     }

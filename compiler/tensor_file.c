@@ -249,3 +249,146 @@ void ivm_host_tensor_free(ivm_host_tensor *t) {
   t->data = NULL;
   t->nbytes = 0;
 }
+
+/* ---- SequenceProto / OptionalProto (.pb) ------------------------------------------- */
+/* onnx-data.proto has no generated bindings here, so these two small messages are read
+ * with a protobuf wire-format walker; their TensorProto fields are unpacked by protobuf-c.
+ *   SequenceProto: 1 name, 2 elem_type (1 tensor), 3 tensor_values (repeated TensorProto)
+ *   OptionalProto: 1 name, 2 elem_type (1 tensor, 3 sequence), 3 tensor_value,
+ *                  5 sequence_value (SequenceProto) */
+typedef struct pb_field {
+  uint32_t num, wire;
+  uint64_t v;         /* varint / fixed value */
+  const uint8_t *p;   /* length-delimited payload */
+  size_t n;
+} pb_field;
+
+static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (*p >= end) return 0;
+    uint8_t b = *(*p)++;
+    v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *out = v;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Next field of [*p, end); 0 at the end, -1 on malformed input. */
+static int pb_next(const uint8_t **p, const uint8_t *end, pb_field *f) {
+  if (*p >= end) return 0;
+  uint64_t key;
+  f->v = 0;
+  if (!pb_varint(p, end, &key)) return -1;
+  f->num = (uint32_t)(key >> 3);
+  f->wire = (uint32_t)(key & 7);
+  f->p = NULL;
+  f->n = 0;
+  switch (f->wire) {
+    case 0: return pb_varint(p, end, &f->v) ? 1 : -1;
+    case 1: if (end - *p < 8) return -1; *p += 8; return 1;
+    case 5: if (end - *p < 4) return -1; *p += 4; return 1;
+    case 2: {
+      uint64_t n;
+      if (!pb_varint(p, end, &n) || n > (uint64_t)(end - *p)) return -1;
+      f->p = *p;
+      f->n = (size_t)n;
+      *p += n;
+      return 1;
+    }
+    default: return -1;
+  }
+}
+
+static ivm_status value_add_tensor(const char *path, ivm_host_value *v, const uint8_t *b, size_t n) {
+  if (v->count >= (1u << 24)) return ivm_error(IVM_ERR_FORMAT, "%s: too many tensors", path);
+  ivm_host_tensor *items = realloc(v->items, (v->count + 1) * sizeof *items);
+  if (!items) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+  v->items = items;
+  memset(&items[v->count], 0, sizeof items[0]);
+  IVM_TRY(parse_pb(path, b, n, &items[v->count]));
+  v->count++;
+  return NULL;
+}
+
+static ivm_status parse_sequence_proto(const char *path, const uint8_t *b, size_t n,
+                                       ivm_host_value *v) {
+  const uint8_t *p = b, *end = b + n;
+  pb_field f;
+  int r;
+  while ((r = pb_next(&p, end, &f)) > 0) {
+    if (f.num == 2 && f.wire == 0 && f.v != 1)
+      return ivm_error(IVM_ERR_UNSUPPORTED, "%s: only sequences of tensors are supported", path);
+    if (f.num == 3 && f.wire == 2) IVM_TRY(value_add_tensor(path, v, f.p, f.n));
+    if (f.num >= 4 && f.num <= 7 && f.wire == 2)
+      return ivm_error(IVM_ERR_UNSUPPORTED, "%s: only sequences of tensors are supported", path);
+  }
+  if (r < 0) return ivm_error(IVM_ERR_FORMAT, "%s: not a valid ONNX SequenceProto", path);
+  v->has_value = 1;
+  return NULL;
+}
+
+static ivm_status parse_optional_proto(const char *path, const uint8_t *b, size_t n,
+                                       ivm_host_value *v) {
+  const uint8_t *p = b, *end = b + n;
+  pb_field f;
+  int r, found = 0;
+  while ((r = pb_next(&p, end, &f)) > 0) {
+    if (f.wire != 2 || (f.num != 3 && f.num != 5)) {
+      if (f.wire == 2 && f.num >= 4 && f.num <= 7)
+        return ivm_error(IVM_ERR_UNSUPPORTED, "%s: unsupported optional element", path);
+      continue;
+    }
+    if ((f.num == 3) != (v->kind == IVM_VALUE_OPTIONAL))
+      return ivm_error(IVM_ERR_FORMAT, "%s: the optional holds a %s, expected a %s", path,
+                       f.num == 3 ? "tensor" : "sequence",
+                       v->kind == IVM_VALUE_OPTIONAL ? "tensor" : "sequence");
+    if (found) return ivm_error(IVM_ERR_FORMAT, "%s: the optional holds two values", path);
+    found = 1;
+    if (f.num == 3) IVM_TRY(value_add_tensor(path, v, f.p, f.n));
+    else IVM_TRY(parse_sequence_proto(path, f.p, f.n, v));
+  }
+  if (r < 0) return ivm_error(IVM_ERR_FORMAT, "%s: not a valid ONNX OptionalProto", path);
+  v->has_value = found;
+  return NULL;
+}
+
+ivm_status ivm_host_value_read_file(const char *path, ivm_value_kind kind, ivm_host_value *out) {
+  if (!path || !out) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "ivm_host_value_read_file: NULL argument");
+  memset(out, 0, sizeof *out);
+  out->kind = kind;
+  if (kind == IVM_VALUE_TENSOR) {
+    ivm_host_tensor t;
+    IVM_TRY(ivm_host_tensor_read_file(path, &t));
+    out->items = malloc(sizeof *out->items);
+    if (!out->items) {
+      ivm_host_tensor_free(&t);
+      return ivm_error(IVM_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    out->items[0] = t;
+    out->count = 1;
+    out->has_value = 1;
+    return NULL;
+  }
+  if (kind != IVM_VALUE_SEQUENCE && kind != IVM_VALUE_OPTIONAL && kind != IVM_VALUE_OPTIONAL_SEQUENCE)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "%s: unknown value kind %d", path, (int)kind);
+  uint8_t *b;
+  size_t size;
+  IVM_TRY(cc_read_file(path, &b, &size));
+  ivm_status st = kind == IVM_VALUE_SEQUENCE ? parse_sequence_proto(path, b, size, out)
+                                             : parse_optional_proto(path, b, size, out);
+  free(b);
+  if (st) ivm_host_value_free(out);
+  return st;
+}
+
+void ivm_host_value_free(ivm_host_value *v) {
+  if (!v) return;
+  for (uint32_t i = 0; i < v->count; i++) ivm_host_tensor_free(&v->items[i]);
+  free(v->items);
+  v->items = NULL;
+  v->count = 0;
+}

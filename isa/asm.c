@@ -547,8 +547,15 @@ static ivm_status parse_tensor(asmb *a) {
   } else if (is_word(a, "dynamic")) {
     t.kind = ISA_TK_DYNAMIC;
     IVM_TRY(next(a));
-    if (is_word(a, "var")) { /* written by several instructions (docs/bytecode.md) */
-      t.flags |= ISA_TF_VAR;
+    /* var: written by several instructions; optional / sequence: the value kind
+     * (docs/bytecode.md). */
+    for (;;) {
+      uint8_t f = is_word(a, "var") ? ISA_TF_VAR
+                  : is_word(a, "optional") ? ISA_TF_OPTIONAL
+                  : is_word(a, "sequence") ? ISA_TF_SEQUENCE : 0;
+      if (!f) break;
+      if (t.flags & f) return fail(a, "tensor flag given twice");
+      t.flags |= f;
       IVM_TRY(next(a));
     }
   } else {

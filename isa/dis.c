@@ -127,7 +127,9 @@ static ivm_status put_tensor(isa_buf *b, const isa_module *m, uint32_t i) {
                      (unsigned long long)t->size);
       return NULL;
     case ISA_TK_DYNAMIC:
-      isa_buf_printf(b, " dynamic%s\n", (t->flags & ISA_TF_VAR) ? " var" : "");
+      isa_buf_printf(b, " dynamic%s%s%s\n", (t->flags & ISA_TF_VAR) ? " var" : "",
+                     (t->flags & ISA_TF_OPTIONAL) ? " optional" : "",
+                     (t->flags & ISA_TF_SEQUENCE) ? " sequence" : "");
       return NULL;
     default: return DIS_ERR("tensor %u: unknown kind %u", i, t->kind);
   }

@@ -9,7 +9,8 @@
 
 #define ISA_MAGIC "\x7fIVM\r\n\x1a\n" /* 8 bytes: catches text-mode and truncation damage */
 #define ISA_FORMAT_MAJOR 1
-#define ISA_FORMAT_MINOR 0
+#define ISA_FORMAT_MINOR 1 /* newest minor this IVM reads and writes */
+#define ISA_FORMAT_MINOR_SEQ 1 /* first minor with ISA_TF_SEQUENCE / ISA_TF_OPTIONAL */
 #define ISA_CONST_ALIGN 64
 #define ISA_NO_TENSOR 0xffffffffu /* operand slot of an absent optional input/output */
 
@@ -67,7 +68,13 @@ enum {
   ISA_TF_RANK_UNKNOWN = 1, /* DYNAMIC only: rank is not known either */
   ISA_TF_VAR = 2,          /* DYNAMIC only: a variable (loop-carried value, If result, scan
                             * accumulator, loop counter) that several instructions may write */
+  ISA_TF_SEQUENCE = 4,     /* DYNAMIC only, minor >= 1: a sequence of tensors (dtype, rank, dims:
+                            * the elements'); with ISA_TF_OPTIONAL an optional sequence */
+  ISA_TF_OPTIONAL = 8,     /* DYNAMIC only, minor >= 1: an optional value (may hold none) */
 };
+/* Value kind (ISA_VK_*) of a tensor record's flags. */
+#define ISA_TF_VKIND(flags) ((((flags) & ISA_TF_SEQUENCE) ? 1 : 0) | (((flags) & ISA_TF_OPTIONAL) ? 2 : 0))
+#define ISA_VKIND_TF(vk) ((uint8_t)((((vk) & 1) ? ISA_TF_SEQUENCE : 0) | (((vk) & 2) ? ISA_TF_OPTIONAL : 0)))
 
 typedef struct isa_tensor_rec {
   uint32_t name; /* strtab */

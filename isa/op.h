@@ -21,7 +21,20 @@ enum {
   ISA_OPF_SIDE_EFFECTS = 1u << 3,
   ISA_OPF_CONTROL = 1u << 4,     /* executed by the VM itself (branches, loops, scan
                                   * accumulators), not through a kernel; see ops_control.def */
+  ISA_OPF_SEQ = 1u << 5,         /* takes or produces sequence / optional values; executed by
+                                  * the VM (vm/seq.c); see ops_seq.def. Only these ops may have
+                                  * non-tensor operands; their inference checks and sets vkind */
 };
+
+/* Value kinds (isa_type.vkind): what a tensor-table entry holds. Sequences and optionals
+ * carry their element's dtype and shape in the rest of the type. */
+enum {
+  ISA_VK_TENSOR = 0,
+  ISA_VK_SEQ = 1,     /* a sequence of tensors */
+  ISA_VK_OPT = 2,     /* an optional tensor */
+  ISA_VK_OPT_SEQ = 3, /* an optional sequence of tensors */
+};
+const char *isa_vkind_name(int vkind); /* "tensor", "sequence", "optional", "optional sequence" */
 
 typedef enum isa_attr_type {
   ISA_ATTR_NONE = 0,
@@ -65,6 +78,7 @@ typedef struct isa_attr {
 typedef struct isa_type {
   uint8_t dtype;
   int8_t rank;
+  uint8_t vkind; /* ISA_VK_*: 0 (tensor) unless a sequence / optional value */
   int64_t dims[ISA_MAX_RANK];
 } isa_type;
 

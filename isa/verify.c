@@ -146,8 +146,14 @@ static ivm_status check_tensor(const vctx *v, uint32_t i) {
     return VERR("TENSORS", "tensor %u '%s': invalid kind %u", i, nm, t->kind);
   if (t->rank > ISA_MAX_RANK)
     return VERR("TENSORS", "tensor %u '%s': rank %u exceeds %d", i, nm, t->rank, ISA_MAX_RANK);
-  if (t->flags & ~(ISA_TF_RANK_UNKNOWN | ISA_TF_VAR))
-    return VERR("TENSORS", "tensor %u '%s': unknown flags 0x%x", i, nm, t->flags);
+  uint8_t known = ISA_TF_RANK_UNKNOWN | ISA_TF_VAR;
+  if (m->header->minor >= ISA_FORMAT_MINOR_SEQ) known |= ISA_TF_SEQUENCE | ISA_TF_OPTIONAL;
+  if (t->flags & ~known)
+    return VERR("TENSORS", "tensor %u '%s': unknown flags 0x%x (format version %u.%u)", i, nm,
+                t->flags, m->header->major, m->header->minor);
+  if ((t->flags & (ISA_TF_SEQUENCE | ISA_TF_OPTIONAL)) && t->kind != ISA_TK_DYNAMIC)
+    return VERR("TENSORS", "tensor %u '%s': only DYNAMIC tensors may be sequences or optionals", i,
+                nm);
   if ((t->flags & ISA_TF_VAR) && t->kind != ISA_TK_DYNAMIC)
     return VERR("TENSORS", "tensor %u '%s': only DYNAMIC tensors may be vars", i, nm);
   if ((t->flags & ISA_TF_RANK_UNKNOWN) && (t->kind != ISA_TK_DYNAMIC || t->rank != 0))
@@ -235,6 +241,7 @@ static void tensor_type(const isa_module *m, uint32_t t, isa_type *out) {
   const isa_tensor_rec *r = &m->tensors[t];
   memset(out, 0, sizeof *out);
   out->dtype = r->dtype;
+  out->vkind = (uint8_t)ISA_TF_VKIND(r->flags);
   if (r->flags & ISA_TF_RANK_UNKNOWN) {
     out->rank = -1;
     return;
@@ -244,7 +251,8 @@ static void tensor_type(const isa_module *m, uint32_t t, isa_type *out) {
 }
 
 static void type_str(const isa_type *t, char *buf, size_t n) {
-  int w = snprintf(buf, n, "%s", ivm_dtype_name((ivm_dtype)t->dtype));
+  int w = snprintf(buf, n, "%s%s%s", t->vkind ? isa_vkind_name(t->vkind) : "", t->vkind ? " of " : "",
+                   ivm_dtype_name((ivm_dtype)t->dtype));
   if (t->rank < 0) {
     snprintf(buf + w, n - (size_t)w, "[*]");
     return;
@@ -338,6 +346,9 @@ static ivm_status check_instr(vctx *v, uint32_t i, scratch *s) {
       }
     }
     tensor_type(m, t, &s->in[k]);
+    if (s->in[k].vkind && !(d->flags & ISA_OPF_SEQ))
+      return IERR("input %u: tensor %u '%s' is a %s value; the op takes tensors only", k, t,
+                  tname(v, t), isa_vkind_name(s->in[k].vkind));
     /* An empty constant has no bytes (CONSTS may be absent); any non-NULL pointer says
      * "value known". */
     static const uint64_t empty_const = 0;
@@ -363,6 +374,9 @@ static ivm_status check_instr(vctx *v, uint32_t i, scratch *s) {
                   "may be written more than once)", k, t, tname(v, t), v->def_t[t] - 2);
     if ((ck == CK_LOOP || ck == CK_SCANINIT || ck == CK_SCANAPPEND) && !is_var)
       return IERR("output %u: tensor %u '%s' must be a var", k, t, tname(v, t));
+    if ((r->flags & (ISA_TF_SEQUENCE | ISA_TF_OPTIONAL)) && !(d->flags & ISA_OPF_SEQ))
+      return IERR("output %u: tensor %u '%s' is a %s value; the op writes tensors only", k, t,
+                  tname(v, t), isa_vkind_name(ISA_TF_VKIND(r->flags)));
     if (ck == CK_SCANAPPEND && t != ins[0])
       return IERR("output 0 must be the accumulator, input 0 (tensor %u)", ins[0]);
     if (!v->def_t[t]) v->def_t[t] = now + 1;
@@ -406,7 +420,7 @@ static ivm_status check_instr(vctx *v, uint32_t i, scratch *s) {
     const isa_tensor_rec *r = &m->tensors[t];
     isa_type decl, *got = &s->out[k];
     tensor_type(m, t, &decl);
-    int ok = got->dtype == decl.dtype;
+    int ok = got->dtype == decl.dtype && got->vkind == decl.vkind;
     if (ok && r->kind == ISA_TK_ARENA) {
       ok = got->rank == decl.rank;
       for (int j = 0; ok && j < decl.rank; j++) ok = got->dims[j] == decl.dims[j];

@@ -97,7 +97,7 @@ static ivm_status check_def(const isa_module_def *d) {
     if (t->kind < ISA_TK_CONST || t->kind > ISA_TK_DYNAMIC)
       return W_ERR("tensor %u: bad kind %u", i, t->kind);
     if (t->rank > ISA_MAX_RANK) return W_ERR("tensor %u: rank %u > %d", i, t->rank, ISA_MAX_RANK);
-    if (t->flags & ~(ISA_TF_RANK_UNKNOWN | ISA_TF_VAR)) return W_ERR("tensor %u: unknown flags 0x%x", i, t->flags);
+    if (t->flags & ~(ISA_TF_RANK_UNKNOWN | ISA_TF_VAR | ISA_TF_SEQUENCE | ISA_TF_OPTIONAL)) return W_ERR("tensor %u: unknown flags 0x%x", i, t->flags);
     if ((t->flags & ISA_TF_RANK_UNKNOWN) && (t->kind != ISA_TK_DYNAMIC || t->rank != 0))
       return W_ERR("tensor %u: unknown rank needs a DYNAMIC tensor with rank 0", i);
     if (t->kind == ISA_TK_CONST && t->size && !t->data)
@@ -300,7 +300,11 @@ ivm_status isa_module_write(const isa_module_def *def, uint8_t **out_bytes, size
   memset(&h, 0, sizeof h);
   memcpy(h.magic, ISA_MAGIC, 8);
   h.major = ISA_FORMAT_MAJOR;
-  h.minor = ISA_FORMAT_MINOR;
+  /* The lowest minor that expresses the module, so modules without 1.1 features stay
+   * readable by 1.0 readers (docs/bytecode.md, "Versioning"). */
+  h.minor = 0;
+  for (uint32_t t = 0; t < def->n_tensors; t++)
+    if (def->tensors[t].flags & (ISA_TF_SEQUENCE | ISA_TF_OPTIONAL)) h.minor = ISA_FORMAT_MINOR_SEQ;
   h.header_size = sizeof h;
   h.section_count = n;
   h.section_table = sizeof h;

@@ -25,6 +25,11 @@ double cli_now_ms(void);
 /* Binds a host tensor to input `index`. numpy and ONNX's test data carry bfloat16 as
  * uint16 bit patterns, so a u16 tensor binds to a bf16 input. */
 ivm_status cli_bind(ivm_module *m, ivm_session *s, uint32_t index, const ivm_host_tensor *t);
+/* Reads input `index` from a file of the input's kind (tensor .npy/.pb, SequenceProto or
+ * OptionalProto .pb) and binds it. */
+ivm_status cli_bind_file(ivm_module *m, ivm_session *s, uint32_t index, const char *path);
+/* Binds a host sequence / optional value. */
+ivm_status cli_bind_value(ivm_session *s, uint32_t index, const ivm_host_value *v);
 /* snprintf that may truncate (paths, messages); returns 1 if everything fit. */
 int cli_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

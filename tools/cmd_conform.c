@@ -131,24 +131,55 @@ static ivm_status read_pb(const char *dir, const char *kind, int k, ivm_host_ten
   return ivm_host_tensor_read_file(p, t);
 }
 
+/* A sequence / optional output against output_k.pb (SequenceProto / OptionalProto): the
+ * same presence, the same number of tensors, each compared like a tensor output. */
+static ivm_status compare_value(const char *ds, ivm_session *s, uint32_t k, const ivm_tensor_info *info) {
+  char p[4096];
+  cli_fmt(p, sizeof p, "%s/output_%u.pb", ds, k);
+  if (access(p, R_OK) != 0) return NULL;
+  ivm_host_value ref;
+  IVM_TRY(ivm_host_value_read_file(p, info->kind, &ref));
+  int32_t has = 0;
+  uint32_t cnt = 0;
+  ivm_status st = ivm_session_output_sequence(s, k, &has, &cnt);
+  if (!st && (has != 0) != (ref.has_value != 0))
+    st = ivm_error(IVM_ERR_RUNTIME, "%s: %s a value, the reference %s", info->name,
+                   has ? "holds" : "holds no", ref.has_value ? "does" : "does not");
+  if (!st && has && cnt != ref.count)
+    st = ivm_error(IVM_ERR_RUNTIME, "%s: %u tensors, the reference has %u", info->name, cnt, ref.count);
+  for (uint32_t j = 0; !st && has && j < cnt; j++) {
+    ivm_tensor_view got;
+    char nm[300];
+    cli_fmt(nm, sizeof nm, "%s[%u]", info->name, j);
+    st = ivm_session_output_item(s, k, j, &got);
+    if (!st) st = compare(nm, &got, &ref.items[j]);
+  }
+  ivm_host_value_free(&ref);
+  return st;
+}
+
 static ivm_status run_data_set(ivm_module *m, const char *ds) {
   ivm_session *s = NULL;
   IVM_TRY(ivm_session_create(m, NULL, &s));
   ivm_status st = NULL;
   for (uint32_t k = 0; !st; k++) {
-    ivm_host_tensor t;
-    int found;
-    st = read_pb(ds, "input", (int)k, &t, &found);
-    if (st || !found) break;
+    char p[4096];
+    cli_fmt(p, sizeof p, "%s/input_%u.pb", ds, k);
+    if (access(p, R_OK) != 0) break;
     if (k >= ivm_module_input_count(m))
       st = ivm_error(IVM_ERR_INVALID_ARGUMENT, "input_%u.pb: the model has %u inputs", k,
                      ivm_module_input_count(m));
     else
-      st = cli_bind(m, s, k, &t);
-    ivm_host_tensor_free(&t);
+      st = cli_bind_file(m, s, k, p);
   }
   if (!st) st = ivm_session_run(s);
   for (uint32_t k = 0; !st && k < ivm_module_output_count(m); k++) {
+    ivm_tensor_info oi;
+    st = ivm_module_output_info(m, k, &oi);
+    if (!st && oi.kind != IVM_VALUE_TENSOR) {
+      st = compare_value(ds, s, k, &oi);
+      continue;
+    }
     ivm_host_tensor ref;
     int found;
     st = read_pb(ds, "output", (int)k, &ref, &found);

@@ -26,11 +26,7 @@ static ivm_status bind_inputs(ivm_module *m, ivm_session *s, const input_arg *ar
                          args[i].path, count);
       index = next++;
     }
-    ivm_host_tensor t;
-    ivm_status st = ivm_host_tensor_read_file(args[i].path, &t);
-    if (st) return st;
-    st = cli_bind(m, s, index, &t);
-    ivm_host_tensor_free(&t);
+    ivm_status st = cli_bind_file(m, s, index, args[i].path);
     if (st) {
       ivm_status ctx = ivm_status_create(ivm_status_get_code(st), "%s: %s", args[i].path,
                                          ivm_status_message(st));
@@ -137,6 +133,30 @@ int cmd_run(int argc, char **argv) {
     ivm_tensor_info info;
     ivm_tensor_view v;
     st = ivm_module_output_info(m, k, &info);
+    if (!st && info.kind != IVM_VALUE_TENSOR) {
+      /* A sequence / optional: NAME_0.npy, NAME_1.npy, ... (none: no files). */
+      int32_t has = 0;
+      uint32_t cnt = 0;
+      st = ivm_session_output_sequence(s, k, &has, &cnt);
+      if (st) break;
+      printf("%s: %s of %u %s\n", info.name, info.kind == IVM_VALUE_SEQUENCE ? "sequence" : "optional",
+             cnt, has ? "tensors" : "(none)");
+      for (uint32_t j = 0; !st && j < cnt; j++) {
+        st = ivm_session_output_item(s, k, j, &v);
+        if (st) break;
+        printf("  [%u]: %s[", j, ivm_dtype_name(v.dtype));
+        for (int d = 0; d < v.rank; d++) printf("%s%lld", d ? "," : "", (long long)v.dims[d]);
+        printf("]");
+        print_values(&v);
+        if (outdir) {
+          char safe[256], path[4096];
+          cli_sanitize_name(info.name, safe, sizeof safe);
+          cli_fmt(path, sizeof path, "%s/%s_%u.npy", outdir, safe, j);
+          st = ivm_host_tensor_write_npy(path, v.dtype, v.rank, v.dims, v.data);
+        }
+      }
+      continue;
+    }
     if (!st) st = ivm_session_output(s, k, &v);
     if (st) break;
     printf("%s: %s[", info.name, ivm_dtype_name(v.dtype));

@@ -108,6 +108,45 @@ ivm_status cli_bind(ivm_module *m, ivm_session *s, uint32_t index, const ivm_hos
   return ivm_session_bind_input(s, index, dt, t->rank, t->dims, t->data, t->nbytes);
 }
 
+ivm_status cli_bind_value(ivm_session *s, uint32_t index, const ivm_host_value *v) {
+  ivm_tensor_view views[64] = {{0}}, *vw = views;
+  if (v->count > 64) {
+    vw = calloc(v->count, sizeof *vw);
+    if (!vw) return ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  for (uint32_t i = 0; i < v->count; i++) {
+    memset(&vw[i], 0, sizeof vw[i]);
+    vw[i].dtype = v->items[i].dtype;
+    vw[i].rank = v->items[i].rank;
+    memcpy(vw[i].dims, v->items[i].dims, sizeof vw[i].dims);
+    vw[i].data = v->items[i].data;
+    vw[i].nbytes = v->items[i].nbytes;
+  }
+  ivm_status st = ivm_session_bind_sequence(s, index, v->has_value, v->count, vw);
+  if (vw != views) free(vw);
+  return st;
+}
+
+ivm_status cli_bind_file(ivm_module *m, ivm_session *s, uint32_t index, const char *path) {
+  ivm_tensor_info info;
+  ivm_status st = ivm_module_input_info(m, index, &info);
+  if (st) return st;
+  if (info.kind != IVM_VALUE_TENSOR) {
+    ivm_host_value v;
+    st = ivm_host_value_read_file(path, info.kind, &v);
+    if (st) return st;
+    st = cli_bind_value(s, index, &v);
+    ivm_host_value_free(&v);
+    return st;
+  }
+  ivm_host_tensor t;
+  st = ivm_host_tensor_read_file(path, &t);
+  if (st) return st;
+  st = cli_bind(m, s, index, &t);
+  ivm_host_tensor_free(&t);
+  return st;
+}
+
 double cli_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

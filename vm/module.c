@@ -98,6 +98,7 @@ static ivm_status prepare(ivm_module *m) {
       for (size_t k = 0; k < sizeof ctl_ops / sizeof ctl_ops[0]; k++)
         if (e->desc == isa_builtin_desc(ctl_ops[k].op)) in->ctl = ctl_ops[k].ctl;
     }
+    if (e->desc->flags & ISA_OPF_SEQ) in->ctl = VM_CTL_SEQ; /* vm/seq.c */
     for (uint32_t k = 0; k < (uint32_t)rec->n_in + rec->n_out; k++) {
       uint32_t t = in->operands[k];
       if (t != ISA_NO_TENSOR && v->tensors[t].kind == ISA_TK_DYNAMIC) in->needs_infer = 1;
@@ -229,6 +230,7 @@ static void tensor_info(const ivm_module *m, uint32_t t, ivm_tensor_info *out) {
   out->name = isa_module_str(v, r->name);
   out->dtype = (ivm_dtype)r->dtype;
   out->rank = (r->flags & ISA_TF_RANK_UNKNOWN) ? -1 : r->rank;
+  out->kind = (ivm_value_kind)ISA_TF_VKIND(r->flags);
   for (int k = 0; k < out->rank; k++) {
     int64_t d = v->dims[r->dims + k];
     out->dims[k] = d;

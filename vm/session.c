@@ -32,8 +32,12 @@ void ivm_session_destroy(ivm_session *s) {
   if (!s) return;
   const ivm_allocator *a = &s->allocator;
   if (s->tensors) {
-    for (uint32_t t = 0; t < s->module->view.n_tensors; t++)
-      if (s->module->view.tensors[t].kind == ISA_TK_DYNAMIC) rt_free(a, s->tensors[t].data);
+    for (uint32_t t = 0; t < s->module->view.n_tensors; t++) {
+      const isa_tensor_rec *r = &s->module->view.tensors[t];
+      if (r->kind != ISA_TK_DYNAMIC) continue;
+      if (r->flags & (ISA_TF_SEQUENCE | ISA_TF_OPTIONAL)) vm_seq_free(a, s->tensors[t].data);
+      rt_free(a, s->tensors[t].data);
+    }
   }
   rt_scratch_release(&s->scratch);
   rt_free(a, s->arena);
@@ -96,6 +100,16 @@ ivm_status ivm_session_create(ivm_module *m, const ivm_session_options *opts,
     } else if (r->kind == ISA_TK_ARENA) {
       x->data = s->arena + r->offset;
       x->capacity = r->size;
+    } else if (r->flags & (ISA_TF_SEQUENCE | ISA_TF_OPTIONAL)) {
+      vm_seq *q = rt_alloc(&a, sizeof *q, 64); /* a sequence / optional value (vm/seq.c) */
+      if (!q) {
+        ivm_session_destroy(s);
+        return ivm_error(IVM_ERR_OUT_OF_MEMORY, "session: out of memory");
+      }
+      memset(q, 0, sizeof *q);
+      q->has_value = !(r->flags & ISA_TF_OPTIONAL);
+      x->data = q;
+      x->capacity = 0;
     }
   }
   uint32_t pi = 0, po = 0;
@@ -140,6 +154,10 @@ ivm_status ivm_session_bind_input(ivm_session *s, uint32_t index, ivm_dtype dtyp
   uint32_t t = v->inputs[index];
   const isa_tensor_rec *r = &v->tensors[t];
   const char *name = isa_module_str(v, r->name);
+  if (r->flags & (ISA_TF_SEQUENCE | ISA_TF_OPTIONAL))
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT,
+                     "input '%s' is a %s value: bind it with ivm_session_bind_sequence", name,
+                     isa_vkind_name(ISA_TF_VKIND(r->flags)));
   if ((int)dtype != r->dtype)
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': expected dtype %s, got %s", name,
                      ivm_dtype_name((ivm_dtype)r->dtype), ivm_dtype_name(dtype));
@@ -327,6 +345,7 @@ static ivm_status exec_control(ivm_session *s, uint32_t pc, uint32_t *next) {
       return NULL;
     case VM_CTL_SCANAPPEND:
       return scan_append(s, c->out[0], c->in[1], in->attrs[ISA_A_ScanAppend_prepend].v.i != 0);
+    case VM_CTL_SEQ: return vm_exec_seq(s->module, &s->allocator, s->tensors, pc);
     default: return ivm_error(IVM_ERR_INTERNAL, "unknown control instruction");
   }
 }
@@ -369,7 +388,114 @@ ivm_status ivm_session_output(ivm_session *s, uint32_t index, ivm_tensor_view *o
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "output index %u out of range (%u outputs)",
                      index, v->n_outputs);
   if (!s->has_run) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "output: the session has not run");
+  if (v->tensors[v->outputs[index]].flags & (ISA_TF_SEQUENCE | ISA_TF_OPTIONAL))
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT,
+                     "output %u is a sequence or optional: read it with "
+                     "ivm_session_output_sequence / ivm_session_output_item", index);
   const rt_tensor *x = &s->tensors[v->outputs[index]];
+  memset(out, 0, sizeof *out);
+  out->dtype = (ivm_dtype)x->dtype;
+  out->rank = x->rank;
+  memcpy(out->dims, x->dims, sizeof out->dims);
+  out->data = x->data;
+  out->nbytes = rt_nbytes(x);
+  return NULL;
+}
+
+/* ---- sequence and optional inputs / outputs (vm/seq.c) ----------------------------- */
+ivm_status ivm_session_bind_sequence(ivm_session *s, uint32_t index, int32_t has_value,
+                                     uint32_t count, const ivm_tensor_view *items) {
+  if (!s || (count && !items)) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "bind: NULL argument");
+  const isa_module *v = &s->module->view;
+  if (index >= v->n_inputs)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "bind: input index %u out of range (%u inputs)",
+                     index, v->n_inputs);
+  uint32_t t = v->inputs[index];
+  const isa_tensor_rec *r = &v->tensors[t];
+  const char *name = isa_module_str(v, r->name);
+  int vk = ISA_TF_VKIND(r->flags);
+  if (vk == ISA_VK_TENSOR)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s' is a tensor: use ivm_session_bind_input",
+                     name);
+  if (!has_value && !(vk & ISA_VK_OPT))
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': a sequence cannot be none", name);
+  if (has_value && vk == ISA_VK_OPT && count != 1)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': an optional tensor takes 1 item, got %u",
+                     name, count);
+  if (!has_value) count = 0;
+  int rank_known = !(r->flags & ISA_TF_RANK_UNKNOWN);
+  for (uint32_t i = 0; i < count; i++) {
+    const ivm_tensor_view *it = &items[i];
+    if ((int)it->dtype != r->dtype)
+      return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s' item %u: expected dtype %s, got %s",
+                       name, i, ivm_dtype_name((ivm_dtype)r->dtype), ivm_dtype_name(it->dtype));
+    if (it->rank < 0 || it->rank > IVM_MAX_RANK || (rank_known && it->rank != r->rank))
+      return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s' item %u: bad rank %d", name, i,
+                       it->rank);
+    int64_t numel = 1;
+    for (int k = 0; k < it->rank; k++) {
+      int64_t want = rank_known ? v->dims[r->dims + k] : -1;
+      if (it->dims[k] < 0 || (want >= 0 && it->dims[k] != want))
+        return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s' item %u: dim %d is %lld", name, i,
+                         k, (long long)it->dims[k]);
+      if (it->dims[k] && numel > INT64_MAX / it->dims[k])
+        return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s' item %u: shape too large", name, i);
+      numel *= it->dims[k];
+    }
+    if ((uint64_t)numel > SIZE_MAX / 16 ||
+        it->nbytes != (size_t)numel * ivm_dtype_size(it->dtype) || (it->nbytes && !it->data))
+      return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s' item %u: %zu bytes do not match its shape",
+                       name, i, it->nbytes);
+  }
+  vm_seq *q = s->tensors[t].data;
+  IVM_TRY(vm_seq_reserve(&s->allocator, q, count));
+  for (uint32_t i = 0; i < count; i++) {
+    rt_tensor src;
+    memset(&src, 0, sizeof src);
+    src.dtype = (uint8_t)items[i].dtype;
+    src.rank = (uint8_t)items[i].rank;
+    memcpy(src.dims, items[i].dims, sizeof src.dims);
+    src.data = (void *)items[i].data;
+    IVM_TRY(vm_seq_set_item(&s->allocator, q, i, &src));
+  }
+  q->count = count;
+  q->has_value = has_value ? 1 : 0;
+  s->bound[index] = 1;
+  return NULL;
+}
+
+static ivm_status seq_output(ivm_session *s, uint32_t index, const vm_seq **out) {
+  if (!s) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "output: NULL argument");
+  const isa_module *v = &s->module->view;
+  if (index >= v->n_outputs)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "output index %u out of range (%u outputs)",
+                     index, v->n_outputs);
+  if (!s->has_run) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "output: the session has not run");
+  if (!(v->tensors[v->outputs[index]].flags & (ISA_TF_SEQUENCE | ISA_TF_OPTIONAL)))
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "output %u is a tensor: use ivm_session_output",
+                     index);
+  *out = s->tensors[v->outputs[index]].data;
+  return NULL;
+}
+
+ivm_status ivm_session_output_sequence(ivm_session *s, uint32_t index, int32_t *has_value,
+                                       uint32_t *count) {
+  const vm_seq *q = NULL;
+  IVM_TRY(seq_output(s, index, &q));
+  if (has_value) *has_value = q->has_value;
+  if (count) *count = q->has_value ? q->count : 0;
+  return NULL;
+}
+
+ivm_status ivm_session_output_item(ivm_session *s, uint32_t index, uint32_t item,
+                                   ivm_tensor_view *out) {
+  const vm_seq *q = NULL;
+  if (!out) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "output: NULL argument");
+  IVM_TRY(seq_output(s, index, &q));
+  if (!q->has_value || item >= q->count)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "output %u: item %u out of range (%u items)", index,
+                     item, q->has_value ? q->count : 0);
+  const rt_tensor *x = &q->items[item];
   memset(out, 0, sizeof *out);
   out->dtype = (ivm_dtype)x->dtype;
   out->rank = x->rank;

@@ -29,7 +29,28 @@ typedef enum vm_ctl {
   VM_CTL_LOOPEND,    /* i++; continue -> target (LoopBegin) + 1 */
   VM_CTL_SCANINIT,
   VM_CTL_SCANAPPEND,
+  VM_CTL_SEQ,        /* a seq-family op (ISA_OPF_SEQ): vm_exec_seq */
 } vm_ctl;
+
+/* A sequence or optional value (tensor flags ISA_TF_SEQUENCE / ISA_TF_OPTIONAL): the
+ * session's rt_tensor for it has data pointing at one of these (dtype: the elements').
+ * Items own their storage; items[count..cap) keep theirs for reuse (grow-only). */
+typedef struct vm_seq {
+  uint32_t count, cap;
+  uint8_t has_value; /* optionals: 0 = none; sequences: always 1 */
+  rt_tensor *items;
+} vm_seq;
+
+/* Executes seq-family instruction i (vm/seq.c). tensors: the session's; a: its allocator. */
+struct ivm_module;
+ivm_status vm_exec_seq(const struct ivm_module *m, const ivm_allocator *a, rt_tensor *tensors,
+                       uint32_t i);
+/* Deep copies src into dst (both sequence/optional values), reusing dst's storage. */
+ivm_status vm_seq_assign(const ivm_allocator *a, vm_seq *dst, const vm_seq *src);
+/* Sets item k (< dst->cap) to a copy of the tensor src. */
+ivm_status vm_seq_set_item(const ivm_allocator *a, vm_seq *dst, uint32_t k, const rt_tensor *src);
+ivm_status vm_seq_reserve(const ivm_allocator *a, vm_seq *s, uint32_t n);
+void vm_seq_free(const ivm_allocator *a, vm_seq *s);
 
 struct ivm_module {
   atomic_int refs;

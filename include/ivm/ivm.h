@@ -76,12 +76,23 @@ typedef struct ivm_allocator {
 } ivm_allocator;
 
 /* ---- tensors as seen by the host --------------------------------------------------- */
+/* What a graph input or output holds. Sequences and optionals (ONNX SequenceProto /
+ * OptionalProto values) are bound with ivm_session_bind_sequence and read with
+ * ivm_session_output_sequence / ivm_session_output_item. */
+typedef enum ivm_value_kind {
+  IVM_VALUE_TENSOR = 0,
+  IVM_VALUE_SEQUENCE = 1,          /* a sequence of tensors of one dtype */
+  IVM_VALUE_OPTIONAL = 2,          /* an optional tensor */
+  IVM_VALUE_OPTIONAL_SEQUENCE = 3, /* an optional sequence of tensors */
+} ivm_value_kind;
+
 typedef struct ivm_tensor_info {
   const char *name;
   ivm_dtype dtype;
   int32_t rank;                /* -1: unknown until run time */
   int64_t dims[IVM_MAX_RANK];  /* <0: symbolic / known only at run time */
   const char *dim_names[IVM_MAX_RANK]; /* symbolic dim names, NULL where concrete */
+  ivm_value_kind kind;         /* sequences/optionals: dtype, rank, dims are the elements' */
 } ivm_tensor_info;
 
 typedef struct ivm_tensor_view {
@@ -108,6 +119,22 @@ ivm_status ivm_host_tensor_read_file(const char *path, ivm_host_tensor *out_tens
 ivm_status ivm_host_tensor_write_npy(const char *path, ivm_dtype dtype, int32_t rank,
                                      const int64_t *dims, const void *data);
 void ivm_host_tensor_free(ivm_host_tensor *tensor);
+
+/* A sequence or optional value owned by the host side (ONNX SequenceProto / OptionalProto
+ * .pb files). has_value is 0 for an optional holding none; an optional tensor holds one
+ * item. Free with ivm_host_value_free. */
+typedef struct ivm_host_value {
+  ivm_value_kind kind;
+  int32_t has_value;
+  uint32_t count;
+  ivm_host_tensor *items;
+} ivm_host_value;
+
+/* Reads a SequenceProto (kind IVM_VALUE_SEQUENCE) or OptionalProto (the optional kinds)
+ * .pb file; kind IVM_VALUE_TENSOR reads a tensor file as a one-item value. */
+ivm_status ivm_host_value_read_file(const char *path, ivm_value_kind kind,
+                                    ivm_host_value *out_value);
+void ivm_host_value_free(ivm_host_value *value);
 
 /* ---- compiling ONNX ---------------------------------------------------------------- */
 typedef struct ivm_compile_report {
@@ -167,9 +194,20 @@ void ivm_session_destroy(ivm_session *session);
 ivm_status ivm_session_bind_input(ivm_session *session, uint32_t index, ivm_dtype dtype,
                                   int32_t rank, const int64_t *dims, const void *data,
                                   size_t nbytes);
+/* Binds a sequence or optional input (ivm_tensor_info.kind): count items, copied in, each
+ * of the declared dtype (and rank/dims where declared). has_value 0 binds an optional
+ * holding none; an optional tensor takes exactly one item. */
+ivm_status ivm_session_bind_sequence(ivm_session *session, uint32_t index, int32_t has_value,
+                                     uint32_t count, const ivm_tensor_view *items);
 ivm_status ivm_session_run(ivm_session *session);
 ivm_status ivm_session_output(ivm_session *session, uint32_t index,
                               ivm_tensor_view *out_view);
+/* A sequence or optional output: whether it holds a value and how many tensors (an
+ * optional tensor holding a value: 1). Items are read with ivm_session_output_item. */
+ivm_status ivm_session_output_sequence(ivm_session *session, uint32_t index,
+                                       int32_t *out_has_value, uint32_t *out_count);
+ivm_status ivm_session_output_item(ivm_session *session, uint32_t index, uint32_t item,
+                                   ivm_tensor_view *out_view);
 
 #ifdef __cplusplus
 }

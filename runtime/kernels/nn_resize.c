@@ -52,8 +52,13 @@ static int64_t ifloor(double v) {
 }
 
 static void make_taps(const isa_nn_resize *r, int d, int64_t in, int64_t out, tap *t) {
+  /* An axis that is not resized (scale 1, same length) maps each index to itself, as in
+   * ONNX Runtime: taken literally, tf_half_pixel_for_nn (x + 0.5) with round_prefer_ceil
+   * or ceil would shift such an axis (e.g. the channels of an NCHW image) by one. */
+  int identity = r->mode == ISA_NN_RESIZE_NEAREST && r->scale[d] == 1.0 && in == out &&
+                 r->ctm != ISA_NN_CTM_TF_CROP_AND_RESIZE;
   for (int64_t o = 0; o < out; o++, t++) {
-    double x = source_coord(r, d, o, in, out);
+    double x = identity ? (double)o : source_coord(r, d, o, in, out);
     t->outside = 0;
     if (x != x) x = 0; /* NaN cannot come from validated attributes; stay in bounds anyway */
     if (r->ctm == ISA_NN_CTM_TF_CROP_AND_RESIZE && (x < 0 || x > (double)(in - 1))) {

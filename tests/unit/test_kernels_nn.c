@@ -202,6 +202,24 @@ Test(nn_resize, nearest_modes) {
   free(out.data);
 }
 
+Test(nn_resize, nearest_tf_half_pixel_keeps_unscaled_axes) {
+  /* [2,3] scaled by [1, 2]: the scale-1 axis must map row r to row r (as ONNX Runtime
+   * does), not (r + 0.5) rounded up to r + 1. Columns: x = (o + .5)/2 = .25 .75 1.25
+   * 1.75 2.25 2.75 -> round_prefer_ceil 0 1 1 2 2 3 (clamped to 2). */
+  rt_tensor x = T(IVM_DT_F32, 2, D(2, 3), F(1, 2, 3, 4, 5, 6)), out;
+  isa_attr *at = defaults(ISA_OP_Resize);
+  set_str(&at[ISA_A_Resize_coordinate_transformation_mode], "tf_half_pixel_for_nn");
+  set_str(&at[ISA_A_Resize_nearest_mode], "round_prefer_ceil");
+  cr_assert_eq(resize(at, &x, F(1, 2), 2, NULL, 0, NULL, &out), IVM_OK);
+  expect_shape(&out, 2, D(2, 6));
+  expect_f32(&out, F(1, 2, 2, 3, 3, 3, 4, 5, 5, 6, 6, 6), 12, 0);
+  free(out.data);
+  set_str(&at[ISA_A_Resize_nearest_mode], "ceil"); /* columns 1 1 2 2 2 2 */
+  cr_assert_eq(resize(at, &x, F(1, 2), 2, NULL, 0, NULL, &out), IVM_OK);
+  expect_f32(&out, F(2, 2, 3, 3, 3, 3, 5, 5, 6, 6, 6, 6), 12, 0);
+  free(out.data);
+}
+
 Test(nn_resize, linear_2d_sizes_and_align_corners) {
   rt_tensor x = T(IVM_DT_F32, 4, D(1, 1, 2, 2), F(1, 2, 3, 4)), out;
   isa_attr *at = defaults(ISA_OP_Resize);
