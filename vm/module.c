@@ -43,6 +43,9 @@ static void module_free(ivm_module *m) {
   if (!m) return;
   rt_free(&m->allocator, m->instrs);
   rt_free(&m->allocator, m->attr_slots);
+  rt_free(&m->allocator, m->release_start);
+  rt_free(&m->allocator, m->release_list);
+  free(m->pooled);
   if (m->map) munmap(m->map, m->map_size);
   free(m->owned);
   free(m->what);
@@ -125,7 +128,8 @@ static ivm_status module_init(ivm_module *m) {
   const void *bytes = m->map ? m->map : m->owned;
   IVM_TRY(isa_module_open(bytes, m->map ? m->map_size : m->view.size, m->what, &m->view));
   IVM_TRY(isa_module_verify(&m->view, m->registry, m->what));
-  return prepare(m);
+  IVM_TRY(prepare(m));
+  return vm_plan_lifetimes(m);
 }
 
 static ivm_status module_new(const ivm_load_options *opts, const char *what, ivm_module **out) {

@@ -19,7 +19,72 @@ struct ivm_session {
   isa_type *infer_in, *infer_out; /* run-time inference buffers (max_operands each) */
   const void **infer_data;
   int has_run;
+  /* The pool of DYNAMIC tensor storage (see vm/lifetime.c): blocks are handed out at a
+   * tensor's definition and come back after its last reader, and are kept across runs,
+   * so a run with the shapes of an earlier one allocates nothing. */
+  struct pool_block {
+    void *data;
+    size_t size;
+    uint32_t owner; /* tensor index, or POOL_FREE */
+  } *blocks;
+  uint32_t n_blocks, cap_blocks;
+  uint32_t *block_of; /* per tensor: its block, or POOL_FREE */
 };
+
+#define POOL_FREE UINT32_MAX
+
+static void pool_release(ivm_session *s, uint32_t t) {
+  uint32_t b = s->block_of[t];
+  if (b == POOL_FREE) return;
+  s->blocks[b].owner = POOL_FREE;
+  s->block_of[t] = POOL_FREE;
+  s->tensors[t].data = NULL;
+  s->tensors[t].capacity = 0;
+}
+
+/* Best fit among the free blocks; else the largest free block grows; else a new one. */
+static ivm_status pool_acquire(ivm_session *s, uint32_t t, size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  uint32_t held = s->block_of[t];
+  if (held != POOL_FREE && s->blocks[held].size >= bytes) return NULL;
+  pool_release(s, t);
+  uint32_t best = POOL_FREE, largest = POOL_FREE;
+  for (uint32_t b = 0; b < s->n_blocks; b++) {
+    struct pool_block *k = &s->blocks[b];
+    if (k->owner != POOL_FREE) continue;
+    if (k->size >= bytes && (best == POOL_FREE || k->size < s->blocks[best].size)) best = b;
+    if (largest == POOL_FREE || k->size > s->blocks[largest].size) largest = b;
+  }
+  if (best == POOL_FREE && largest != POOL_FREE) {
+    struct pool_block *k = &s->blocks[largest];
+    rt_free(&s->allocator, k->data);
+    k->data = rt_alloc(&s->allocator, bytes, 64);
+    k->size = k->data ? bytes : 0;
+    if (!k->data) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes", bytes);
+    best = largest;
+  }
+  if (best == POOL_FREE) {
+    if (s->n_blocks == s->cap_blocks) {
+      uint32_t cap = s->cap_blocks ? s->cap_blocks * 2 : 16;
+      struct pool_block *nb = rt_alloc(&s->allocator, cap * sizeof *nb, 64);
+      if (!nb) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "session: out of memory");
+      if (s->n_blocks) memcpy(nb, s->blocks, s->n_blocks * sizeof *nb);
+      rt_free(&s->allocator, s->blocks);
+      s->blocks = nb;
+      s->cap_blocks = cap;
+    }
+    void *p = rt_alloc(&s->allocator, bytes, 64);
+    if (!p) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes", bytes);
+    best = s->n_blocks++;
+    s->blocks[best].data = p;
+    s->blocks[best].size = bytes;
+  }
+  s->blocks[best].owner = t;
+  s->block_of[t] = best;
+  s->tensors[t].data = s->blocks[best].data;
+  s->tensors[t].capacity = s->blocks[best].size;
+  return NULL;
+}
 
 static void set_static_shape(const isa_module *v, uint32_t t, rt_tensor *out) {
   const isa_tensor_rec *r = &v->tensors[t];
@@ -34,11 +99,14 @@ void ivm_session_destroy(ivm_session *s) {
   if (s->tensors) {
     for (uint32_t t = 0; t < s->module->view.n_tensors; t++) {
       const isa_tensor_rec *r = &s->module->view.tensors[t];
-      if (r->kind != ISA_TK_DYNAMIC) continue;
+      if (r->kind != ISA_TK_DYNAMIC || s->module->pooled[t]) continue;
       if (r->flags & (ISA_TF_SEQUENCE | ISA_TF_OPTIONAL)) vm_seq_free(a, s->tensors[t].data);
       rt_free(a, s->tensors[t].data);
     }
   }
+  for (uint32_t b = 0; b < s->n_blocks; b++) rt_free(a, s->blocks[b].data);
+  rt_free(a, s->blocks);
+  rt_free(a, s->block_of);
   rt_scratch_release(&s->scratch);
   rt_free(a, s->arena);
   rt_free(a, s->tensors);
@@ -82,13 +150,15 @@ ivm_status ivm_session_create(ivm_module *m, const ivm_session_options *opts,
   s->infer_in = rt_alloc(&a, maxop * sizeof *s->infer_in, 64);
   s->infer_out = rt_alloc(&a, maxop * sizeof *s->infer_out, 64);
   s->infer_data = rt_alloc(&a, maxop * sizeof *s->infer_data, 64);
+  s->block_of = rt_alloc(&a, (v->n_tensors ? v->n_tensors : 1) * sizeof *s->block_of, 64);
   if (!s->arena || !s->tensors || !s->in_ptrs || !s->out_ptrs || !s->calls || !s->bound ||
-      !s->infer_in || !s->infer_out || !s->infer_data) {
+      !s->infer_in || !s->infer_out || !s->infer_data || !s->block_of) {
     ivm_session_destroy(s);
     return ivm_error(IVM_ERR_OUT_OF_MEMORY, "session: cannot allocate %llu arena bytes",
                      (unsigned long long)v->plan->arena_size);
   }
   memset(s->tensors, 0, v->n_tensors * sizeof *s->tensors);
+  for (uint32_t t = 0; t < v->n_tensors; t++) s->block_of[t] = POOL_FREE;
   memset(s->bound, 0, v->n_inputs ? v->n_inputs : 1);
   for (uint32_t t = 0; t < v->n_tensors; t++) {
     const isa_tensor_rec *r = &v->tensors[t];
@@ -229,7 +299,8 @@ static ivm_status infer_at_run_time(ivm_session *s, uint32_t i) {
     if (v->tensors[t].kind == ISA_TK_DYNAMIC) {
       x->rank = (uint8_t)ty->rank;
       memcpy(x->dims, ty->dims, sizeof x->dims);
-      IVM_TRY(ensure_capacity(s, x, rt_nbytes(x)));
+      if (s->module->pooled[t]) IVM_TRY(pool_acquire(s, t, rt_nbytes(x)));
+      else IVM_TRY(ensure_capacity(s, x, rt_nbytes(x)));
     } else if (ty->rank != x->rank ||
                memcmp(ty->dims, x->dims, (size_t)ty->rank * sizeof ty->dims[0]) != 0) {
       return ivm_error(IVM_ERR_RUNTIME, "output %u: run-time shape differs from the module's",
@@ -360,6 +431,9 @@ ivm_status ivm_session_run(ivm_session *s) {
                        isa_module_str(v, v->tensors[v->inputs[k]].name));
   const vm_instr *instrs = m->instrs;
   const rt_call *calls = s->calls;
+  /* Blocks still held from the last run (a skipped branch, an error) go back first. */
+  for (uint32_t b = 0; b < s->n_blocks; b++)
+    if (s->blocks[b].owner != POOL_FREE) pool_release(s, s->blocks[b].owner);
   /* A pc loop: control instructions (ISA_OPF_CONTROL) are executed here and may jump;
    * everything else runs its kernel and falls through. */
   for (uint32_t i = 0, next; i < v->n_instrs; i = next) {
@@ -376,6 +450,11 @@ ivm_status ivm_session_run(ivm_session *s) {
       vm_instr_context(m, i, where, sizeof where);
       return ivm_status_wrap(st, "%s: %s", m->what, where);
     }
+    /* Storage whose last reader was i returns to the pool, except at a LoopEnd that
+     * jumps back: values from before the loop are read again by the next iteration. */
+    if (instrs[i].ctl != VM_CTL_LOOPEND || next == i + 1)
+      for (uint32_t r = m->release_start[i]; r < m->release_start[i + 1]; r++)
+        pool_release(s, m->release_list[r]);
   }
   s->has_run = 1;
   return NULL;

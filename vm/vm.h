@@ -64,7 +64,15 @@ struct ivm_module {
   vm_instr *instrs;
   isa_attr *attr_slots;
   uint32_t max_operands; /* largest n_in + n_out, sizes the per-run inference buffers */
+  /* DYNAMIC tensor lifetimes (vm/lifetime.c): pooled[t] marks tensors whose storage
+   * comes from the session pool; release_list[release_start[i] .. release_start[i+1])
+   * are the tensors whose last reader is instruction i. */
+  uint8_t *pooled;
+  uint32_t *release_start, *release_list;
 };
+
+/* Fills pooled / release_start / release_list (after prepare). */
+ivm_status vm_plan_lifetimes(ivm_module *m);
 
 /* The process-wide registry of built-in ops (created once, thread-safe). */
 ivm_status vm_builtin_registry(const isa_registry **out);
