@@ -9,7 +9,9 @@
  *          i := LoopBegin M C; <body>; Acc := ScanAppend Acc scan_out...;
  *          V := Copy(carried_out)... ; [C := Copy(cond_out)]; LoopEnd
  *   Scan:  the same loop with M = the scan inputs' length, body inputs sliced by ScanSlice
- *          and scan outputs moved to their axis by a Transpose after the loop. */
+ *          and scan outputs moved to their axis by a Transpose after the loop.
+ *   Scan-8 (batched, sequence_lens): an outer loop over the batch around that loop (see
+ *          tr_scan8). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,12 +357,197 @@ static ivm_status ints_attr(tr *t, const char *name, uint32_t n, const int64_t *
   return NULL;
 }
 
+/* ---- Scan-8 ----------------------------------------------------------------------------
+ * Inputs: sequence_lens? ([batch], i32/i64), initial states [batch, ...], scan inputs
+ * [batch, seq, ...]; attribute directions (per scan input). Outputs: final states
+ * [batch, ...] and scan outputs [batch, seq, ...]. Each batch element is scanned on its
+ * own, so it becomes an outer loop over the batch around the Scan-9 lowering:
+ *
+ *   S := ScanInit...; O := ScanInit...; b := LoopBegin Shape(X0)[0]
+ *     s_j := ScanSlice(S0_j, b); x_k := ScanSlice(X_k, b)
+ *     [len := Cast(ScanSlice(sequence_lens, b)); x_k := x_k[0:len]]
+ *     <the Scan-9 loop over x_k with carried s_j>  -> final f_j, scan outputs y_k
+ *     [y_k := Pad(y_k, seq - len at the end of axis 0)]
+ *     S_j := ScanAppend S_j f_j; O_k := ScanAppend O_k y_k
+ *   LoopEnd
+ *
+ * Scan outputs past a batch element's sequence length are undefined in ONNX; they are
+ * zero here (as in onnxruntime). */
+static ivm_status node1(tr *t, isa_builtin_op op, const int32_t *in, uint32_t n_in,
+                        int32_t *out, uint32_t *node) {
+  uint32_t nd = 0;
+  *out = tr_tmp(t);
+  if (*out < 0) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+  IVM_TRY(add(t, op, in, n_in, out, 1, &nd));
+  if (node) *node = nd;
+  return NULL;
+}
+
+static ivm_status infer1(tr *t, isa_builtin_op op, const int32_t *in, uint32_t n_in,
+                         int32_t *out) {
+  uint32_t nd = 0;
+  IVM_TRY(node1(t, op, in, n_in, out, &nd));
+  return cc_infer_node(t->im->g, nd);
+}
+
+/* y := x[.., i, ..] on axis 0. */
+static ivm_status slice0(tr *t, int32_t x, int32_t i, int32_t *y) {
+  int32_t in[2] = {x, i};
+  return infer1(t, ISA_OP_ScanSlice, in, 2, y);
+}
+
+/* y := Shape(x)[0:1]. */
+static ivm_status dim0(tr *t, int32_t x, int32_t *y) {
+  uint32_t nd = 0;
+  IVM_TRY(node1(t, ISA_OP_Shape, &x, 1, y, &nd));
+  IVM_TRY(cc_node_set_int(t->im->g, nd, "start", 0));
+  IVM_TRY(cc_node_set_int(t->im->g, nd, "end", 1));
+  return cc_infer_node(t->im->g, nd);
+}
+
+static ivm_status ints_attr(tr *t, const char *name, uint32_t n, const int64_t **out);
+
+static ivm_status tr_scan8(tr *t, const Onnx__GraphProto *body) {
+  cc_graph *g = t->im->g;
+  int64_t nsi = tr_attr_int(t, "num_scan_inputs", -1);
+  if (t->n_in < 2 || nsi < 1 || nsi > (int64_t)t->n_in - 1)
+    return cc_imp_unsupported(t->im, "op 'Scan': bad num_scan_inputs");
+  loop_spec L;
+  memset(&L, 0, sizeof L);
+  L.is_scan = 1;
+  L.cond = CC_NONE;
+  L.n_scan_in = (uint32_t)nsi;
+  L.n_carried = t->n_in - 1 - L.n_scan_in;
+  if (t->n_out < L.n_carried) return cc_imp_unsupported(t->im, "op 'Scan': too few outputs");
+  L.n_scan_out = t->n_out - L.n_carried;
+  IVM_TRY(ints_attr(t, "directions", L.n_scan_in, &L.in_dirs));
+  for (uint32_t j = 1; j < t->n_in; j++) {
+    if (t->in[j] < 0) return cc_imp_unsupported(t->im, "op 'Scan' with an absent input");
+    const isa_type *ty = &g->values[t->in[j]].type;
+    if (ty->vkind || (ty->rank >= 0 && ty->rank < (j <= L.n_carried ? 1 : 2)))
+      return cc_imp_unsupported(t->im, "op 'Scan' (opset 8): input %u is not a batched tensor",
+                                j);
+  }
+  int32_t lens = t->in[0];
+  if (lens >= 0) {
+    int dt = g->values[lens].type.dtype;
+    if (dt != IVM_DT_I32 && dt != IVM_DT_I64)
+      return cc_imp_unsupported(t->im, "op 'Scan': sequence_lens is %s, expected i32 or i64",
+                                ivm_dtype_name((ivm_dtype)dt));
+  }
+  const int32_t *s_in = t->in + 1, *x_in = t->in + 1 + L.n_carried;
+  uint32_t n_out = t->n_out;
+
+  /* Outer accumulators (the Scan's outputs); dtypes patched once the body is known. */
+  int32_t acc[MAX_IO], res[MAX_IO];
+  uint32_t init_node[MAX_IO];
+  for (uint32_t k = 0; k < n_out; k++) {
+    isa_type ty;
+    memset(&ty, 0, sizeof ty);
+    ty.rank = -1;
+    IVM_TRY(as_var(t, t->out[k], &ty, &acc[k]));
+    g->values[acc[k]].type.dtype = IVM_DT_NONE;
+    IVM_TRY(add(t, ISA_OP_ScanInit, NULL, 0, &acc[k], 1, &init_node[k]));
+    IVM_TRY(cc_node_set_int(g, init_node[k], "dtype", IVM_DT_F32));
+  }
+  int32_t nb, b;
+  IVM_TRY(dim0(t, x_in[0], &nb));
+  isa_type ity;
+  memset(&ity, 0, sizeof ity);
+  ity.dtype = IVM_DT_I64;
+  IVM_TRY(new_var(t, &ity, &b));
+  IVM_TRY(add(t, ISA_OP_LoopBegin, &nb, 1, &b, 1, NULL));
+
+  /* Batch element b. */
+  int32_t init[MAX_IO], xs[MAX_IO], len = CC_NONE, len1 = CC_NONE, seq = CC_NONE;
+  for (uint32_t j = 0; j < L.n_carried; j++) IVM_TRY(slice0(t, s_in[j], b, &init[j]));
+  if (lens >= 0) {
+    IVM_TRY(slice0(t, lens, b, &len));
+    if (g->values[len].type.dtype != IVM_DT_I64) {
+      uint32_t nd = 0;
+      int32_t l64;
+      IVM_TRY(node1(t, ISA_OP_Cast, &len, 1, &l64, &nd));
+      IVM_TRY(cc_node_set_int(g, nd, "to", IVM_DT_I64));
+      IVM_TRY(cc_infer_node(g, nd));
+      len = l64;
+    }
+    int64_t one = 1;
+    int32_t shp, rin[2];
+    IVM_TRY(tr_const_i64(t, &one, 1, 1, &shp));
+    rin[0] = len;
+    rin[1] = shp;
+    IVM_TRY(infer1(t, ISA_OP_Reshape, rin, 2, &len1));
+  }
+  for (uint32_t s = 0; s < L.n_scan_in; s++) {
+    IVM_TRY(slice0(t, x_in[s], b, &xs[s]));
+    if (s == 0) IVM_TRY(dim0(t, xs[0], &seq));
+    if (lens >= 0) {
+      /* Only the first len steps (reverse scans start at len - 1). */
+      int64_t zero = 0;
+      int32_t c0, sin[4];
+      IVM_TRY(tr_const_i64(t, &zero, 1, 1, &c0));
+      sin[0] = xs[s];
+      sin[1] = c0;
+      sin[2] = len1;
+      sin[3] = c0;
+      IVM_TRY(infer1(t, ISA_OP_Slice, sin, 4, &xs[s]));
+    }
+  }
+  for (uint32_t k = 0; k < n_out; k++) {
+    res[k] = tr_tmp(t);
+    if (res[k] < 0) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+  }
+  L.init = init;
+  L.scan_x = xs;
+  L.out = res;
+  L.trip = lens >= 0 ? len : seq;
+  IVM_TRY(emit_loop(t, body, &L));
+
+  for (uint32_t k = 0; k < n_out; k++) {
+    int32_t y = res[k];
+    if (k >= L.n_carried && lens >= 0) {
+      /* Zeros after the first len steps: pad axis 0 at its end by seq - len. */
+      int r = g->values[y].type.rank;
+      if (r < 1 || r > ISA_MAX_RANK)
+        return cc_imp_unsupported(t->im, "op 'Scan': scan output %u of unknown rank with "
+                                  "sequence_lens", k - L.n_carried);
+      int64_t zeros[ISA_MAX_RANK] = {0};
+      int32_t z0, z1 = CC_NONE, d, pads, sub[2] = {seq, len1}, cat[3], pin[2];
+      IVM_TRY(infer1(t, ISA_OP_Sub, sub, 2, &d));
+      IVM_TRY(tr_const_i64(t, zeros, (size_t)r, 1, &z0));
+      if (r > 1) IVM_TRY(tr_const_i64(t, zeros, (size_t)r - 1, 1, &z1));
+      cat[0] = z0;
+      cat[1] = d;
+      cat[2] = z1;
+      uint32_t nd = 0;
+      IVM_TRY(node1(t, ISA_OP_Concat, cat, r > 1 ? 3 : 2, &pads, &nd));
+      IVM_TRY(cc_node_set_int(g, nd, "axis", 0));
+      IVM_TRY(cc_infer_node(g, nd));
+      pin[0] = y;
+      pin[1] = pads;
+      IVM_TRY(infer1(t, ISA_OP_Pad, pin, 2, &y));
+    }
+    const isa_type *yt = &g->values[y].type;
+    cc_value *a = &g->values[acc[k]];
+    a->type.dtype = yt->dtype;
+    a->type.rank = -1;
+    if (yt->rank >= 0 && yt->rank < ISA_MAX_RANK) {
+      a->type.rank = (int8_t)(yt->rank + 1);
+      a->type.dims[0] = ISA_DIM_ANY;
+      for (int q = 0; q < yt->rank; q++) a->type.dims[q + 1] = yt->dims[q];
+    }
+    IVM_TRY(cc_node_set_int(g, init_node[k], "dtype", yt->dtype));
+    int32_t ain[2] = {acc[k], y};
+    IVM_TRY(add(t, ISA_OP_ScanAppend, ain, 2, &acc[k], 1, NULL));
+  }
+  return add(t, ISA_OP_LoopEnd, NULL, 0, NULL, 0, NULL);
+}
+
 static ivm_status tr_scan(tr *t) {
   cc_graph *g = t->im->g;
   const Onnx__GraphProto *body = graph_attr(t, "body");
   if (!body) return cc_imp_unsupported(t->im, "op 'Scan' without a body");
-  if (t->im->opset < 9)
-    return cc_imp_unsupported(t->im, "op 'Scan' before opset 9 (batched, sequence_lens)");
+  if (t->im->opset < 9) return tr_scan8(t, body);
   int64_t nsi = tr_attr_int(t, "num_scan_inputs", -1);
   if (nsi < 1 || nsi > t->n_in) return cc_imp_unsupported(t->im, "op 'Scan': bad num_scan_inputs");
   loop_spec L;

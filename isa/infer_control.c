@@ -5,30 +5,17 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "isa/infer_util.h"
 #include "isa/op.h"
 
 #define ERR(...) ivm_error(IVM_ERR_INVALID_ARGUMENT, __VA_ARGS__)
-
-static int present(const isa_infer_ctx *ctx, uint32_t i) {
-  return i < ctx->n_in && ctx->in[i].dtype != IVM_DT_NONE;
-}
 
 static ivm_status check_io(const isa_infer_ctx *ctx, uint32_t min_in, uint32_t max_in,
                            uint32_t n_out) {
   if (ctx->n_in < min_in || ctx->n_in > max_in)
     return ERR("expected %u to %u inputs, got %u", min_in, max_in, ctx->n_in);
   if (ctx->n_out != n_out) return ERR("expected %u outputs, got %u", n_out, ctx->n_out);
-  for (uint32_t i = 0; i < ctx->n_in; i++) {
-    const isa_type *t = &ctx->in[i];
-    if (t->dtype == IVM_DT_NONE) {
-      if (i < min_in) return ERR("input %u: required input is absent", i);
-      continue;
-    }
-    if (!isa_dtype_valid(t->dtype)) return ERR("input %u: invalid dtype %d", i, t->dtype);
-    if (t->rank < -1 || t->rank > ISA_MAX_RANK)
-      return ERR("input %u: invalid rank %d", i, t->rank);
-  }
-  return NULL;
+  return iu_check_inputs(ctx, min_in);
 }
 
 /* A 1-element value of dtype dt: any rank whose known dims are all 1. */
@@ -53,8 +40,8 @@ ivm_status isa_infer_control_if(isa_infer_ctx *ctx) {
 
 ivm_status isa_infer_control_loop(isa_infer_ctx *ctx) {
   IVM_TRY(check_io(ctx, 0, 2, 1));
-  if (present(ctx, 0)) IVM_TRY(check_scalar(ctx, 0, IVM_DT_I64, "M"));
-  if (present(ctx, 1)) IVM_TRY(check_scalar(ctx, 1, IVM_DT_BOOL, "cond"));
+  if (iu_present(ctx, 0)) IVM_TRY(check_scalar(ctx, 0, IVM_DT_I64, "M"));
+  if (iu_present(ctx, 1)) IVM_TRY(check_scalar(ctx, 1, IVM_DT_BOOL, "cond"));
   memset(&ctx->out[0], 0, sizeof ctx->out[0]);
   ctx->out[0].dtype = IVM_DT_I64;
   ctx->out[0].rank = 0;

@@ -3,19 +3,10 @@
  * everything that is known is validated, because kernels rely on what inference accepts. */
 #include <string.h>
 
+#include "isa/infer_util.h"
 #include "isa/op.h"
 
 #define BAD(...) ivm_error(IVM_ERR_INVALID_ARGUMENT, __VA_ARGS__)
-
-static const char *dtn(int dt) { return ivm_dtype_name((ivm_dtype)dt); }
-
-static int64_t attr_i(const isa_infer_ctx *ctx, int slot, int64_t def) {
-  return ctx->attrs ? ctx->attrs[slot].v.i : def;
-}
-
-static int present(const isa_infer_ctx *ctx, uint32_t i) {
-  return i < ctx->n_in && ctx->in[i].dtype != IVM_DT_NONE;
-}
 
 /* Checks arity and that input i is well formed (valid dtype, rank -1..ISA_MAX_RANK). */
 static ivm_status check_counts(const isa_infer_ctx *ctx, uint32_t min_in, uint32_t max_in,
@@ -36,119 +27,60 @@ static ivm_status check_counts(const isa_infer_ctx *ctx, uint32_t min_in, uint32
   return NULL;
 }
 
-static int is_numeric(int dt) { return isa_dtype_is_float(dt) || isa_dtype_is_int(dt); }
-
-static void set_type(isa_type *out, int dtype, const isa_type *shape_of) {
-  memcpy(out, shape_of, sizeof *out);
-  out->dtype = (uint8_t)dtype;
-}
-
-static void set_unknown(isa_type *out, int dtype) {
-  memset(out, 0, sizeof *out);
-  out->dtype = (uint8_t)dtype;
-  out->rank = -1;
-}
-
-/* Number of elements if every dim is known, else -1. */
-static int64_t known_numel(const isa_type *t) {
-  if (t->rank < 0) return -1;
-  int64_t n = 1;
-  for (int i = 0; i < t->rank; i++) {
-    if (t->dims[i] < 0) return -1;
-    n *= t->dims[i];
-  }
-  return n;
-}
-
 /* ---- broadcasting -------------------------------------------------------------------- */
-/* numpy multidirectional broadcasting of n types into out's rank and dims (dtype is the
- * caller's). Per axis: equal dims stay (symbols included), 1 yields to the other, a known
- * dim wins over an unknown one (the unknown must then be 1 or equal at run time), two
- * different unknowns give ISA_DIM_ANY, two different known dims > 1 are an error. */
-static ivm_status broadcast(const isa_type *const *ts, int n, isa_type *out) {
-  int R = 0;
-  for (int k = 0; k < n; k++) {
-    if (ts[k]->rank < 0) {
-      out->rank = -1;
-      return NULL;
-    }
-    if (ts[k]->rank > R) R = ts[k]->rank;
-  }
-  out->rank = (int8_t)R;
-  for (int i = 0; i < R; i++) {
-    int64_t d = 1;
-    int first = 1;
-    for (int k = 0; k < n; k++) {
-      int j = i - (R - ts[k]->rank);
-      if (j < 0) continue;
-      int64_t e = ts[k]->dims[j];
-      if (first) {
-        d = e;
-        first = 0;
-      } else if (e == d || e == 1) {
-        /* keep d */
-      } else if (d == 1) {
-        d = e;
-      } else if (d >= 0 && e >= 0) {
-        return BAD("cannot broadcast dim %lld with %lld (output axis %d)", (long long)d,
-                   (long long)e, i);
-      } else if (d < 0 && e >= 0) {
-        d = e;
-      } else if (d < 0 && e < 0) {
-        d = ISA_DIM_ANY;
-      } /* d known, e unknown: keep d */
-    }
-    out->dims[i] = d;
-  }
-  return NULL;
-}
 
 ivm_status isa_infer_broadcast(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 2, 2, 1, 1));
   const isa_type *a = &ctx->in[0], *b = &ctx->in[1];
-  if (!is_numeric(a->dtype)) return BAD("input 0: expected a numeric dtype, got %s", dtn(a->dtype));
+  if (!iu_is_numeric(a->dtype))
+    return BAD("input 0: expected a numeric dtype, got %s", iu_dtn(a->dtype));
   if (b->dtype != a->dtype)
-    return BAD("input 1: expected %s (input 0's dtype), got %s", dtn(a->dtype), dtn(b->dtype));
+    return BAD("input 1: expected %s (input 0's dtype), got %s", iu_dtn(a->dtype),
+               iu_dtn(b->dtype));
   const isa_type *ts[2] = {a, b};
-  set_unknown(&ctx->out[0], a->dtype);
-  return broadcast(ts, 2, &ctx->out[0]);
+  iu_set_unknown_rank(&ctx->out[0], a->dtype);
+  return iu_broadcast(ts, 2, &ctx->out[0]);
 }
 
 ivm_status isa_infer_pow(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 2, 2, 1, 1));
   const isa_type *a = &ctx->in[0], *b = &ctx->in[1];
-  if (!is_numeric(a->dtype)) return BAD("input 0: expected a numeric dtype, got %s", dtn(a->dtype));
-  if (!is_numeric(b->dtype)) return BAD("input 1: expected a numeric dtype, got %s", dtn(b->dtype));
+  if (!iu_is_numeric(a->dtype))
+    return BAD("input 0: expected a numeric dtype, got %s", iu_dtn(a->dtype));
+  if (!iu_is_numeric(b->dtype))
+    return BAD("input 1: expected a numeric dtype, got %s", iu_dtn(b->dtype));
   const isa_type *ts[2] = {a, b};
-  set_unknown(&ctx->out[0], a->dtype);
-  return broadcast(ts, 2, &ctx->out[0]);
+  iu_set_unknown_rank(&ctx->out[0], a->dtype);
+  return iu_broadcast(ts, 2, &ctx->out[0]);
 }
 
 ivm_status isa_infer_compare(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 2, 2, 1, 1));
   const isa_type *a = &ctx->in[0], *b = &ctx->in[1];
   if (b->dtype != a->dtype)
-    return BAD("input 1: expected %s (input 0's dtype), got %s", dtn(a->dtype), dtn(b->dtype));
+    return BAD("input 1: expected %s (input 0's dtype), got %s", iu_dtn(a->dtype),
+               iu_dtn(b->dtype));
   const isa_type *ts[2] = {a, b};
-  set_unknown(&ctx->out[0], IVM_DT_BOOL);
-  return broadcast(ts, 2, &ctx->out[0]);
+  iu_set_unknown_rank(&ctx->out[0], IVM_DT_BOOL);
+  return iu_broadcast(ts, 2, &ctx->out[0]);
 }
 
 ivm_status isa_infer_where(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 3, 3, 1, 1));
   const isa_type *c = &ctx->in[0], *x = &ctx->in[1], *y = &ctx->in[2];
-  if (c->dtype != IVM_DT_BOOL) return BAD("input 0: expected bool, got %s", dtn(c->dtype));
+  if (c->dtype != IVM_DT_BOOL) return BAD("input 0: expected bool, got %s", iu_dtn(c->dtype));
   if (y->dtype != x->dtype)
-    return BAD("input 2: expected %s (input 1's dtype), got %s", dtn(x->dtype), dtn(y->dtype));
+    return BAD("input 2: expected %s (input 1's dtype), got %s", iu_dtn(x->dtype),
+               iu_dtn(y->dtype));
   const isa_type *ts[3] = {c, x, y};
-  set_unknown(&ctx->out[0], x->dtype);
-  return broadcast(ts, 3, &ctx->out[0]);
+  iu_set_unknown_rank(&ctx->out[0], x->dtype);
+  return iu_broadcast(ts, 3, &ctx->out[0]);
 }
 
 /* ---- same-type ops --------------------------------------------------------------------- */
 ivm_status isa_infer_unary(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 1, 1, 1, 1));
-  set_type(&ctx->out[0], ctx->in[0].dtype, &ctx->in[0]);
+  iu_set_like(&ctx->out[0], ctx->in[0].dtype, &ctx->in[0]);
   return NULL;
 }
 
@@ -156,26 +88,28 @@ ivm_status isa_infer_unary(isa_infer_ctx *ctx) {
 ivm_status isa_infer_clip(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 1, 3, 1, 1));
   const isa_type *x = &ctx->in[0];
-  if (!is_numeric(x->dtype)) return BAD("input 0: expected a numeric dtype, got %s", dtn(x->dtype));
+  if (!iu_is_numeric(x->dtype))
+    return BAD("input 0: expected a numeric dtype, got %s", iu_dtn(x->dtype));
   for (uint32_t k = 1; k < ctx->n_in; k++) {
-    if (!present(ctx, k)) continue;
+    if (!iu_present(ctx, k)) continue;
     const isa_type *b = &ctx->in[k];
     if (b->dtype != x->dtype)
-      return BAD("input %u: expected %s (X's dtype), got %s", k, dtn(x->dtype), dtn(b->dtype));
+      return BAD("input %u: expected %s (X's dtype), got %s", k, iu_dtn(x->dtype),
+                 iu_dtn(b->dtype));
     if (b->rank > 1) return BAD("input %u: expected a scalar, got rank %d", k, b->rank);
     if (b->rank == 1 && b->dims[0] >= 0 && b->dims[0] != 1)
       return BAD("input %u: expected one element, got %lld", k, (long long)b->dims[0]);
   }
-  set_type(&ctx->out[0], x->dtype, x);
+  iu_set_like(&ctx->out[0], x->dtype, x);
   return NULL;
 }
 
 ivm_status isa_infer_cast(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 1, 1, 1, 1));
-  int64_t to = attr_i(ctx, ISA_A_Cast_to, 0);
+  int64_t to = iu_attr_i(ctx, ISA_A_Cast_to, 0);
   if (to <= 0 || to > 255 || !isa_dtype_valid((int)to))
     return BAD("attribute to: %lld is not a supported dtype", (long long)to);
-  set_type(&ctx->out[0], (int)to, &ctx->in[0]);
+  iu_set_like(&ctx->out[0], (int)to, &ctx->in[0]);
   return NULL;
 }
 
@@ -184,21 +118,22 @@ ivm_status isa_infer_cast(isa_infer_ctx *ctx) {
 ivm_status isa_infer_batchnorm(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 5, 5, 1, 1));
   const isa_type *x = &ctx->in[0];
-  if (!isa_dtype_is_float(x->dtype)) return BAD("input 0: expected a float dtype, got %s", dtn(x->dtype));
+  if (!isa_dtype_is_float(x->dtype))
+    return BAD("input 0: expected a float dtype, got %s", iu_dtn(x->dtype));
   if (x->rank == 0) return BAD("input 0: expected rank >= 1, got 0");
   int64_t C = x->rank < 0 ? ISA_DIM_ANY : x->rank >= 2 ? x->dims[1] : 1;
   static const char *const names[] = {"", "scale", "B", "mean", "var"};
   for (int k = 1; k < 5; k++) {
     const isa_type *p = &ctx->in[k];
     if (!isa_dtype_is_float(p->dtype))
-      return BAD("input %d (%s): expected a float dtype, got %s", k, names[k], dtn(p->dtype));
+      return BAD("input %d (%s): expected a float dtype, got %s", k, names[k], iu_dtn(p->dtype));
     if (p->rank >= 0 && p->rank != 1)
       return BAD("input %d (%s): expected rank 1, got %d", k, names[k], p->rank);
     if (p->rank == 1 && C >= 0 && p->dims[0] >= 0 && p->dims[0] != C)
       return BAD("input %d (%s): expected %lld channels, got %lld", k, names[k], (long long)C,
                  (long long)p->dims[0]);
   }
-  set_type(&ctx->out[0], x->dtype, x);
+  iu_set_like(&ctx->out[0], x->dtype, x);
   return NULL;
 }
 
@@ -208,11 +143,12 @@ ivm_status isa_infer_batchnorm(isa_infer_ctx *ctx) {
 ivm_status isa_infer_layernorm(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 2, 3, 1, 3));
   const isa_type *x = &ctx->in[0];
-  if (!isa_dtype_is_float(x->dtype)) return BAD("input 0: expected a float dtype, got %s", dtn(x->dtype));
-  int64_t stash = attr_i(ctx, ISA_A_LayerNormalization_stash_type, 1);
+  if (!isa_dtype_is_float(x->dtype))
+    return BAD("input 0: expected a float dtype, got %s", iu_dtn(x->dtype));
+  int64_t stash = iu_attr_i(ctx, ISA_A_LayerNormalization_stash_type, 1);
   if (stash != IVM_DT_F32 && stash != IVM_DT_F64)
     return BAD("attribute stash_type: expected 1 (f32) or 11 (f64), got %lld", (long long)stash);
-  int64_t axis = attr_i(ctx, ISA_A_LayerNormalization_axis, -1);
+  int64_t axis = iu_attr_i(ctx, ISA_A_LayerNormalization_axis, -1);
   int r = x->rank;
   if (r == 0) return BAD("input 0: expected rank >= 1, got 0");
   if (r > 0) {
@@ -220,11 +156,12 @@ ivm_status isa_infer_layernorm(isa_infer_ctx *ctx) {
     if (axis < 0) axis += r;
   }
   for (uint32_t k = 1; k < ctx->n_in; k++) {
-    if (!present(ctx, k)) continue;
+    if (!iu_present(ctx, k)) continue;
     const isa_type *p = &ctx->in[k];
     const char *nm = k == 1 ? "Scale" : "B";
     if (p->dtype != x->dtype)
-      return BAD("input %u (%s): expected %s (X's dtype), got %s", k, nm, dtn(x->dtype), dtn(p->dtype));
+      return BAD("input %u (%s): expected %s (X's dtype), got %s", k, nm, iu_dtn(x->dtype),
+                 iu_dtn(p->dtype));
     if (r < 0 || p->rank < 0) continue;
     int nr = r - (int)axis;
     if (p->rank > nr)
@@ -236,9 +173,9 @@ ivm_status isa_infer_layernorm(isa_infer_ctx *ctx) {
                    (long long)want);
     }
   }
-  set_type(&ctx->out[0], x->dtype, x);
+  iu_set_like(&ctx->out[0], x->dtype, x);
   for (uint32_t k = 1; k < ctx->n_out; k++) {
-    set_type(&ctx->out[k], (int)stash, x);
+    iu_set_like(&ctx->out[k], (int)stash, x);
     for (int i = (int)axis; r > 0 && i < r; i++) ctx->out[k].dims[i] = 1;
   }
   return NULL;
@@ -249,29 +186,30 @@ ivm_status isa_infer_layernorm(isa_infer_ctx *ctx) {
 ivm_status isa_infer_reduce(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 1, 2, 1, 1));
   const isa_type *x = &ctx->in[0];
-  if (!is_numeric(x->dtype) && x->dtype != IVM_DT_BOOL)
-    return BAD("input 0: expected a numeric dtype, got %s", dtn(x->dtype));
+  if (!iu_is_numeric(x->dtype) && x->dtype != IVM_DT_BOOL)
+    return BAD("input 0: expected a numeric dtype, got %s", iu_dtn(x->dtype));
   /* The four reduce ops share the attribute layout. */
-  int keep = attr_i(ctx, ISA_A_ReduceSum_keepdims, 1) != 0;
-  int noop = attr_i(ctx, ISA_A_ReduceSum_noop_with_empty_axes, 0) != 0;
+  int keep = iu_attr_i(ctx, ISA_A_ReduceSum_keepdims, 1) != 0;
+  int noop = iu_attr_i(ctx, ISA_A_ReduceSum_noop_with_empty_axes, 0) != 0;
   int r = x->rank;
   isa_type *out = &ctx->out[0];
   int64_t n_axes = 0; /* -1: unknown count */
   const int64_t *axes = NULL;
-  if (present(ctx, 1)) {
+  if (iu_present(ctx, 1)) {
     const isa_type *a = &ctx->in[1];
-    if (a->dtype != IVM_DT_I64) return BAD("input 1 (axes): expected i64, got %s", dtn(a->dtype));
+    if (a->dtype != IVM_DT_I64)
+      return BAD("input 1 (axes): expected i64, got %s", iu_dtn(a->dtype));
     if (a->rank > 1) return BAD("input 1 (axes): expected rank 1, got %d", a->rank);
-    n_axes = known_numel(a);
+    n_axes = iu_known_numel(a);
     if (n_axes > 0) axes = ctx->in_data ? ctx->in_data[1] : NULL;
     if (n_axes > 0 && !axes) n_axes = -1 - n_axes; /* count known, values not: -1 - count */
   }
   if (n_axes == 0 && noop) {
-    set_type(out, x->dtype, x);
+    iu_set_like(out, x->dtype, x);
     return NULL;
   }
   if (r < 0) {
-    set_unknown(out, x->dtype);
+    iu_set_unknown_rank(out, x->dtype);
     return NULL;
   }
   uint8_t mask[ISA_MAX_RANK] = {0};

@@ -14,6 +14,7 @@
 
 #include "isa/op.h"
 #include "isa/infer_index.h"
+#include "isa/infer_util.h"
 
 #define ERR(...) ivm_error(IVM_ERR_INVALID_ARGUMENT, __VA_ARGS__)
 
@@ -22,60 +23,9 @@
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static const char *dtn(int dt) { return ivm_dtype_name((ivm_dtype)dt); }
-
-static int present(const isa_infer_ctx *ctx, uint32_t i) {
-  return i < ctx->n_in && ctx->in[i].dtype != IVM_DT_NONE;
-}
-
 static const void *value_of(const isa_infer_ctx *ctx, uint32_t i) {
-  return present(ctx, i) && ctx->in_data ? ctx->in_data[i] : NULL;
+  return iu_present(ctx, i) && ctx->in_data ? ctx->in_data[i] : NULL;
 }
-
-static int64_t attr_i(const isa_infer_ctx *ctx, int slot, int64_t def) {
-  return ctx->attrs ? ctx->attrs[slot].v.i : def;
-}
-
-/* Arity and the basic well-formedness of every present input. */
-static ivm_status check_io(const isa_infer_ctx *ctx, uint32_t min_in, uint32_t max_in,
-                           uint32_t min_out, uint32_t max_out) {
-  if (ctx->n_in < min_in || ctx->n_in > max_in)
-    return ERR("expected %u to %u inputs, got %u", min_in, max_in, ctx->n_in);
-  if (ctx->n_out < min_out || ctx->n_out > max_out)
-    return ERR("expected %u to %u outputs, got %u", min_out, max_out, ctx->n_out);
-  for (uint32_t i = 0; i < ctx->n_in; i++) {
-    const isa_type *t = &ctx->in[i];
-    if (t->dtype == IVM_DT_NONE) {
-      if (i < min_in) return ERR("input %u: required input is absent", i);
-      continue;
-    }
-    if (!isa_dtype_valid(t->dtype)) return ERR("input %u: invalid dtype %d", i, t->dtype);
-    if (t->rank < -1 || t->rank > ISA_MAX_RANK)
-      return ERR("input %u: invalid rank %d", i, t->rank);
-  }
-  return NULL;
-}
-
-static void set_out(isa_type *o, int dtype, int rank) {
-  memset(o, 0, sizeof *o);
-  o->dtype = (uint8_t)dtype;
-  o->rank = (int8_t)rank;
-  for (int k = 0; k < ISA_MAX_RANK; k++) o->dims[k] = ISA_DIM_ANY;
-}
-
-static void copy_type(isa_type *o, int dtype, const isa_type *shape_of) {
-  memcpy(o, shape_of, sizeof *o);
-  o->dtype = (uint8_t)dtype;
-}
-
-static ivm_status expect_index_dtype(const isa_infer_ctx *ctx, uint32_t i) {
-  int dt = ctx->in[i].dtype;
-  if (dt != IVM_DT_I32 && dt != IVM_DT_I64)
-    return ERR("input %u: expected i32 or i64, got %s", i, dtn(dt));
-  return NULL;
-}
-
-static int is_numeric(int dt) { return isa_dtype_is_float(dt) || isa_dtype_is_int(dt); }
 
 /* Input i holds one element: rank 0, or rank 1 of size 1. */
 static ivm_status expect_scalar(const isa_infer_ctx *ctx, uint32_t i) {
@@ -105,18 +55,6 @@ static int64_t known_numel(const isa_type *t) {
   return n;
 }
 
-static int64_t int_at(int dt, const void *data, int64_t k) {
-  const unsigned char *p = data;
-  if (dt == IVM_DT_I64) {
-    int64_t v;
-    memcpy(&v, p + 8 * k, 8);
-    return v;
-  }
-  int32_t v;
-  memcpy(&v, p + 4 * k, 4);
-  return v;
-}
-
 /* Element k of any numeric or bool tensor as a double. */
 static double num_at(int dt, const void *data, int64_t k) {
   const unsigned char *p = data;
@@ -144,21 +82,6 @@ static ivm_status norm_axis(int64_t axis, int r, const char *what, int *out) {
     return ERR("%s %lld out of range for rank %d", what, (long long)axis, r);
   *out = (int)(axis < 0 ? axis + r : axis);
   return NULL;
-}
-
-/* Merges two dims that must be equal; 0 if both are known and differ. */
-static int merge_dim(int64_t a, int64_t b, int64_t *out) {
-  if (a >= 0 && b >= 0) {
-    if (a != b) return 0;
-    *out = a;
-  } else if (a >= 0) {
-    *out = a;
-  } else if (b >= 0) {
-    *out = b;
-  } else {
-    *out = a == b ? a : ISA_DIM_ANY;
-  }
-  return 1;
 }
 
 static ivm_status check_out_numel(const isa_type *o) {
@@ -398,7 +321,7 @@ ivm_status isa_index_nms(const void *boxes, const void *scores, int64_t nb, int6
 /* data, indices (and updates) of equal rank; indices dims within data's off the axis. */
 static ivm_status check_elements(const isa_infer_ctx *ctx, int64_t axis_attr, int *axis) {
   const isa_type *x = &ctx->in[0], *idx = &ctx->in[1];
-  IVM_TRY(expect_index_dtype(ctx, 1));
+  IVM_TRY(iu_expect_index_dtype(ctx, 1));
   *axis = -1;
   if (x->rank == 0) return ERR("input 0: expected rank >= 1, got 0");
   if (x->rank >= 0 && idx->rank >= 0 && idx->rank != x->rank)
@@ -415,46 +338,47 @@ static ivm_status check_elements(const isa_infer_ctx *ctx, int64_t axis_attr, in
 }
 
 ivm_status isa_infer_index_gather_elements(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 2, 1, 1));
   int axis = 0;
-  IVM_TRY(check_elements(ctx, attr_i(ctx, ISA_A_GatherElements_axis, 0), &axis));
-  copy_type(&ctx->out[0], ctx->in[0].dtype, &ctx->in[1]);
+  IVM_TRY(check_elements(ctx, iu_attr_i(ctx, ISA_A_GatherElements_axis, 0), &axis));
+  iu_set_like(&ctx->out[0], ctx->in[0].dtype, &ctx->in[1]);
   return NULL;
 }
 
 ivm_status isa_infer_index_scatter_elements(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 3, 3, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 3, 3, 1, 1));
   const isa_type *x = &ctx->in[0], *idx = &ctx->in[1], *upd = &ctx->in[2];
   if (ctx->attrs) IVM_TRY(check_reduction(&ctx->attrs[ISA_A_ScatterElements_reduction]));
   if (upd->dtype != x->dtype)
-    return ERR("input 2: expected %s (the data's dtype), got %s", dtn(x->dtype), dtn(upd->dtype));
+    return ERR("input 2: expected %s (the data's dtype), got %s", iu_dtn(x->dtype),
+               iu_dtn(upd->dtype));
   int axis = 0;
-  IVM_TRY(check_elements(ctx, attr_i(ctx, ISA_A_ScatterElements_axis, 0), &axis));
+  IVM_TRY(check_elements(ctx, iu_attr_i(ctx, ISA_A_ScatterElements_axis, 0), &axis));
   if (idx->rank >= 0 && upd->rank >= 0) {
     if (idx->rank != upd->rank)
       return ERR("input 2: expected rank %d (the indices'), got %d", idx->rank, upd->rank);
     for (int k = 0; k < idx->rank; k++) {
       int64_t d;
-      if (!merge_dim(idx->dims[k], upd->dims[k], &d))
+      if (!iu_merge_dim(idx->dims[k], upd->dims[k], &d))
         return ERR("input 2: dim %d is %lld, the indices' is %lld", k, (long long)upd->dims[k],
                    (long long)idx->dims[k]);
     }
   }
   if (x->rank < 0 && upd->rank >= 0 && idx->rank >= 0 && upd->rank != idx->rank)
     return ERR("input 2: rank differs from the indices'");
-  copy_type(&ctx->out[0], x->dtype, x);
+  iu_set_like(&ctx->out[0], x->dtype, x);
   return NULL;
 }
 
 /* ---- GatherND / ScatterND ---------------------------------------------------------- */
 
 ivm_status isa_infer_index_gather_nd(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 2, 1, 1));
   const isa_type *x = &ctx->in[0], *idx = &ctx->in[1];
-  IVM_TRY(expect_index_dtype(ctx, 1));
+  IVM_TRY(iu_expect_index_dtype(ctx, 1));
   isa_type *o = &ctx->out[0];
-  set_out(o, x->dtype, -1);
-  int64_t b = attr_i(ctx, ISA_A_GatherND_batch_dims, 0);
+  iu_set_out(o, x->dtype, -1);
+  int64_t b = iu_attr_i(ctx, ISA_A_GatherND_batch_dims, 0);
   if (b < 0 || b >= ISA_MAX_RANK) return ERR("attribute batch_dims: %lld is invalid", (long long)b);
   if (x->rank == 0 || idx->rank == 0) return ERR("data and indices need rank >= 1");
   if (x->rank >= 0 && b >= x->rank)
@@ -469,7 +393,7 @@ ivm_status isa_infer_index_gather_nd(isa_infer_ctx *ctx) {
                (long long)(x->rank - b));
   for (int k = 0; k < b; k++) {
     int64_t d;
-    if (!merge_dim(x->dims[k], idx->dims[k], &d))
+    if (!iu_merge_dim(x->dims[k], idx->dims[k], &d))
       return ERR("batch dim %d: data has %lld, indices %lld", k, (long long)x->dims[k],
                  (long long)idx->dims[k]);
   }
@@ -480,7 +404,7 @@ ivm_status isa_infer_index_gather_nd(isa_infer_ctx *ctx) {
   int j = 0;
   for (int k = 0; k < idx->rank - 1; k++) {
     int64_t d = idx->dims[k];
-    if (k < b) merge_dim(x->dims[k], idx->dims[k], &d);
+    if (k < b) iu_merge_dim(x->dims[k], idx->dims[k], &d);
     o->dims[j++] = d;
   }
   for (int k = (int)(b + m); k < x->rank; k++) o->dims[j++] = x->dims[k];
@@ -488,14 +412,15 @@ ivm_status isa_infer_index_gather_nd(isa_infer_ctx *ctx) {
 }
 
 ivm_status isa_infer_index_scatter_nd(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 3, 3, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 3, 3, 1, 1));
   const isa_type *x = &ctx->in[0], *idx = &ctx->in[1], *upd = &ctx->in[2];
-  IVM_TRY(expect_index_dtype(ctx, 1));
+  IVM_TRY(iu_expect_index_dtype(ctx, 1));
   if (ctx->attrs) IVM_TRY(check_reduction(&ctx->attrs[ISA_A_ScatterND_reduction]));
   if (upd->dtype != x->dtype)
-    return ERR("input 2: expected %s (the data's dtype), got %s", dtn(x->dtype), dtn(upd->dtype));
+    return ERR("input 2: expected %s (the data's dtype), got %s", iu_dtn(x->dtype),
+               iu_dtn(upd->dtype));
   if (x->rank == 0 || idx->rank == 0) return ERR("data and indices need rank >= 1");
-  copy_type(&ctx->out[0], x->dtype, x);
+  iu_set_like(&ctx->out[0], x->dtype, x);
   if (x->rank < 0 || idx->rank < 0) return NULL;
   int64_t m = idx->dims[idx->rank - 1];
   if (m < 0) return NULL;
@@ -506,7 +431,7 @@ ivm_status isa_infer_index_scatter_nd(isa_infer_ctx *ctx) {
   if (upd->rank != ur) return ERR("input 2: expected rank %d, got %d", ur, upd->rank);
   for (int k = 0; k < ur; k++) {
     int64_t want = k < idx->rank - 1 ? idx->dims[k] : x->dims[k - (idx->rank - 1) + m], d;
-    if (!merge_dim(want, upd->dims[k], &d))
+    if (!iu_merge_dim(want, upd->dims[k], &d))
       return ERR("input 2: dim %d is %lld, expected %lld", k, (long long)upd->dims[k],
                  (long long)want);
   }
@@ -516,22 +441,23 @@ ivm_status isa_infer_index_scatter_nd(isa_infer_ctx *ctx) {
 /* ---- OneHot ---------------------------------------------------------------------- */
 
 ivm_status isa_infer_index_onehot(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 3, 3, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 3, 3, 1, 1));
   const isa_type *idx = &ctx->in[0], *depth = &ctx->in[1], *vals = &ctx->in[2];
-  if (!is_numeric(idx->dtype)) return ERR("input 0: expected a numeric dtype, got %s", dtn(idx->dtype));
-  if (!is_numeric(depth->dtype))
-    return ERR("input 1: expected a numeric dtype, got %s", dtn(depth->dtype));
+  if (!iu_is_numeric(idx->dtype))
+    return ERR("input 0: expected a numeric dtype, got %s", iu_dtn(idx->dtype));
+  if (!iu_is_numeric(depth->dtype))
+    return ERR("input 1: expected a numeric dtype, got %s", iu_dtn(depth->dtype));
   IVM_TRY(expect_scalar(ctx, 1));
   if (vals->rank >= 0 && vals->rank != 1) return ERR("input 2: expected rank 1, got %d", vals->rank);
   if (vals->rank == 1 && vals->dims[0] >= 0 && vals->dims[0] != 2)
     return ERR("input 2: expected 2 values [off, on], got %lld", (long long)vals->dims[0]);
   isa_type *o = &ctx->out[0];
-  set_out(o, vals->dtype, -1);
+  iu_set_out(o, vals->dtype, -1);
   if (idx->rank < 0) return NULL;
   int r = idx->rank + 1;
   if (r > ISA_MAX_RANK) return ERR("output rank %d exceeds %d", r, ISA_MAX_RANK);
   int axis = 0;
-  IVM_TRY(norm_axis(attr_i(ctx, ISA_A_OneHot_axis, -1), r, "axis", &axis));
+  IVM_TRY(norm_axis(iu_attr_i(ctx, ISA_A_OneHot_axis, -1), r, "axis", &axis));
   int64_t d = ISA_DIM_ANY;
   const void *dv = scalar_value(ctx, 1);
   if (dv) {
@@ -547,49 +473,50 @@ ivm_status isa_infer_index_onehot(isa_infer_ctx *ctx) {
 /* ---- TopK / ArgMax / ArgMin ------------------------------------------------------- */
 
 ivm_status isa_infer_index_topk(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 2, 1, 2));
+  IVM_TRY(iu_check_io(ctx, 2, 2, 1, 2));
   const isa_type *x = &ctx->in[0];
-  if (!is_numeric(x->dtype)) return ERR("input 0: expected a numeric dtype, got %s", dtn(x->dtype));
-  IVM_TRY(expect_index_dtype(ctx, 1));
+  if (!iu_is_numeric(x->dtype))
+    return ERR("input 0: expected a numeric dtype, got %s", iu_dtn(x->dtype));
+  IVM_TRY(iu_expect_index_dtype(ctx, 1));
   IVM_TRY(expect_scalar(ctx, 1));
   isa_type *v = &ctx->out[0];
-  set_out(v, x->dtype, -1);
-  if (ctx->n_out > 1) set_out(&ctx->out[1], IVM_DT_I64, -1);
+  iu_set_out(v, x->dtype, -1);
+  if (ctx->n_out > 1) iu_set_out(&ctx->out[1], IVM_DT_I64, -1);
   if (x->rank == 0) return ERR("input 0: expected rank >= 1, got 0");
   int64_t k = ISA_DIM_ANY;
   const void *kv = scalar_value(ctx, 1);
   if (kv) {
-    k = int_at(ctx->in[1].dtype, kv, 0);
+    k = iu_int_at(ctx->in[1].dtype, kv, 0);
     if (k < 0) return ERR("k = %lld is negative", (long long)k);
   }
   if (x->rank < 0) return NULL;
   int axis = 0;
-  IVM_TRY(norm_axis(attr_i(ctx, ISA_A_TopK_axis, -1), x->rank, "axis", &axis));
+  IVM_TRY(norm_axis(iu_attr_i(ctx, ISA_A_TopK_axis, -1), x->rank, "axis", &axis));
   if (k >= 0 && x->dims[axis] >= 0 && k > x->dims[axis])
     return ERR("k = %lld exceeds the axis size %lld", (long long)k, (long long)x->dims[axis]);
-  copy_type(v, x->dtype, x);
+  iu_set_like(v, x->dtype, x);
   v->dims[axis] = k;
-  if (ctx->n_out > 1) copy_type(&ctx->out[1], IVM_DT_I64, v);
+  if (ctx->n_out > 1) iu_set_like(&ctx->out[1], IVM_DT_I64, v);
   return NULL;
 }
 
 ivm_status isa_infer_index_arg(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, 1, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 1, 1, 1, 1));
   const isa_type *x = &ctx->in[0];
-  if (!is_numeric(x->dtype) && x->dtype != IVM_DT_BOOL)
-    return ERR("input 0: expected a numeric dtype, got %s", dtn(x->dtype));
+  if (!iu_is_numeric(x->dtype) && x->dtype != IVM_DT_BOOL)
+    return ERR("input 0: expected a numeric dtype, got %s", iu_dtn(x->dtype));
   isa_type *o = &ctx->out[0];
-  set_out(o, IVM_DT_I64, -1);
+  iu_set_out(o, IVM_DT_I64, -1);
   /* ArgMax and ArgMin share one attribute layout. */
   _Static_assert((int)ISA_A_ArgMax_axis == (int)ISA_A_ArgMin_axis &&
                      (int)ISA_A_ArgMax_keepdims == (int)ISA_A_ArgMin_keepdims &&
                      (int)ISA_A_ArgMax_select_last_index == (int)ISA_A_ArgMin_select_last_index,
                  "ArgMax/ArgMin attribute slots differ");
-  int64_t keep = attr_i(ctx, ISA_A_ArgMax_keepdims, 1);
+  int64_t keep = iu_attr_i(ctx, ISA_A_ArgMax_keepdims, 1);
   if (x->rank == 0) return ERR("input 0: expected rank >= 1, got 0");
   if (x->rank < 0) return NULL;
   int axis = 0;
-  IVM_TRY(norm_axis(attr_i(ctx, ISA_A_ArgMax_axis, 0), x->rank, "axis", &axis));
+  IVM_TRY(norm_axis(iu_attr_i(ctx, ISA_A_ArgMax_axis, 0), x->rank, "axis", &axis));
   if (x->dims[axis] == 0) return ERR("cannot reduce an empty axis %d", axis);
   int j = 0;
   for (int k = 0; k < x->rank; k++) {
@@ -606,47 +533,48 @@ ivm_status isa_infer_index_arg(isa_infer_ctx *ctx) {
 /* ---- CumSum / Trilu / EyeLike ------------------------------------------------------ */
 
 ivm_status isa_infer_index_cumsum(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 2, 1, 1));
   const isa_type *x = &ctx->in[0];
-  if (!is_numeric(x->dtype)) return ERR("input 0: expected a numeric dtype, got %s", dtn(x->dtype));
-  IVM_TRY(expect_index_dtype(ctx, 1));
+  if (!iu_is_numeric(x->dtype))
+    return ERR("input 0: expected a numeric dtype, got %s", iu_dtn(x->dtype));
+  IVM_TRY(iu_expect_index_dtype(ctx, 1));
   IVM_TRY(expect_scalar(ctx, 1));
   if (x->rank == 0) return ERR("input 0: expected rank >= 1, got 0");
   const void *av = scalar_value(ctx, 1);
   if (av && x->rank > 0) {
     int axis = 0;
-    IVM_TRY(norm_axis(int_at(ctx->in[1].dtype, av, 0), x->rank, "axis", &axis));
+    IVM_TRY(norm_axis(iu_int_at(ctx->in[1].dtype, av, 0), x->rank, "axis", &axis));
   }
-  copy_type(&ctx->out[0], x->dtype, x);
+  iu_set_like(&ctx->out[0], x->dtype, x);
   return NULL;
 }
 
 ivm_status isa_infer_index_trilu(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 1, 2, 1, 1));
   const isa_type *x = &ctx->in[0];
   if (x->rank >= 0 && x->rank < 2) return ERR("input 0: expected rank >= 2, got %d", x->rank);
-  if (present(ctx, 1)) {
+  if (iu_present(ctx, 1)) {
     if (ctx->in[1].dtype != IVM_DT_I64)
-      return ERR("input 1: expected i64, got %s", dtn(ctx->in[1].dtype));
+      return ERR("input 1: expected i64, got %s", iu_dtn(ctx->in[1].dtype));
     IVM_TRY(expect_scalar(ctx, 1));
   }
-  copy_type(&ctx->out[0], x->dtype, x);
+  iu_set_like(&ctx->out[0], x->dtype, x);
   return NULL;
 }
 
 ivm_status isa_infer_index_eyelike(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, 1, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 1, 1, 1, 1));
   const isa_type *x = &ctx->in[0];
-  int64_t dt = attr_i(ctx, ISA_A_EyeLike_dtype, 0);
+  int64_t dt = iu_attr_i(ctx, ISA_A_EyeLike_dtype, 0);
   if (dt == 0) dt = x->dtype;
   if (dt < 0 || dt > 255 || !isa_dtype_valid((int)dt))
     return ERR("attribute dtype: %lld is not a supported dtype", (long long)dt);
   if (x->rank >= 0 && x->rank != 2) return ERR("input 0: expected rank 2, got %d", x->rank);
   if (x->rank < 0) {
-    set_out(&ctx->out[0], (int)dt, 2);
+    iu_set_out(&ctx->out[0], (int)dt, 2);
     return NULL;
   }
-  copy_type(&ctx->out[0], (int)dt, x);
+  iu_set_like(&ctx->out[0], (int)dt, x);
   return NULL;
 }
 
@@ -677,10 +605,10 @@ static int nonzero_at(int dt, size_t es, const unsigned char *p, int64_t k) {
 }
 
 ivm_status isa_infer_index_nonzero(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, 1, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 1, 1, 1, 1));
   const isa_type *x = &ctx->in[0];
   isa_type *o = &ctx->out[0];
-  set_out(o, IVM_DT_I64, 2);
+  iu_set_out(o, IVM_DT_I64, 2);
   if (x->rank >= 0) o->dims[0] = x->rank > 0 ? x->rank : 1; /* a scalar counts as 1-D */
   const void *xv = value_of(ctx, 0);
   int64_t n = known_numel(x);
@@ -694,18 +622,18 @@ ivm_status isa_infer_index_nonzero(isa_infer_ctx *ctx) {
 }
 
 ivm_status isa_infer_index_compress(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 2, 1, 1));
   const isa_type *x = &ctx->in[0], *cond = &ctx->in[1];
-  if (cond->dtype != IVM_DT_BOOL) return ERR("input 1: expected bool, got %s", dtn(cond->dtype));
+  if (cond->dtype != IVM_DT_BOOL) return ERR("input 1: expected bool, got %s", iu_dtn(cond->dtype));
   if (cond->rank >= 0 && cond->rank != 1)
     return ERR("input 1: expected rank 1, got %d", cond->rank);
   isa_type *o = &ctx->out[0];
-  set_out(o, x->dtype, -1);
+  iu_set_out(o, x->dtype, -1);
   if (x->rank == 0) return ERR("input 0: expected rank >= 1, got 0");
   if (x->rank < 0) return NULL;
   int axis = 0;
-  IVM_TRY(norm_axis(attr_i(ctx, ISA_A_Compress_axis, 0), x->rank, "axis", &axis));
-  copy_type(o, x->dtype, x);
+  IVM_TRY(norm_axis(iu_attr_i(ctx, ISA_A_Compress_axis, 0), x->rank, "axis", &axis));
+  iu_set_like(o, x->dtype, x);
   o->dims[axis] = ISA_DIM_ANY;
   int64_t len = cond->rank == 1 ? cond->dims[0] : ISA_DIM_ANY;
   if (len >= 0 && x->dims[axis] >= 0 && len > x->dims[axis])
@@ -722,16 +650,16 @@ ivm_status isa_infer_index_compress(isa_infer_ctx *ctx) {
 }
 
 ivm_status isa_infer_index_unique(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, 1, 1, 4));
+  IVM_TRY(iu_check_io(ctx, 1, 1, 1, 4));
   const isa_type *x = &ctx->in[0];
-  if (!is_numeric(x->dtype) && x->dtype != IVM_DT_BOOL)
-    return ERR("input 0: expected a numeric dtype, got %s", dtn(x->dtype));
-  set_out(&ctx->out[0], x->dtype, -1);
-  for (uint32_t k = 1; k < ctx->n_out; k++) set_out(&ctx->out[k], IVM_DT_I64, 1);
+  if (!iu_is_numeric(x->dtype) && x->dtype != IVM_DT_BOOL)
+    return ERR("input 0: expected a numeric dtype, got %s", iu_dtn(x->dtype));
+  iu_set_out(&ctx->out[0], x->dtype, -1);
+  for (uint32_t k = 1; k < ctx->n_out; k++) iu_set_out(&ctx->out[k], IVM_DT_I64, 1);
   if (x->rank == 0) return ERR("input 0: expected rank >= 1, got 0");
   if (x->rank < 0) return NULL;
   int axis = 0;
-  IVM_TRY(norm_axis(attr_i(ctx, ISA_A_Unique_axis, 0), x->rank, "axis", &axis));
+  IVM_TRY(norm_axis(iu_attr_i(ctx, ISA_A_Unique_axis, 0), x->rank, "axis", &axis));
   int64_t u = ISA_DIM_ANY, n = x->dims[axis];
   const void *xv = value_of(ctx, 0);
   int64_t numel = known_numel(x);
@@ -747,12 +675,12 @@ ivm_status isa_infer_index_unique(isa_infer_ctx *ctx) {
       int64_t *w = malloc((size_t)n * 7 * sizeof *w);
       if (!w) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "Unique: out of memory");
       u = isa_index_unique(x->dtype, xv, outer, n, inner,
-                           attr_i(ctx, ISA_A_Unique_sorted, 1) != 0, w, w + 4 * n, w + 5 * n,
+                           iu_attr_i(ctx, ISA_A_Unique_sorted, 1) != 0, w, w + 4 * n, w + 5 * n,
                            w + 6 * n);
       free(w);
     }
   }
-  copy_type(&ctx->out[0], x->dtype, x);
+  iu_set_like(&ctx->out[0], x->dtype, x);
   ctx->out[0].dims[axis] = u;
   if (ctx->n_out > 1) ctx->out[1].dims[0] = u;
   if (ctx->n_out > 2) ctx->out[2].dims[0] = n;
@@ -763,11 +691,11 @@ ivm_status isa_infer_index_unique(isa_infer_ctx *ctx) {
 /* ---- ReverseSequence ----------------------------------------------------------------- */
 
 ivm_status isa_infer_index_reverse_sequence(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 2, 1, 1));
   const isa_type *x = &ctx->in[0], *lens = &ctx->in[1];
-  IVM_TRY(expect_index_dtype(ctx, 1));
-  int64_t ba = attr_i(ctx, ISA_A_ReverseSequence_batch_axis, 1);
-  int64_t ta = attr_i(ctx, ISA_A_ReverseSequence_time_axis, 0);
+  IVM_TRY(iu_expect_index_dtype(ctx, 1));
+  int64_t ba = iu_attr_i(ctx, ISA_A_ReverseSequence_batch_axis, 1);
+  int64_t ta = iu_attr_i(ctx, ISA_A_ReverseSequence_time_axis, 0);
   if ((ba != 0 && ba != 1) || (ta != 0 && ta != 1) || ba == ta)
     return ERR("batch_axis %lld and time_axis %lld must be 0 and 1 in some order",
                (long long)ba, (long long)ta);
@@ -776,50 +704,50 @@ ivm_status isa_infer_index_reverse_sequence(isa_infer_ctx *ctx) {
     return ERR("input 1: expected rank 1, got %d", lens->rank);
   if (x->rank >= 2 && lens->rank == 1) {
     int64_t d;
-    if (!merge_dim(x->dims[ba], lens->dims[0], &d))
+    if (!iu_merge_dim(x->dims[ba], lens->dims[0], &d))
       return ERR("input 1: %lld lengths for a batch of %lld", (long long)lens->dims[0],
                  (long long)x->dims[ba]);
   }
-  copy_type(&ctx->out[0], x->dtype, x);
+  iu_set_like(&ctx->out[0], x->dtype, x);
   return NULL;
 }
 
 /* ---- NonMaxSuppression ---------------------------------------------------------------- */
 
 ivm_status isa_infer_index_nms(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 5, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 5, 1, 1));
   const isa_type *bx = &ctx->in[0], *sc = &ctx->in[1];
-  if (bx->dtype != IVM_DT_F32) return ERR("input 0: expected f32, got %s", dtn(bx->dtype));
-  if (sc->dtype != IVM_DT_F32) return ERR("input 1: expected f32, got %s", dtn(sc->dtype));
+  if (bx->dtype != IVM_DT_F32) return ERR("input 0: expected f32, got %s", iu_dtn(bx->dtype));
+  if (sc->dtype != IVM_DT_F32) return ERR("input 1: expected f32, got %s", iu_dtn(sc->dtype));
   if (bx->rank >= 0 && bx->rank != 3) return ERR("input 0: expected rank 3, got %d", bx->rank);
   if (sc->rank >= 0 && sc->rank != 3) return ERR("input 1: expected rank 3, got %d", sc->rank);
-  if (present(ctx, 2)) {
+  if (iu_present(ctx, 2)) {
     if (ctx->in[2].dtype != IVM_DT_I64)
-      return ERR("input 2: expected i64, got %s", dtn(ctx->in[2].dtype));
+      return ERR("input 2: expected i64, got %s", iu_dtn(ctx->in[2].dtype));
     IVM_TRY(expect_scalar(ctx, 2));
   }
   for (uint32_t k = 3; k < 5; k++) {
-    if (!present(ctx, k)) continue;
+    if (!iu_present(ctx, k)) continue;
     if (ctx->in[k].dtype != IVM_DT_F32)
-      return ERR("input %u: expected f32, got %s", k, dtn(ctx->in[k].dtype));
+      return ERR("input %u: expected f32, got %s", k, iu_dtn(ctx->in[k].dtype));
     IVM_TRY(expect_scalar(ctx, k));
   }
-  int64_t center = attr_i(ctx, ISA_A_NonMaxSuppression_center_point_box, 0);
+  int64_t center = iu_attr_i(ctx, ISA_A_NonMaxSuppression_center_point_box, 0);
   if (center != 0 && center != 1)
     return ERR("attribute center_point_box: %lld is not 0 or 1", (long long)center);
   if (bx->rank == 3 && sc->rank == 3) {
     int64_t d;
     if (bx->dims[2] >= 0 && bx->dims[2] != 4)
       return ERR("input 0: boxes need 4 coordinates, got %lld", (long long)bx->dims[2]);
-    if (!merge_dim(bx->dims[0], sc->dims[0], &d))
+    if (!iu_merge_dim(bx->dims[0], sc->dims[0], &d))
       return ERR("boxes have %lld batches, scores %lld", (long long)bx->dims[0],
                  (long long)sc->dims[0]);
-    if (!merge_dim(bx->dims[1], sc->dims[2], &d))
+    if (!iu_merge_dim(bx->dims[1], sc->dims[2], &d))
       return ERR("boxes have %lld boxes, scores %lld", (long long)bx->dims[1],
                  (long long)sc->dims[2]);
   }
   isa_type *o = &ctx->out[0];
-  set_out(o, IVM_DT_I64, 2);
+  iu_set_out(o, IVM_DT_I64, 2);
   o->dims[1] = 3;
   /* The row count needs every value. */
   const void *bv = value_of(ctx, 0), *sv = value_of(ctx, 1);
@@ -827,17 +755,17 @@ ivm_status isa_infer_index_nms(isa_infer_ctx *ctx) {
   int64_t max_out = 0;
   float iou = 0.0f, sth = 0.0f;
   int has_sth = 0;
-  if (present(ctx, 2)) {
+  if (iu_present(ctx, 2)) {
     const void *v = scalar_value(ctx, 2);
     if (!v) return NULL;
-    max_out = int_at(IVM_DT_I64, v, 0);
+    max_out = iu_int_at(IVM_DT_I64, v, 0);
   }
-  if (present(ctx, 3)) {
+  if (iu_present(ctx, 3)) {
     const void *v = scalar_value(ctx, 3);
     if (!v) return NULL;
     iou = f32_at(v, 0);
   }
-  if (present(ctx, 4)) {
+  if (iu_present(ctx, 4)) {
     const void *v = scalar_value(ctx, 4);
     if (!v) return NULL;
     sth = f32_at(v, 0);

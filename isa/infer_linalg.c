@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "isa/infer_linalg.h"
+#include "isa/infer_util.h"
 
 /* Attribute values are bounded so that window arithmetic ((k-1)*d + pads...) cannot
  * overflow int64 whatever the bytecode says. */
@@ -10,10 +11,6 @@
 
 static ivm_status bad(const char *fmt, const char *a, long long x) {
   return ivm_error(IVM_ERR_INVALID_ARGUMENT, fmt, a, x);
-}
-
-static int present(const isa_infer_ctx *ctx, uint32_t i) {
-  return i < ctx->n_in && ctx->in[i].dtype != IVM_DT_NONE;
 }
 
 static ivm_status check_arity(const isa_infer_ctx *ctx, uint32_t min_in, uint32_t max_in,
@@ -25,7 +22,7 @@ static ivm_status check_arity(const isa_infer_ctx *ctx, uint32_t min_in, uint32_
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "expected %u..%u outputs, got %u", min_out,
                      max_out, ctx->n_out);
   for (uint32_t i = 0; i < min_in; i++)
-    if (!present(ctx, i)) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input %u is required", i);
+    if (!iu_present(ctx, i)) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input %u is required", i);
   return NULL;
 }
 
@@ -50,12 +47,6 @@ static ivm_status check_rank(const isa_infer_ctx *ctx, uint32_t i) {
   if (r < -1 || r > ISA_MAX_RANK)
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input %u: bad rank %d", i, r);
   return NULL;
-}
-
-static void set_unknown_rank(isa_type *t, int dtype) {
-  memset(t, 0, sizeof *t);
-  t->dtype = (uint8_t)dtype;
-  t->rank = -1;
 }
 
 /* Both dims must agree where known; returns the better-known one. */
@@ -95,7 +86,7 @@ ivm_status isa_infer_matmul(isa_infer_ctx *ctx) {
   const isa_type *a = &ctx->in[0], *b = &ctx->in[1];
   isa_type *o = &ctx->out[0];
   if (a->rank < 0 || b->rank < 0) {
-    set_unknown_rank(o, a->dtype);
+    iu_set_unknown_rank(o, a->dtype);
     return NULL;
   }
   if (a->rank == 0 || b->rank == 0)
@@ -128,7 +119,7 @@ ivm_status isa_infer_gemm(isa_infer_ctx *ctx) {
   IVM_TRY(check_arity(ctx, 2, 3, 1, 1));
   IVM_TRY(check_dtype(ctx, 0, k_matmul_types));
   IVM_TRY(same_dtype(ctx, 0, 1));
-  int has_c = present(ctx, 2);
+  int has_c = iu_present(ctx, 2);
   if (has_c) IVM_TRY(same_dtype(ctx, 0, 2));
   for (uint32_t i = 0; i < 2 + (uint32_t)has_c; i++) IVM_TRY(check_rank(ctx, i));
   int64_t ta = ctx->attrs[ISA_A_Gemm_transA].v.i, tb = ctx->attrs[ISA_A_Gemm_transB].v.i;
@@ -174,25 +165,6 @@ ivm_status isa_infer_gemm(isa_infer_ctx *ctx) {
 }
 
 /* ---- window geometry ------------------------------------------------------------ */
-static ivm_status ints_attr(const isa_attr *a, const char *name, int want, int64_t def,
-                            int64_t min, int64_t *out) {
-  if (!a || a->type != ISA_ATTR_INTS || a->count == 0) {
-    for (int i = 0; i < want; i++) out[i] = def;
-    return NULL;
-  }
-  if ((int64_t)a->count != want)
-    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "%s: expected %d values, got %u", name, want,
-                     a->count);
-  for (int i = 0; i < want; i++) {
-    int64_t v = a->v.ints[i];
-    if (v < min || v > WIN_MAX)
-      return ivm_error(IVM_ERR_INVALID_ARGUMENT, "%s[%d] = %lld out of range", name, i,
-                       (long long)v);
-    out[i] = v;
-  }
-  return NULL;
-}
-
 enum { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
 
 static ivm_status parse_auto_pad(const isa_attr *a, int *mode) {
@@ -220,10 +192,10 @@ ivm_status isa_window_resolve(int n, const int64_t *in, const int64_t *kernel,
   w->n = n;
   int mode = PAD_NOTSET;
   IVM_TRY(parse_auto_pad(auto_pad, &mode));
-  IVM_TRY(ints_attr(strides, "strides", n, 1, 1, w->stride));
-  IVM_TRY(ints_attr(dilations, "dilations", n, 1, 1, w->dilation));
+  IVM_TRY(iu_ints_attr(strides, "strides", n, 1, 1, WIN_MAX, w->stride));
+  IVM_TRY(iu_ints_attr(dilations, "dilations", n, 1, 1, WIN_MAX, w->dilation));
   int64_t p[2 * ISA_MAX_RANK];
-  IVM_TRY(ints_attr(pads, "pads", 2 * n, 0, 0, p));
+  IVM_TRY(iu_ints_attr(pads, "pads", 2 * n, 0, 0, WIN_MAX, p));
   for (int i = 0; i < n; i++) {
     w->in[i] = in[i] < 0 ? ISA_DIM_ANY : in[i];
     if (kernel[i] > WIN_MAX || kernel[i] == 0)
@@ -268,7 +240,7 @@ ivm_status isa_infer_conv(isa_infer_ctx *ctx) {
   IVM_TRY(check_arity(ctx, 2, 3, 1, 1));
   IVM_TRY(check_dtype(ctx, 0, k_float_types));
   IVM_TRY(same_dtype(ctx, 0, 1));
-  int has_b = present(ctx, 2);
+  int has_b = iu_present(ctx, 2);
   if (has_b) IVM_TRY(same_dtype(ctx, 0, 2));
   for (uint32_t i = 0; i < 2 + (uint32_t)has_b; i++) IVM_TRY(check_rank(ctx, i));
   const isa_attr *at = ctx->attrs;
@@ -285,7 +257,7 @@ ivm_status isa_infer_conv(isa_infer_ctx *ctx) {
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "Conv: inputs need rank >= 3, got %d", rank);
   isa_type *o = &ctx->out[0];
   if (rank < 0) {
-    set_unknown_rank(o, x->dtype);
+    iu_set_unknown_rank(o, x->dtype);
     return NULL;
   }
   int n = rank - 2;
@@ -413,7 +385,7 @@ ivm_status isa_infer_global_pool(isa_infer_ctx *ctx) {
   const isa_type *x = &ctx->in[0];
   isa_type *o = &ctx->out[0];
   if (x->rank < 0) {
-    set_unknown_rank(o, x->dtype);
+    iu_set_unknown_rank(o, x->dtype);
     return NULL;
   }
   if (x->rank < 3)

@@ -5,13 +5,10 @@
 #include <string.h>
 
 #include "isa/infer_math.h"
+#include "isa/infer_util.h"
 #include "isa/op.h"
 
 #define BAD(...) ivm_error(IVM_ERR_INVALID_ARGUMENT, __VA_ARGS__)
-
-static const char *dtn(int dt) { return ivm_dtype_name((ivm_dtype)dt); }
-
-static int is_numeric(int dt) { return isa_dtype_is_float(dt) || isa_dtype_is_int(dt); }
 
 static int is_unsigned(int dt) {
   return dt == IVM_DT_U8 || dt == IVM_DT_U16 || dt == IVM_DT_U32 || dt == IVM_DT_U64;
@@ -35,48 +32,14 @@ static ivm_status check_counts(const isa_infer_ctx *ctx, uint32_t min_in, uint32
   return NULL;
 }
 
-static void set_type(isa_type *out, int dtype, const isa_type *shape_of) {
-  memcpy(out, shape_of, sizeof *out);
-  out->dtype = (uint8_t)dtype;
-}
-
-static void set_unknown(isa_type *out, int dtype) {
-  memset(out, 0, sizeof *out);
-  out->dtype = (uint8_t)dtype;
-  out->rank = -1;
-}
-
-/* numpy multidirectional broadcasting of a and b into out's shape (the dtype is set by
- * the caller afterwards). Same rules as the Step-1 elementwise inference. */
-static ivm_status broadcast2(const isa_type *a, const isa_type *b, isa_type *out) {
-  if (a->rank < 0 || b->rank < 0) {
-    out->rank = -1;
-    return NULL;
-  }
-  int R = a->rank > b->rank ? a->rank : b->rank;
-  out->rank = (int8_t)R;
-  for (int i = 0; i < R; i++) {
-    int ja = i - (R - a->rank), jb = i - (R - b->rank);
-    int64_t da = ja >= 0 ? a->dims[ja] : 1, db = jb >= 0 ? b->dims[jb] : 1, d;
-    if (da == db || db == 1) d = da;
-    else if (da == 1) d = db;
-    else if (da >= 0 && db >= 0)
-      return BAD("cannot broadcast dim %lld with %lld (output axis %d)", (long long)da,
-                 (long long)db, i);
-    else if (da < 0 && db >= 0) d = db;
-    else if (da >= 0) d = da;
-    else d = ISA_DIM_ANY;
-    out->dims[i] = d;
-  }
-  return NULL;
-}
-
 static ivm_status binary_same(isa_infer_ctx *ctx, int out_dtype) {
   const isa_type *a = &ctx->in[0], *b = &ctx->in[1];
   if (b->dtype != a->dtype)
-    return BAD("input 1: expected %s (input 0's dtype), got %s", dtn(a->dtype), dtn(b->dtype));
-  set_unknown(&ctx->out[0], out_dtype);
-  IVM_TRY(broadcast2(a, b, &ctx->out[0]));
+    return BAD("input 1: expected %s (input 0's dtype), got %s", iu_dtn(a->dtype),
+               iu_dtn(b->dtype));
+  iu_set_unknown_rank(&ctx->out[0], out_dtype);
+  const isa_type *ts[2] = {a, b};
+  IVM_TRY(iu_broadcast(ts, 2, &ctx->out[0]));
   ctx->out[0].dtype = (uint8_t)out_dtype;
   return NULL;
 }
@@ -85,21 +48,21 @@ static ivm_status binary_same(isa_infer_ctx *ctx, int out_dtype) {
 ivm_status isa_infer_math_logical(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 2, 2, 1));
   if (ctx->in[0].dtype != IVM_DT_BOOL)
-    return BAD("input 0: expected bool, got %s", dtn(ctx->in[0].dtype));
+    return BAD("input 0: expected bool, got %s", iu_dtn(ctx->in[0].dtype));
   return binary_same(ctx, IVM_DT_BOOL);
 }
 
 ivm_status isa_infer_math_compare(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 2, 2, 1));
-  if (!is_numeric(ctx->in[0].dtype) && ctx->in[0].dtype != IVM_DT_BOOL)
-    return BAD("input 0: expected a numeric dtype, got %s", dtn(ctx->in[0].dtype));
+  if (!iu_is_numeric(ctx->in[0].dtype) && ctx->in[0].dtype != IVM_DT_BOOL)
+    return BAD("input 0: expected a numeric dtype, got %s", iu_dtn(ctx->in[0].dtype));
   return binary_same(ctx, IVM_DT_BOOL);
 }
 
 ivm_status isa_infer_math_mod(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 2, 2, 1));
-  if (!is_numeric(ctx->in[0].dtype))
-    return BAD("input 0: expected a numeric dtype, got %s", dtn(ctx->in[0].dtype));
+  if (!iu_is_numeric(ctx->in[0].dtype))
+    return BAD("input 0: expected a numeric dtype, got %s", iu_dtn(ctx->in[0].dtype));
   int64_t f = ctx->attrs ? ctx->attrs[ISA_A_Mod_fmod].v.i : 0;
   if (f != 0 && f != 1) return BAD("attribute fmod: expected 0 or 1, got %lld", (long long)f);
   return binary_same(ctx, ctx->in[0].dtype);
@@ -116,7 +79,7 @@ static int shift_dir(const isa_attr *a) {
 ivm_status isa_infer_math_bitshift(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 2, 2, 1));
   if (!is_unsigned(ctx->in[0].dtype))
-    return BAD("input 0: expected an unsigned integer dtype, got %s", dtn(ctx->in[0].dtype));
+    return BAD("input 0: expected an unsigned integer dtype, got %s", iu_dtn(ctx->in[0].dtype));
   if (!ctx->attrs || shift_dir(&ctx->attrs[ISA_A_BitShift_direction]) < 0)
     return BAD("attribute direction: expected \"LEFT\" or \"RIGHT\"");
   return binary_same(ctx, ctx->in[0].dtype);
@@ -127,9 +90,10 @@ ivm_status isa_infer_math_prelu(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 2, 2, 1));
   const isa_type *x = &ctx->in[0], *s = &ctx->in[1];
   if (!isa_dtype_is_float(x->dtype) && !isa_dtype_is_signed(x->dtype))
-    return BAD("input 0: expected a float or signed integer dtype, got %s", dtn(x->dtype));
+    return BAD("input 0: expected a float or signed integer dtype, got %s", iu_dtn(x->dtype));
   if (s->dtype != x->dtype)
-    return BAD("input 1 (slope): expected %s (X's dtype), got %s", dtn(x->dtype), dtn(s->dtype));
+    return BAD("input 1 (slope): expected %s (X's dtype), got %s", iu_dtn(x->dtype),
+               iu_dtn(s->dtype));
   if (x->rank >= 0 && s->rank >= 0) {
     if (s->rank > x->rank)
       return BAD("input 1 (slope): rank %d exceeds X's rank %d", s->rank, x->rank);
@@ -140,7 +104,7 @@ ivm_status isa_infer_math_prelu(isa_infer_ctx *ctx) {
                    (long long)d, (long long)want);
     }
   }
-  set_type(&ctx->out[0], x->dtype, x);
+  iu_set_like(&ctx->out[0], x->dtype, x);
   return NULL;
 }
 
@@ -148,16 +112,16 @@ ivm_status isa_infer_math_prelu(isa_infer_ctx *ctx) {
 ivm_status isa_infer_math_float(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 1, 1, 1));
   if (!isa_dtype_is_float(ctx->in[0].dtype))
-    return BAD("input 0: expected a float dtype, got %s", dtn(ctx->in[0].dtype));
-  set_type(&ctx->out[0], ctx->in[0].dtype, &ctx->in[0]);
+    return BAD("input 0: expected a float dtype, got %s", iu_dtn(ctx->in[0].dtype));
+  iu_set_like(&ctx->out[0], ctx->in[0].dtype, &ctx->in[0]);
   return NULL;
 }
 
 ivm_status isa_infer_math_numeric(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 1, 1, 1));
-  if (!is_numeric(ctx->in[0].dtype))
-    return BAD("input 0: expected a numeric dtype, got %s", dtn(ctx->in[0].dtype));
-  set_type(&ctx->out[0], ctx->in[0].dtype, &ctx->in[0]);
+  if (!iu_is_numeric(ctx->in[0].dtype))
+    return BAD("input 0: expected a numeric dtype, got %s", iu_dtn(ctx->in[0].dtype));
+  iu_set_like(&ctx->out[0], ctx->in[0].dtype, &ctx->in[0]);
   return NULL;
 }
 
@@ -165,8 +129,8 @@ ivm_status isa_infer_math_numeric(isa_infer_ctx *ctx) {
 ivm_status isa_infer_math_isclass(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 1, 1, 1));
   if (!isa_dtype_is_float(ctx->in[0].dtype))
-    return BAD("input 0: expected a float dtype, got %s", dtn(ctx->in[0].dtype));
-  set_type(&ctx->out[0], IVM_DT_BOOL, &ctx->in[0]);
+    return BAD("input 0: expected a float dtype, got %s", iu_dtn(ctx->in[0].dtype));
+  iu_set_like(&ctx->out[0], IVM_DT_BOOL, &ctx->in[0]);
   return NULL;
 }
 
@@ -192,8 +156,8 @@ ivm_status isa_infer_math_hardmax(isa_infer_ctx *ctx) {
 /* ---- reductions: the Step-1 rule (same attribute layout), numeric inputs only ---------- */
 ivm_status isa_infer_math_reduce(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 1, 2, 1));
-  if (!is_numeric(ctx->in[0].dtype))
-    return BAD("input 0: expected a numeric dtype, got %s", dtn(ctx->in[0].dtype));
+  if (!iu_is_numeric(ctx->in[0].dtype))
+    return BAD("input 0: expected a numeric dtype, got %s", iu_dtn(ctx->in[0].dtype));
   return isa_infer_reduce(ctx);
 }
 
@@ -202,16 +166,17 @@ ivm_status isa_infer_math_reduce(isa_infer_ctx *ctx) {
 ivm_status isa_infer_math_det(isa_infer_ctx *ctx) {
   IVM_TRY(check_counts(ctx, 1, 1, 1));
   const isa_type *x = &ctx->in[0];
-  if (!isa_dtype_is_float(x->dtype)) return BAD("input 0: expected a float dtype, got %s", dtn(x->dtype));
+  if (!isa_dtype_is_float(x->dtype))
+    return BAD("input 0: expected a float dtype, got %s", iu_dtn(x->dtype));
   if (x->rank < 0) {
-    set_unknown(&ctx->out[0], x->dtype);
+    iu_set_unknown_rank(&ctx->out[0], x->dtype);
     return NULL;
   }
   if (x->rank < 2) return BAD("input 0: expected rank >= 2, got %d", x->rank);
   int64_t m = x->dims[x->rank - 2], n = x->dims[x->rank - 1];
   if (m >= 0 && n >= 0 && m != n)
     return BAD("input 0: expected square matrices, got %lld x %lld", (long long)m, (long long)n);
-  set_type(&ctx->out[0], x->dtype, x);
+  iu_set_like(&ctx->out[0], x->dtype, x);
   ctx->out[0].rank = (int8_t)(x->rank - 2);
   return NULL;
 }
@@ -364,11 +329,12 @@ ivm_status isa_infer_math_einsum(isa_infer_ctx *ctx) {
     return BAD("expected 1..%d inputs, got %u", ISA_EINSUM_MAX_IN, ctx->n_in);
   IVM_TRY(check_counts(ctx, ctx->n_in, ctx->n_in, 1));
   int dt = ctx->in[0].dtype;
-  if (!is_numeric(dt)) return BAD("input 0: expected a numeric dtype, got %s", dtn(dt));
+  if (!iu_is_numeric(dt)) return BAD("input 0: expected a numeric dtype, got %s", iu_dtn(dt));
   int ranks[ISA_EINSUM_MAX_IN];
   for (uint32_t k = 0; k < ctx->n_in; k++) {
     if (ctx->in[k].dtype != dt)
-      return BAD("input %u: expected %s (input 0's dtype), got %s", k, dtn(dt), dtn(ctx->in[k].dtype));
+      return BAD("input %u: expected %s (input 0's dtype), got %s", k, iu_dtn(dt),
+                 iu_dtn(ctx->in[k].dtype));
     ranks[k] = ctx->in[k].rank;
   }
   const isa_attr *a = ctx->attrs ? &ctx->attrs[ISA_A_Einsum_equation] : NULL;
@@ -399,7 +365,7 @@ ivm_status isa_infer_math_einsum(isa_infer_ctx *ctx) {
     }
   }
   isa_type *o = &ctx->out[0];
-  set_unknown(o, dt);
+  iu_set_unknown_rank(o, dt);
   if (e.out_rank < 0) return NULL;
   o->rank = (int8_t)e.out_rank;
   for (int i = 0; i < e.out_rank; i++) {

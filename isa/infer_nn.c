@@ -8,15 +8,12 @@
 
 #include "isa/infer_linalg.h"
 #include "isa/infer_nn.h"
+#include "isa/infer_util.h"
 
 /* Attribute values are bounded so that window arithmetic cannot overflow int64. */
 #define NN_MAX ((int64_t)1 << 31)
 /* Largest output dim Resize / MaxUnpool may ask for. */
 #define NN_MAX_DIM ((int64_t)1 << 40)
-
-static int present(const isa_infer_ctx *ctx, uint32_t i) {
-  return i < ctx->n_in && ctx->in[i].dtype != IVM_DT_NONE;
-}
 
 static ivm_status check_arity(const isa_infer_ctx *ctx, uint32_t min_in, uint32_t max_in,
                               uint32_t n_out) {
@@ -26,9 +23,9 @@ static ivm_status check_arity(const isa_infer_ctx *ctx, uint32_t min_in, uint32_
   if (ctx->n_out != n_out)
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "expected %u outputs, got %u", n_out, ctx->n_out);
   for (uint32_t i = 0; i < min_in; i++)
-    if (!present(ctx, i)) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input %u is required", i);
+    if (!iu_present(ctx, i)) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input %u is required", i);
   for (uint32_t i = 0; i < ctx->n_in; i++)
-    if (present(ctx, i) && (ctx->in[i].rank < -1 || ctx->in[i].rank > ISA_MAX_RANK))
+    if (iu_present(ctx, i) && (ctx->in[i].rank < -1 || ctx->in[i].rank > ISA_MAX_RANK))
       return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input %u: bad rank %d", i, ctx->in[i].rank);
   return NULL;
 }
@@ -61,12 +58,6 @@ static ivm_status need_dtype(const isa_infer_ctx *ctx, uint32_t i, int dt) {
   return NULL;
 }
 
-static void set_unknown_rank(isa_type *t, int dtype) {
-  memset(t, 0, sizeof *t);
-  t->dtype = (uint8_t)dtype;
-  t->rank = -1;
-}
-
 static const char *str_attr(const isa_attr *a, const char *def) {
   return (a && a->type == ISA_ATTR_STRING && a->v.s) ? a->v.s : def;
 }
@@ -79,26 +70,6 @@ static int str_code(const char *s, const char *const *names) {
 
 static ivm_status bad_string(const char *attr, const char *v) {
   return ivm_error(IVM_ERR_INVALID_ARGUMENT, "%s: unknown value '%s'", attr, v);
-}
-
-/* Reads an INTS attribute of `want` values (default def when absent) in [min, NN_MAX]. */
-static ivm_status ints_attr(const isa_attr *a, const char *name, int want, int64_t def,
-                            int64_t min, int64_t *out) {
-  if (!a || a->type != ISA_ATTR_INTS || a->count == 0) {
-    for (int i = 0; i < want; i++) out[i] = def;
-    return NULL;
-  }
-  if ((int64_t)a->count != want)
-    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "%s: expected %d values, got %u", name, want,
-                     a->count);
-  for (int i = 0; i < want; i++) {
-    int64_t v = a->v.ints[i];
-    if (v < min || v > NN_MAX)
-      return ivm_error(IVM_ERR_INVALID_ARGUMENT, "%s[%d] = %lld out of range", name, i,
-                       (long long)v);
-    out[i] = v;
-  }
-  return NULL;
 }
 
 /* a * b would exceed NN_MAX_DIM (a, b >= 0) */
@@ -116,16 +87,6 @@ static double num_at(int dt, const void *p, int64_t i) {
   }
 }
 
-static int64_t numel_of(const isa_type *t) {
-  if (t->rank < 0) return -1;
-  int64_t n = 1;
-  for (int i = 0; i < t->rank; i++) {
-    if (t->dims[i] < 0) return -1;
-    n *= t->dims[i];
-  }
-  return n;
-}
-
 /* ==== ConvTranspose ================================================================== */
 ivm_status isa_nn_convt_resolve(int n, const int64_t *in, const int64_t *kernel,
                                 const isa_attr *at, isa_nn_convt *g) {
@@ -139,10 +100,12 @@ ivm_status isa_nn_convt_resolve(int n, const int64_t *in, const int64_t *kernel,
   if (mode < 0) return bad_string("auto_pad", aps);
   if (mode == 4) mode = 0;
   int64_t opad[ISA_MAX_RANK], p[2 * ISA_MAX_RANK], oshape[ISA_MAX_RANK];
-  IVM_TRY(ints_attr(&at[ISA_A_ConvTranspose_strides], "strides", n, 1, 1, g->stride));
-  IVM_TRY(ints_attr(&at[ISA_A_ConvTranspose_dilations], "dilations", n, 1, 1, g->dilation));
-  IVM_TRY(ints_attr(&at[ISA_A_ConvTranspose_pads], "pads", 2 * n, 0, 0, p));
-  IVM_TRY(ints_attr(&at[ISA_A_ConvTranspose_output_padding], "output_padding", n, 0, 0, opad));
+  IVM_TRY(iu_ints_attr(&at[ISA_A_ConvTranspose_strides], "strides", n, 1, 1, NN_MAX, g->stride));
+  IVM_TRY(iu_ints_attr(&at[ISA_A_ConvTranspose_dilations], "dilations", n, 1, 1, NN_MAX,
+                       g->dilation));
+  IVM_TRY(iu_ints_attr(&at[ISA_A_ConvTranspose_pads], "pads", 2 * n, 0, 0, NN_MAX, p));
+  IVM_TRY(iu_ints_attr(&at[ISA_A_ConvTranspose_output_padding], "output_padding", n, 0, 0,
+                       NN_MAX, opad));
   const isa_attr *os = &at[ISA_A_ConvTranspose_output_shape];
   int has_os = os->type == ISA_ATTR_INTS && os->count > 0;
   if (has_os) {
@@ -202,7 +165,7 @@ ivm_status isa_infer_nn_convtranspose(isa_infer_ctx *ctx) {
   IVM_TRY(check_arity(ctx, 2, 3, 1));
   IVM_TRY(check_dtype(ctx, 0, k_float));
   IVM_TRY(same_dtype(ctx, 0, 1));
-  int has_b = present(ctx, 2);
+  int has_b = iu_present(ctx, 2);
   if (has_b) IVM_TRY(same_dtype(ctx, 0, 2));
   const isa_attr *at = ctx->attrs;
   const isa_type *x = &ctx->in[0], *w = &ctx->in[1];
@@ -219,7 +182,7 @@ ivm_status isa_infer_nn_convtranspose(isa_infer_ctx *ctx) {
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "inputs need rank >= 3, got %d", rank);
   isa_type *o = &ctx->out[0];
   if (rank < 0) {
-    set_unknown_rank(o, x->dtype);
+    iu_set_unknown_rank(o, x->dtype);
     return NULL;
   }
   int n = rank - 2;
@@ -342,8 +305,8 @@ ivm_status isa_nn_resize_resolve(const isa_attr *at, int rank, const int64_t *x_
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "sizes: expected i64");
   if ((roi_t && roi_t->rank > 1) || (sc_t && sc_t->rank > 1) || (sz_t && sz_t->rank > 1))
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "roi / scales / sizes must be 1-D");
-  int64_t n_sc = sc_t ? numel_of(sc_t) : 0, n_sz = sz_t ? numel_of(sz_t) : 0;
-  int64_t n_roi = roi_t ? numel_of(roi_t) : 0;
+  int64_t n_sc = sc_t ? iu_known_numel(sc_t) : 0, n_sz = sz_t ? iu_known_numel(sz_t) : 0;
+  int64_t n_roi = roi_t ? iu_known_numel(roi_t) : 0;
   /* an empty scales tensor means "absent" (opset 11 requires the input) */
   int use_sizes;
   if (n_sc > 0 && n_sz > 0)
@@ -441,7 +404,7 @@ ivm_status isa_infer_nn_resize(isa_infer_ctx *ctx) {
   const isa_type *x = &ctx->in[0];
   isa_type *o = &ctx->out[0];
   if (x->rank < 0) {
-    set_unknown_rank(o, x->dtype);
+    iu_set_unknown_rank(o, x->dtype);
     return NULL;
   }
   if (x->rank < 1) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "Resize: X must have rank >= 1");
@@ -475,7 +438,7 @@ ivm_status isa_infer_nn_depth_to_space(isa_infer_ctx *ctx) {
   if (!ivm_dtype_size((ivm_dtype)x->dtype))
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "DepthToSpace: unsupported dtype");
   if (x->rank < 0) {
-    set_unknown_rank(o, x->dtype);
+    iu_set_unknown_rank(o, x->dtype);
     return NULL;
   }
   if (x->rank != 4) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "DepthToSpace: X must be 4-D");
@@ -500,7 +463,7 @@ ivm_status isa_infer_nn_space_to_depth(isa_infer_ctx *ctx) {
   if (!ivm_dtype_size((ivm_dtype)x->dtype))
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "SpaceToDepth: unsupported dtype");
   if (x->rank < 0) {
-    set_unknown_rank(o, x->dtype);
+    iu_set_unknown_rank(o, x->dtype);
     return NULL;
   }
   if (x->rank != 4) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "SpaceToDepth: X must be 4-D");
@@ -527,9 +490,9 @@ ivm_status isa_infer_nn_maxunpool(isa_infer_ctx *ctx) {
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "kernel_shape: %u values", ks->count);
   int n = (int)ks->count;
   int64_t k[ISA_MAX_RANK], s[ISA_MAX_RANK], p[2 * ISA_MAX_RANK];
-  IVM_TRY(ints_attr(ks, "kernel_shape", n, 1, 1, k));
-  IVM_TRY(ints_attr(&at[ISA_A_MaxUnpool_strides], "strides", n, 1, 1, s));
-  IVM_TRY(ints_attr(&at[ISA_A_MaxUnpool_pads], "pads", 2 * n, 0, 0, p));
+  IVM_TRY(iu_ints_attr(ks, "kernel_shape", n, 1, 1, NN_MAX, k));
+  IVM_TRY(iu_ints_attr(&at[ISA_A_MaxUnpool_strides], "strides", n, 1, 1, NN_MAX, s));
+  IVM_TRY(iu_ints_attr(&at[ISA_A_MaxUnpool_pads], "pads", 2 * n, 0, 0, NN_MAX, p));
   const isa_type *x = &ctx->in[0], *ind = &ctx->in[1];
   if (x->rank >= 0 && x->rank != n + 2)
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "X rank %d does not match kernel_shape (%d)",
@@ -547,7 +510,7 @@ ivm_status isa_infer_nn_maxunpool(isa_infer_ctx *ctx) {
   o->rank = (int8_t)(n + 2);
   o->dims[0] = x->rank >= 0 ? x->dims[0] : ISA_DIM_ANY;
   o->dims[1] = x->rank >= 0 ? x->dims[1] : ISA_DIM_ANY;
-  if (present(ctx, 2)) {
+  if (iu_present(ctx, 2)) {
     const isa_type *st = &ctx->in[2];
     IVM_TRY(need_dtype(ctx, 2, IVM_DT_I64));
     if (st->rank >= 0 && st->rank != 1)
@@ -654,7 +617,7 @@ ivm_status isa_infer_nn_global_pool(isa_infer_ctx *ctx) {
   const isa_type *x = &ctx->in[0];
   isa_type *o = &ctx->out[0];
   if (x->rank < 0) {
-    set_unknown_rank(o, x->dtype);
+    iu_set_unknown_rank(o, x->dtype);
     return NULL;
   }
   if (x->rank < 3)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "isa/infer_quant.h"
+#include "isa/infer_util.h"
 
 #define BAD(...) ivm_error(IVM_ERR_INVALID_ARGUMENT, __VA_ARGS__)
 
@@ -20,16 +21,6 @@ _Static_assert((int)ISA_A_QLinearConv_auto_pad == (int)ISA_A_Conv_auto_pad &&
                    (int)ISA_A_ConvInteger__count == (int)ISA_A_Conv__count,
                "quant conv attributes must mirror Conv's");
 
-static const char *dtn(int dt) { return ivm_dtype_name((ivm_dtype)dt); }
-
-static int present(const isa_infer_ctx *ctx, uint32_t i) {
-  return i < ctx->n_in && ctx->in[i].dtype != IVM_DT_NONE;
-}
-
-static int64_t attr_i(const isa_infer_ctx *ctx, int slot, int64_t def) {
-  return ctx->attrs ? ctx->attrs[slot].v.i : def;
-}
-
 static ivm_status check_arity(const isa_infer_ctx *ctx, uint32_t min_in, uint32_t max_in,
                               uint32_t min_out, uint32_t max_out) {
   if (ctx->n_in < min_in || ctx->n_in > max_in)
@@ -37,10 +28,11 @@ static ivm_status check_arity(const isa_infer_ctx *ctx, uint32_t min_in, uint32_
   if (ctx->n_out < min_out || ctx->n_out > max_out)
     return BAD("expected %u..%u outputs, got %u", min_out, max_out, ctx->n_out);
   for (uint32_t i = 0; i < min_in; i++)
-    if (!present(ctx, i)) return BAD("input %u is required", i);
+    if (!iu_present(ctx, i)) return BAD("input %u is required", i);
   for (uint32_t i = 0; i < ctx->n_in; i++) {
     int r = ctx->in[i].rank;
-    if (present(ctx, i) && (r < -1 || r > ISA_MAX_RANK)) return BAD("input %u: bad rank %d", i, r);
+    if (iu_present(ctx, i) && (r < -1 || r > ISA_MAX_RANK))
+      return BAD("input %u: bad rank %d", i, r);
   }
   return NULL;
 }
@@ -53,14 +45,14 @@ static int one_of(int dt, const int *allowed) {
 
 static ivm_status check_dtype(const isa_infer_ctx *ctx, uint32_t i, const int *allowed) {
   if (!one_of(ctx->in[i].dtype, allowed))
-    return BAD("input %u: unsupported dtype %s", i, dtn(ctx->in[i].dtype));
+    return BAD("input %u: unsupported dtype %s", i, iu_dtn(ctx->in[i].dtype));
   return NULL;
 }
 
 static ivm_status same_dtype(const isa_infer_ctx *ctx, uint32_t i, uint32_t j) {
   if (ctx->in[i].dtype != ctx->in[j].dtype)
-    return BAD("input %u: expected %s (input %u's dtype), got %s", j, dtn(ctx->in[i].dtype), i,
-               dtn(ctx->in[j].dtype));
+    return BAD("input %u: expected %s (input %u's dtype), got %s", j, iu_dtn(ctx->in[i].dtype), i,
+               iu_dtn(ctx->in[j].dtype));
   return NULL;
 }
 
@@ -70,18 +62,6 @@ static int known(const isa_type *t) {
   for (int i = 0; i < t->rank; i++)
     if (t->dims[i] < 0) return 0;
   return 1;
-}
-
-static int64_t known_numel(const isa_type *t) {
-  if (!known(t)) return -1;
-  int64_t n = 1;
-  for (int i = 0; i < t->rank; i++) n *= t->dims[i];
-  return n;
-}
-
-static void set_like(isa_type *o, int dtype, const isa_type *shape_of) {
-  *o = *shape_of;
-  o->dtype = (uint8_t)dtype;
 }
 
 static void set_scalar(isa_type *o, int dtype) {
@@ -144,7 +124,7 @@ ivm_status isa_quant_layout(int x_rank, const int64_t *x_dims, int p_rank, const
 static ivm_status check_qparam(const isa_infer_ctx *ctx, uint32_t x, uint32_t p, int64_t axis,
                                int64_t block_size) {
   if (block_size < 0) return BAD("block_size must be >= 0, got %lld", (long long)block_size);
-  if (!present(ctx, p) || !known(&ctx->in[x]) || !known(&ctx->in[p])) return NULL;
+  if (!iu_present(ctx, p) || !known(&ctx->in[x]) || !known(&ctx->in[p])) return NULL;
   isa_qlayout l;
   return ivm_status_wrap(isa_quant_layout(ctx->in[x].rank, ctx->in[x].dims, ctx->in[p].rank,
                                           ctx->in[p].dims, axis, block_size, &l),
@@ -153,10 +133,10 @@ static ivm_status check_qparam(const isa_infer_ctx *ctx, uint32_t x, uint32_t p,
 
 /* Scale and zero point must have the same shape where both are known. */
 static ivm_status same_shape(const isa_infer_ctx *ctx, uint32_t i, uint32_t j) {
-  if (!present(ctx, i) || !present(ctx, j)) return NULL;
+  if (!iu_present(ctx, i) || !iu_present(ctx, j)) return NULL;
   const isa_type *a = &ctx->in[i], *b = &ctx->in[j];
   if (a->rank < 0 || b->rank < 0) return NULL;
-  int64_t na = known_numel(a), nb = known_numel(b);
+  int64_t na = iu_known_numel(a), nb = iu_known_numel(b);
   if (na == 1 && nb == 1 && a->rank <= 1 && b->rank <= 1) return NULL;
   if (a->rank != b->rank) return BAD("input %u: shape differs from input %u's", j, i);
   for (int k = 0; k < a->rank; k++)
@@ -170,10 +150,10 @@ ivm_status isa_infer_quant_quantize(isa_infer_ctx *ctx) {
   IVM_TRY(check_arity(ctx, 2, 3, 1, 1));
   IVM_TRY(check_dtype(ctx, 0, k_qfloat));
   IVM_TRY(check_dtype(ctx, 1, k_qfloat));
-  int64_t axis = attr_i(ctx, ISA_A_QuantizeLinear_axis, 1);
-  int64_t bs = attr_i(ctx, ISA_A_QuantizeLinear_block_size, 0);
-  int64_t odt = attr_i(ctx, ISA_A_QuantizeLinear_output_dtype, 0);
-  int64_t sat = attr_i(ctx, ISA_A_QuantizeLinear_saturate, 1);
+  int64_t axis = iu_attr_i(ctx, ISA_A_QuantizeLinear_axis, 1);
+  int64_t bs = iu_attr_i(ctx, ISA_A_QuantizeLinear_block_size, 0);
+  int64_t odt = iu_attr_i(ctx, ISA_A_QuantizeLinear_output_dtype, 0);
+  int64_t sat = iu_attr_i(ctx, ISA_A_QuantizeLinear_saturate, 1);
   if (sat != 0 && sat != 1) return BAD("saturate must be 0 or 1, got %lld", (long long)sat);
   int dt = IVM_DT_U8;
   if (odt != 0) {
@@ -181,17 +161,17 @@ ivm_status isa_infer_quant_quantize(isa_infer_ctx *ctx) {
       return BAD("output_dtype %lld not supported", (long long)odt);
     dt = (int)odt;
   }
-  if (present(ctx, 2)) {
+  if (iu_present(ctx, 2)) {
     IVM_TRY(check_dtype(ctx, 2, k_qout));
     if (odt != 0 && ctx->in[2].dtype != odt)
-      return BAD("output_dtype %s differs from the zero point's %s", dtn((int)odt),
-                 dtn(ctx->in[2].dtype));
+      return BAD("output_dtype %s differs from the zero point's %s", iu_dtn((int)odt),
+                 iu_dtn(ctx->in[2].dtype));
     dt = ctx->in[2].dtype;
   }
   IVM_TRY(check_qparam(ctx, 0, 1, axis, bs));
   IVM_TRY(check_qparam(ctx, 0, 2, axis, bs));
   IVM_TRY(same_shape(ctx, 1, 2));
-  set_like(&ctx->out[0], dt, &ctx->in[0]);
+  iu_set_like(&ctx->out[0], dt, &ctx->in[0]);
   return NULL;
 }
 
@@ -199,24 +179,24 @@ ivm_status isa_infer_quant_dequantize(isa_infer_ctx *ctx) {
   IVM_TRY(check_arity(ctx, 2, 3, 1, 1));
   IVM_TRY(check_dtype(ctx, 0, k_qin));
   IVM_TRY(check_dtype(ctx, 1, k_qfloat));
-  if (present(ctx, 2)) IVM_TRY(same_dtype(ctx, 0, 2));
-  int64_t axis = attr_i(ctx, ISA_A_DequantizeLinear_axis, 1);
-  int64_t bs = attr_i(ctx, ISA_A_DequantizeLinear_block_size, 0);
-  int64_t odt = attr_i(ctx, ISA_A_DequantizeLinear_output_dtype, 0);
+  if (iu_present(ctx, 2)) IVM_TRY(same_dtype(ctx, 0, 2));
+  int64_t axis = iu_attr_i(ctx, ISA_A_DequantizeLinear_axis, 1);
+  int64_t bs = iu_attr_i(ctx, ISA_A_DequantizeLinear_block_size, 0);
+  int64_t odt = iu_attr_i(ctx, ISA_A_DequantizeLinear_output_dtype, 0);
   if (odt != 0 && odt != ctx->in[1].dtype)
     return BAD("output_dtype %lld differs from the scale's %s", (long long)odt,
-               dtn(ctx->in[1].dtype));
+               iu_dtn(ctx->in[1].dtype));
   IVM_TRY(check_qparam(ctx, 0, 1, axis, bs));
   IVM_TRY(check_qparam(ctx, 0, 2, axis, bs));
   IVM_TRY(same_shape(ctx, 1, 2));
-  set_like(&ctx->out[0], ctx->in[1].dtype, &ctx->in[0]);
+  iu_set_like(&ctx->out[0], ctx->in[1].dtype, &ctx->in[0]);
   return NULL;
 }
 
 ivm_status isa_infer_quant_dynamic(isa_infer_ctx *ctx) {
   IVM_TRY(check_arity(ctx, 1, 1, 3, 3));
   IVM_TRY(check_dtype(ctx, 0, k_f32));
-  set_like(&ctx->out[0], IVM_DT_U8, &ctx->in[0]);
+  iu_set_like(&ctx->out[0], IVM_DT_U8, &ctx->in[0]);
   set_scalar(&ctx->out[1], IVM_DT_F32);
   set_scalar(&ctx->out[2], IVM_DT_U8);
   return NULL;
@@ -241,7 +221,7 @@ static ivm_status check_mm_param(const isa_infer_ctx *ctx, uint32_t m, uint32_t 
                                  int allow_nd) {
   const isa_type *t = &ctx->in[m], *q = &ctx->in[p];
   if (q->rank < 0) return NULL;
-  int64_t n = known_numel(q);
+  int64_t n = iu_known_numel(q);
   if (n == 1 && q->rank <= 1) return NULL;
   int64_t want = ISA_DIM_ANY;
   if (t->rank >= 1) {
@@ -270,11 +250,11 @@ ivm_status isa_infer_quant_matmul_integer(isa_infer_ctx *ctx) {
   IVM_TRY(check_arity(ctx, 2, 4, 1, 1));
   IVM_TRY(check_dtype(ctx, 0, k_q8));
   IVM_TRY(check_dtype(ctx, 1, k_q8));
-  if (present(ctx, 2)) {
+  if (iu_present(ctx, 2)) {
     IVM_TRY(same_dtype(ctx, 0, 2));
     IVM_TRY(check_mm_param(ctx, 0, 2, 1, 1));
   }
-  if (present(ctx, 3)) {
+  if (iu_present(ctx, 3)) {
     IVM_TRY(same_dtype(ctx, 1, 3));
     IVM_TRY(check_mm_param(ctx, 1, 3, 0, 1));
   }
@@ -322,7 +302,7 @@ static ivm_status conv_shape(const isa_infer_ctx *ctx, uint32_t x, uint32_t w, i
 /* One element (rank <= 1). */
 static ivm_status check_scalar(const isa_infer_ctx *ctx, uint32_t p) {
   const isa_type *q = &ctx->in[p];
-  int64_t n = known_numel(q);
+  int64_t n = iu_known_numel(q);
   if (q->rank > 1 || (n >= 0 && n != 1)) return BAD("input %u: must have one element", p);
   return NULL;
 }
@@ -344,11 +324,11 @@ ivm_status isa_infer_quant_conv_integer(isa_infer_ctx *ctx) {
   IVM_TRY(check_arity(ctx, 2, 4, 1, 1));
   IVM_TRY(check_dtype(ctx, 0, k_q8));
   IVM_TRY(check_dtype(ctx, 1, k_q8));
-  if (present(ctx, 2)) {
+  if (iu_present(ctx, 2)) {
     IVM_TRY(same_dtype(ctx, 0, 2));
     IVM_TRY(check_scalar(ctx, 2));
   }
-  if (present(ctx, 3)) {
+  if (iu_present(ctx, 3)) {
     IVM_TRY(same_dtype(ctx, 1, 3));
     IVM_TRY(check_per_channel(ctx, 1, 3));
   }
@@ -371,7 +351,7 @@ ivm_status isa_infer_quant_qlinear_conv(isa_infer_ctx *ctx) {
   IVM_TRY(check_per_channel(ctx, 3, 5));
   IVM_TRY(check_scalar(ctx, 6));
   IVM_TRY(check_scalar(ctx, 7));
-  int has_b = present(ctx, 8);
+  int has_b = iu_present(ctx, 8);
   if (has_b) IVM_TRY(check_dtype(ctx, 8, k_i32));
   return conv_shape(ctx, 0, 3, has_b, 8, ctx->in[7].dtype);
 }
@@ -417,7 +397,7 @@ ivm_status isa_infer_quant_loss(isa_infer_ctx *ctx) {
         ts.dims[k] = a >= 0 ? a : b >= 0 ? b : a == b ? a : ISA_DIM_ANY;
       }
   }
-  if (present(ctx, 2)) {
+  if (iu_present(ctx, 2)) {
     IVM_TRY(same_dtype(ctx, 0, 2));
     const isa_type *w = &ctx->in[2];
     if (w->rank >= 0 && w->rank != 1) return BAD("input 2: must be 1-D, got rank %d", w->rank);
@@ -426,8 +406,8 @@ ivm_status isa_infer_quant_loss(isa_infer_ctx *ctx) {
       return BAD("input 2: expected %lld weights, got %lld", (long long)x->dims[1],
                  (long long)w->dims[0]);
   }
-  if (red == 0) set_like(&ctx->out[0], x->dtype, &ts);
+  if (red == 0) iu_set_like(&ctx->out[0], x->dtype, &ts);
   else set_scalar(&ctx->out[0], x->dtype);
-  if (ctx->n_out > 1) set_like(&ctx->out[1], x->dtype, x);
+  if (ctx->n_out > 1) iu_set_like(&ctx->out[1], x->dtype, x);
   return NULL;
 }

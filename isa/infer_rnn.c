@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "isa/infer_rnn.h"
+#include "isa/infer_util.h"
 
 #define BAD(...) ivm_error(IVM_ERR_INVALID_ARGUMENT, __VA_ARGS__)
 
@@ -123,10 +124,6 @@ ivm_status isa_rnn_decode(int kind, const isa_attr *a, isa_rnn_attrs *p) {
 }
 
 /* ---- shapes ----------------------------------------------------------------------------- */
-static int present(const isa_infer_ctx *ctx, uint32_t i) {
-  return i < ctx->n_in && ctx->in[i].dtype != IVM_DT_NONE;
-}
-
 /* Both dims must agree where known; keeps the better-known one. */
 static ivm_status merge(int64_t *acc, int64_t d, const char *what) {
   if (*acc >= 0 && d >= 0 && *acc != d)
@@ -141,7 +138,7 @@ static ivm_status merge(int64_t *acc, int64_t d, const char *what) {
  * acc[k] (NULL: not checked). */
 static ivm_status check_in(const isa_infer_ctx *ctx, uint32_t i, const char *name, int r,
                            int64_t *const *acc, const char *const *what) {
-  if (!present(ctx, i)) return NULL;
+  if (!iu_present(ctx, i)) return NULL;
   const isa_type *t = &ctx->in[i];
   if (t->rank < 0) {
     if (t->rank != -1) return BAD("input %u (%s): bad rank %d", i, name, t->rank);
@@ -169,7 +166,7 @@ static ivm_status infer_rnn(isa_infer_ctx *ctx, int kind) {
     return BAD("expected 3..%u inputs, got %u", max_in, ctx->n_in);
   if (ctx->n_out > max_out) return BAD("expected at most %u outputs, got %u", max_out, ctx->n_out);
   for (uint32_t i = 0; i < 3; i++)
-    if (!present(ctx, i)) return BAD("input %u is required", i);
+    if (!iu_present(ctx, i)) return BAD("input %u is required", i);
   isa_rnn_attrs p;
   IVM_TRY(isa_rnn_decode(kind, ctx->attrs, &p));
 
@@ -179,7 +176,7 @@ static ivm_status infer_rnn(isa_infer_ctx *ctx, int kind) {
   static const char *const names[8] = {"X", "W", "R", "B", "sequence_lens",
                                        "initial_h", "initial_c", "P"};
   for (uint32_t i = 1; i < ctx->n_in; i++) {
-    if (!present(ctx, i)) continue;
+    if (!iu_present(ctx, i)) continue;
     int di = ctx->in[i].dtype;
     if (i == 4) {
       if (di != IVM_DT_I32 && di != IVM_DT_I64)

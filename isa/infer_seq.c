@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "isa/infer_util.h"
 #include "isa/op.h"
 
 #define ERR(...) ivm_error(IVM_ERR_INVALID_ARGUMENT, __VA_ARGS__)
@@ -18,10 +19,6 @@ const char *isa_vkind_name(int vkind) {
     case ISA_VK_OPT_SEQ: return "optional sequence";
     default: return "?";
   }
-}
-
-static int present(const isa_infer_ctx *ctx, uint32_t i) {
-  return i < ctx->n_in && ctx->in[i].dtype != IVM_DT_NONE;
 }
 
 /* Counts, dtypes, ranks and kinds of the inputs; exactly n_out outputs. */
@@ -44,7 +41,7 @@ static ivm_status check_io(const isa_infer_ctx *ctx, uint32_t min_in, uint32_t m
 }
 
 static ivm_status want_kind(const isa_infer_ctx *ctx, uint32_t i, int vk) {
-  if (present(ctx, i) && ctx->in[i].vkind != vk)
+  if (iu_present(ctx, i) && ctx->in[i].vkind != vk)
     return ERR("input %u: expected a %s, got a %s", i, isa_vkind_name(vk),
                isa_vkind_name(ctx->in[i].vkind));
   return NULL;
@@ -52,7 +49,7 @@ static ivm_status want_kind(const isa_infer_ctx *ctx, uint32_t i, int vk) {
 
 /* A position: an i32/i64 tensor with one element. */
 static ivm_status check_pos(const isa_infer_ctx *ctx, uint32_t i) {
-  if (!present(ctx, i)) return NULL;
+  if (!iu_present(ctx, i)) return NULL;
   IVM_TRY(want_kind(ctx, i, ISA_VK_TENSOR));
   const isa_type *t = &ctx->in[i];
   if (t->dtype != IVM_DT_I32 && t->dtype != IVM_DT_I64)
@@ -102,7 +99,7 @@ ivm_status isa_infer_seq_construct(isa_infer_ctx *ctx) {
   IVM_TRY(check_io(ctx, 1, ISA_VARIADIC, 1));
   isa_type e = ctx->in[0];
   for (uint32_t i = 0; i < ctx->n_in; i++) {
-    if (!present(ctx, i)) return ERR("input %u: required input is absent", i);
+    if (!iu_present(ctx, i)) return ERR("input %u: required input is absent", i);
     IVM_TRY(want_kind(ctx, i, ISA_VK_TENSOR));
     if (ctx->in[i].dtype != e.dtype)
       return ERR("input %u: dtype %s, input 0 is %s", i, ivm_dtype_name((ivm_dtype)ctx->in[i].dtype),
@@ -158,7 +155,7 @@ ivm_status isa_infer_seq_split(isa_infer_ctx *ctx) {
   IVM_TRY(want_kind(ctx, 0, ISA_VK_TENSOR));
   IVM_TRY(want_kind(ctx, 1, ISA_VK_TENSOR));
   const isa_type *x = &ctx->in[0];
-  if (present(ctx, 1)) {
+  if (iu_present(ctx, 1)) {
     const isa_type *sp = &ctx->in[1];
     if (sp->dtype != IVM_DT_I32 && sp->dtype != IVM_DT_I64)
       return ERR("input 1 (split): expected i32 or i64, got %s", ivm_dtype_name((ivm_dtype)sp->dtype));
@@ -173,11 +170,11 @@ ivm_status isa_infer_seq_split(isa_infer_ctx *ctx) {
     if (axis < -x->rank || axis >= x->rank)
       return ERR("axis %lld out of range for rank %d", (long long)axis, x->rank);
     if (axis < 0) axis += x->rank;
-    if (!present(ctx, 1) && !keep) {
+    if (!iu_present(ctx, 1) && !keep) {
       for (int k = (int)axis; k + 1 < x->rank; k++) e.dims[k] = x->dims[k + 1];
       e.rank--;
     } else {
-      e.dims[axis] = present(ctx, 1) ? ISA_DIM_ANY : 1;
+      e.dims[axis] = iu_present(ctx, 1) ? ISA_DIM_ANY : 1;
     }
   }
   set_out(ctx, &e, ISA_VK_SEQ);
@@ -208,7 +205,7 @@ ivm_status isa_infer_seq_concat(isa_infer_ctx *ctx) {
 
 ivm_status isa_infer_seq_optional(isa_infer_ctx *ctx) {
   IVM_TRY(check_io(ctx, 0, 1, 1));
-  if (present(ctx, 0)) {
+  if (iu_present(ctx, 0)) {
     int vk = ctx->in[0].vkind;
     if (vk != ISA_VK_TENSOR && vk != ISA_VK_SEQ)
       return ERR("input 0: expected a tensor or a sequence, got a %s", isa_vkind_name(vk));

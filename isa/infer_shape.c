@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "isa/infer_util.h"
 #include "isa/op.h"
 
 #define ERR(...) ivm_error(IVM_ERR_INVALID_ARGUMENT, __VA_ARGS__)
@@ -15,49 +16,9 @@
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static int present(const isa_infer_ctx *ctx, uint32_t i) {
-  return i < ctx->n_in && ctx->in[i].dtype != IVM_DT_NONE;
-}
-
-/* Arity and the basic well-formedness of every present input. */
-static ivm_status check_io(const isa_infer_ctx *ctx, uint32_t min_in, uint32_t max_in,
-                           uint32_t min_out, uint32_t max_out) {
-  if (ctx->n_in < min_in || ctx->n_in > max_in)
-    return ERR("expected %u to %u inputs, got %u", min_in, max_in, ctx->n_in);
-  if (ctx->n_out < min_out || ctx->n_out > max_out)
-    return ERR("expected %u to %u outputs, got %u", min_out, max_out, ctx->n_out);
-  for (uint32_t i = 0; i < ctx->n_in; i++) {
-    const isa_type *t = &ctx->in[i];
-    if (t->dtype == IVM_DT_NONE) {
-      if (i < min_in) return ERR("input %u: required input is absent", i);
-      continue;
-    }
-    if (!isa_dtype_valid(t->dtype)) return ERR("input %u: invalid dtype %d", i, t->dtype);
-    if (t->rank < -1 || t->rank > ISA_MAX_RANK)
-      return ERR("input %u: invalid rank %d", i, t->rank);
-  }
-  return NULL;
-}
-
-static void set_out(isa_type *o, int dtype, int rank) {
-  memset(o, 0, sizeof *o);
-  o->dtype = (uint8_t)dtype;
-  o->rank = (int8_t)rank;
-  for (int k = 0; k < ISA_MAX_RANK; k++) o->dims[k] = ISA_DIM_ANY;
-}
-
-static const char *dt_name(int dt) { return ivm_dtype_name((ivm_dtype)dt); }
-
 static ivm_status expect_dtype(const isa_infer_ctx *ctx, uint32_t i, int dt) {
   if (ctx->in[i].dtype != dt)
-    return ERR("input %u: expected %s, got %s", i, dt_name(dt), dt_name(ctx->in[i].dtype));
-  return NULL;
-}
-
-static ivm_status expect_index_dtype(const isa_infer_ctx *ctx, uint32_t i) {
-  int dt = ctx->in[i].dtype;
-  if (dt != IVM_DT_I32 && dt != IVM_DT_I64)
-    return ERR("input %u: expected i32 or i64, got %s", i, dt_name(dt));
+    return ERR("input %u: expected %s, got %s", i, iu_dtn(dt), iu_dtn(ctx->in[i].dtype));
   return NULL;
 }
 
@@ -74,24 +35,6 @@ static ivm_status list_len(const isa_infer_ctx *ctx, uint32_t i, int64_t *n) {
 /* The list's values are readable when its data and length are both known. */
 static const void *list_data(const isa_infer_ctx *ctx, uint32_t i, int64_t n) {
   return (n >= 0 && ctx->in_data) ? ctx->in_data[i] : NULL;
-}
-
-/* Element k of an integer tensor (i16/i32/i64), read without alignment assumptions. */
-static int64_t int_at(int dt, const void *data, int64_t k) {
-  const unsigned char *p = data;
-  if (dt == IVM_DT_I64) {
-    int64_t v;
-    memcpy(&v, p + 8 * k, 8);
-    return v;
-  }
-  if (dt == IVM_DT_I32) {
-    int32_t v;
-    memcpy(&v, p + 4 * k, 4);
-    return v;
-  }
-  int16_t v;
-  memcpy(&v, p + 2 * k, 2);
-  return v;
 }
 
 /* a * b for non-negative dims; 0 on overflow past MAX_NUMEL. */
@@ -136,26 +79,10 @@ static ivm_status norm_axis(int64_t axis, int r, int inclusive_end, const char *
   return NULL;
 }
 
-/* Merges two dims that must be equal: known values must agree (returns 0 if not); a
- * known value wins over an unknown one; equal symbols are kept. */
-static int merge_dim(int64_t a, int64_t b, int64_t *out) {
-  if (a >= 0 && b >= 0) {
-    if (a != b) return 0;
-    *out = a;
-  } else if (a >= 0) {
-    *out = a;
-  } else if (b >= 0) {
-    *out = b;
-  } else {
-    *out = a == b ? a : ISA_DIM_ANY;
-  }
-  return 1;
-}
-
 /* ---- Reshape ---------------------------------------------------------------------- */
 
 ivm_status isa_infer_reshape(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 2, 1, 1));
   const isa_type *x = &ctx->in[0];
   IVM_TRY(expect_dtype(ctx, 1, IVM_DT_I64));
   int64_t n = -1;
@@ -165,13 +92,13 @@ ivm_status isa_infer_reshape(isa_infer_ctx *ctx) {
   isa_type *o = &ctx->out[0];
   int allowzero = ctx->attrs[ISA_A_Reshape_allowzero].v.i != 0;
   const void *sv = list_data(ctx, 1, n);
-  set_out(o, x->dtype, n < 0 ? -1 : (int)n);
+  iu_set_out(o, x->dtype, n < 0 ? -1 : (int)n);
   if (!sv) return NULL;
 
   int infer_at = -1, has_zero = 0;
   int64_t known = 1; /* product of the other output dims, -1 if some are unknown */
   for (int k = 0; k < (int)n; k++) {
-    int64_t v = int_at(IVM_DT_I64, sv, k);
+    int64_t v = iu_int_at(IVM_DT_I64, sv, k);
     int64_t d;
     if (v == -1) {
       if (infer_at >= 0) return ERR("shape has more than one -1");
@@ -213,11 +140,11 @@ ivm_status isa_infer_reshape(isa_infer_ctx *ctx) {
 /* ---- Flatten ---------------------------------------------------------------------- */
 
 ivm_status isa_infer_flatten(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, 1, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 1, 1, 1, 1));
   const isa_type *x = &ctx->in[0];
   isa_type *o = &ctx->out[0];
   int64_t axis = ctx->attrs[ISA_A_Flatten_axis].v.i;
-  set_out(o, x->dtype, 2);
+  iu_set_out(o, x->dtype, 2);
   if (x->rank < 0) {
     if (axis == 0) o->dims[0] = 1;
     return NULL;
@@ -241,7 +168,7 @@ static ivm_status read_axes(const void *data, int dt, int64_t n, int r, uint8_t 
   memset(mark, 0, ISA_MAX_RANK);
   for (int64_t k = 0; k < n; k++) {
     int64_t a = 0;
-    IVM_TRY(norm_axis(int_at(dt, data, k), r, 0, "axis", &a));
+    IVM_TRY(norm_axis(iu_int_at(dt, data, k), r, 0, "axis", &a));
     if (mark[a]) return ERR("axis %lld repeated", (long long)a);
     mark[a] = 1;
   }
@@ -249,11 +176,11 @@ static ivm_status read_axes(const void *data, int dt, int64_t n, int r, uint8_t 
 }
 
 ivm_status isa_infer_squeeze(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 1, 2, 1, 1));
   const isa_type *x = &ctx->in[0];
   isa_type *o = &ctx->out[0];
-  set_out(o, x->dtype, -1);
-  if (!present(ctx, 1)) {
+  iu_set_out(o, x->dtype, -1);
+  if (!iu_present(ctx, 1)) {
     if (x->rank < 0) return NULL;
     int r = 0;
     for (int k = 0; k < x->rank; k++) {
@@ -289,13 +216,13 @@ ivm_status isa_infer_squeeze(isa_infer_ctx *ctx) {
 }
 
 ivm_status isa_infer_unsqueeze(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 2, 1, 1));
   const isa_type *x = &ctx->in[0];
   isa_type *o = &ctx->out[0];
   IVM_TRY(expect_dtype(ctx, 1, IVM_DT_I64));
   int64_t n = -1;
   IVM_TRY(list_len(ctx, 1, &n));
-  set_out(o, x->dtype, -1);
+  iu_set_out(o, x->dtype, -1);
   if (x->rank < 0 || n < 0) return NULL;
   if (x->rank + n > ISA_MAX_RANK)
     return ERR("output rank %lld exceeds %d", (long long)(x->rank + n), ISA_MAX_RANK);
@@ -312,12 +239,12 @@ ivm_status isa_infer_unsqueeze(isa_infer_ctx *ctx) {
 /* ---- Transpose -------------------------------------------------------------------- */
 
 ivm_status isa_infer_transpose(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, 1, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 1, 1, 1, 1));
   const isa_type *x = &ctx->in[0];
   const isa_attr *perm = &ctx->attrs[ISA_A_Transpose_perm];
   isa_type *o = &ctx->out[0];
   int has_perm = perm->count > 0;
-  set_out(o, x->dtype, -1);
+  iu_set_out(o, x->dtype, -1);
   int r = x->rank;
   if (has_perm) {
     if (perm->count > ISA_MAX_RANK) return ERR("perm has %u entries", perm->count);
@@ -342,20 +269,20 @@ ivm_status isa_infer_transpose(isa_infer_ctx *ctx) {
 /* ---- Concat / Split ---------------------------------------------------------------- */
 
 ivm_status isa_infer_concat(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, ISA_VARIADIC, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 1, ISA_VARIADIC, 1, 1));
   isa_type *o = &ctx->out[0];
   int dt = ctx->in[0].dtype, r = -1;
   for (uint32_t i = 0; i < ctx->n_in; i++) {
     const isa_type *t = &ctx->in[i];
     if (t->dtype == IVM_DT_NONE) return ERR("input %u: absent", i);
     if (t->dtype != dt)
-      return ERR("input %u: expected %s, got %s", i, dt_name(dt), dt_name(t->dtype));
+      return ERR("input %u: expected %s, got %s", i, iu_dtn(dt), iu_dtn(t->dtype));
     if (t->rank < 0) continue;
     if (t->rank == 0) return ERR("input %u: cannot concatenate scalars", i);
     if (r >= 0 && t->rank != r) return ERR("input %u: rank %d, expected %d", i, t->rank, r);
     r = t->rank;
   }
-  set_out(o, dt, r);
+  iu_set_out(o, dt, r);
   if (r < 0) return NULL;
   int64_t axis = 0;
   IVM_TRY(norm_axis(ctx->attrs[ISA_A_Concat_axis].v.i, r, 0, "axis", &axis));
@@ -370,7 +297,7 @@ ivm_status isa_infer_concat(isa_infer_ctx *ctx) {
     for (int k = 0; k < r; k++) {
       if (k == axis) continue;
       if (first) o->dims[k] = t->dims[k];
-      else if (!merge_dim(o->dims[k], t->dims[k], &o->dims[k]))
+      else if (!iu_merge_dim(o->dims[k], t->dims[k], &o->dims[k]))
         return ERR("input %u: dim %d is %lld, expected %lld", i, k, (long long)t->dims[k],
                    (long long)o->dims[k]);
     }
@@ -385,11 +312,11 @@ ivm_status isa_infer_concat(isa_infer_ctx *ctx) {
 }
 
 ivm_status isa_infer_split(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, 2, 1, ISA_VARIADIC));
+  IVM_TRY(iu_check_io(ctx, 1, 2, 1, ISA_VARIADIC));
   const isa_type *x = &ctx->in[0];
   uint32_t n_out = ctx->n_out;
-  for (uint32_t j = 0; j < n_out; j++) set_out(&ctx->out[j], x->dtype, x->rank);
-  int has_split = present(ctx, 1);
+  for (uint32_t j = 0; j < n_out; j++) iu_set_out(&ctx->out[j], x->dtype, x->rank);
+  int has_split = iu_present(ctx, 1);
   int64_t n = -1;
   const void *sv = NULL;
   if (has_split) {
@@ -399,7 +326,7 @@ ivm_status isa_infer_split(isa_infer_ctx *ctx) {
       return ERR("input 1: %lld split sizes for %u outputs", (long long)n, n_out);
     sv = list_data(ctx, 1, n);
     for (int64_t k = 0; sv && k < n; k++)
-      if (int_at(IVM_DT_I64, sv, k) < 0) return ERR("input 1: negative split size");
+      if (iu_int_at(IVM_DT_I64, sv, k) < 0) return ERR("input 1: negative split size");
   }
   if (x->rank < 0) return NULL;
   if (x->rank == 0) return ERR("input 0: cannot split a scalar");
@@ -414,7 +341,7 @@ ivm_status isa_infer_split(isa_infer_ctx *ctx) {
     if (!sv) return NULL;
     int64_t sum = 0;
     for (uint32_t j = 0; j < n_out; j++) {
-      int64_t s = int_at(IVM_DT_I64, sv, j);
+      int64_t s = iu_int_at(IVM_DT_I64, sv, j);
       if (s > MAX_NUMEL - sum) return ERR("input 1: split sizes overflow");
       sum += s;
       ctx->out[j].dims[axis] = s;
@@ -456,7 +383,7 @@ static void slice_axis(int64_t d, int64_t start, int64_t end, int64_t step, int6
 }
 
 ivm_status isa_infer_slice(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 3, 5, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 3, 5, 1, 1));
   const isa_type *x = &ctx->in[0];
   isa_type *o = &ctx->out[0];
   int64_t len[5] = {0};
@@ -464,8 +391,8 @@ ivm_status isa_infer_slice(isa_infer_ctx *ctx) {
   static const char *names[5] = {"", "starts", "ends", "axes", "steps"};
   int64_t n = -1;
   for (uint32_t i = 1; i < 5; i++) {
-    if (!present(ctx, i)) continue;
-    IVM_TRY(expect_index_dtype(ctx, i));
+    if (!iu_present(ctx, i)) continue;
+    IVM_TRY(iu_expect_index_dtype(ctx, i));
     IVM_TRY(list_len(ctx, i, &len[i]));
     if (len[i] >= 0) {
       if (n >= 0 && len[i] != n)
@@ -475,34 +402,35 @@ ivm_status isa_infer_slice(isa_infer_ctx *ctx) {
     }
     vals[i] = list_data(ctx, i, len[i]);
   }
-  if (present(ctx, 4) && vals[4])
+  if (iu_present(ctx, 4) && vals[4])
     for (int64_t k = 0; k < n; k++)
-      if (int_at(ctx->in[4].dtype, vals[4], k) == 0) return ERR("steps[%lld] is 0", (long long)k);
+      if (iu_int_at(ctx->in[4].dtype, vals[4], k) == 0)
+        return ERR("steps[%lld] is 0", (long long)k);
   if (x->rank == 0) return ERR("input 0: cannot slice a scalar");
-  set_out(o, x->dtype, x->rank);
+  iu_set_out(o, x->dtype, x->rank);
   if (x->rank < 0) return NULL;
   int r = x->rank;
   if (n > r) return ERR("%lld slice axes for a rank-%d input", (long long)n, r);
   uint8_t mark[ISA_MAX_RANK] = {0};
-  int axes_known = !present(ctx, 3) || vals[3];
-  if (present(ctx, 3) && vals[3]) IVM_TRY(read_axes(vals[3], ctx->in[3].dtype, n, r, mark));
-  if (!present(ctx, 3) && n >= 0)
+  int axes_known = !iu_present(ctx, 3) || vals[3];
+  if (iu_present(ctx, 3) && vals[3]) IVM_TRY(read_axes(vals[3], ctx->in[3].dtype, n, r, mark));
+  if (!iu_present(ctx, 3) && n >= 0)
     for (int64_t k = 0; k < n; k++) mark[k] = 1;
   for (int k = 0; k < r; k++) {
     if (!axes_known || n < 0) o->dims[k] = ISA_DIM_ANY;
     else o->dims[k] = mark[k] ? ISA_DIM_ANY : x->dims[k];
   }
-  if (!axes_known || n < 0 || !vals[1] || !vals[2] || (present(ctx, 4) && !vals[4]))
+  if (!axes_known || n < 0 || !vals[1] || !vals[2] || (iu_present(ctx, 4) && !vals[4]))
     return NULL;
   for (int64_t k = 0; k < n; k++) {
-    int64_t a = present(ctx, 3) ? int_at(ctx->in[3].dtype, vals[3], k) : k;
+    int64_t a = iu_present(ctx, 3) ? iu_int_at(ctx->in[3].dtype, vals[3], k) : k;
     if (a < 0) a += r;
     int64_t d = x->dims[a];
     if (d < 0) continue;
-    int64_t st = present(ctx, 4) ? int_at(ctx->in[4].dtype, vals[4], k) : 1;
+    int64_t st = iu_present(ctx, 4) ? iu_int_at(ctx->in[4].dtype, vals[4], k) : 1;
     int64_t first;
-    slice_axis(d, int_at(ctx->in[1].dtype, vals[1], k), int_at(ctx->in[2].dtype, vals[2], k), st,
-               &first, &o->dims[a]);
+    slice_axis(d, iu_int_at(ctx->in[1].dtype, vals[1], k),
+               iu_int_at(ctx->in[2].dtype, vals[2], k), st, &first, &o->dims[a]);
   }
   return NULL;
 }
@@ -510,11 +438,11 @@ ivm_status isa_infer_slice(isa_infer_ctx *ctx) {
 /* ---- Gather ----------------------------------------------------------------------- */
 
 ivm_status isa_infer_gather(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 2, 1, 1));
   const isa_type *x = &ctx->in[0], *idx = &ctx->in[1];
   isa_type *o = &ctx->out[0];
-  IVM_TRY(expect_index_dtype(ctx, 1));
-  set_out(o, x->dtype, -1);
+  IVM_TRY(iu_expect_index_dtype(ctx, 1));
+  iu_set_out(o, x->dtype, -1);
   if (x->rank == 0) return ERR("input 0: cannot gather from a scalar");
   if (x->rank < 0 || idx->rank < 0) return NULL;
   int64_t axis = 0;
@@ -533,14 +461,14 @@ ivm_status isa_infer_gather(isa_infer_ctx *ctx) {
 /* ---- Expand / Tile ------------------------------------------------------------------ */
 
 ivm_status isa_infer_expand(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 2, 1, 1));
   const isa_type *x = &ctx->in[0];
   isa_type *o = &ctx->out[0];
   IVM_TRY(expect_dtype(ctx, 1, IVM_DT_I64));
   int64_t n = -1;
   IVM_TRY(list_len(ctx, 1, &n));
   if (n > ISA_MAX_RANK) return ERR("input 1: shape of rank %lld exceeds %d", (long long)n, ISA_MAX_RANK);
-  set_out(o, x->dtype, -1);
+  iu_set_out(o, x->dtype, -1);
   if (x->rank < 0 || n < 0) return NULL;
   int r = x->rank > n ? x->rank : (int)n;
   o->rank = (int8_t)r;
@@ -551,7 +479,7 @@ ivm_status isa_infer_expand(isa_infer_ctx *ctx) {
     int64_t b = ISA_DIM_ANY;
     if (si < 0) b = 1;
     else if (sv) {
-      b = int_at(IVM_DT_I64, sv, si);
+      b = iu_int_at(IVM_DT_I64, sv, si);
       if (b < 0) return ERR("shape[%d] = %lld is negative", si, (long long)b);
     }
     int64_t d;
@@ -568,7 +496,7 @@ ivm_status isa_infer_expand(isa_infer_ctx *ctx) {
 }
 
 ivm_status isa_infer_tile(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 2, 1, 1));
   const isa_type *x = &ctx->in[0];
   isa_type *o = &ctx->out[0];
   IVM_TRY(expect_dtype(ctx, 1, IVM_DT_I64));
@@ -578,11 +506,11 @@ ivm_status isa_infer_tile(isa_infer_ctx *ctx) {
     return ERR("input 1: %lld repeats for a rank-%d input", (long long)n, x->rank);
   if (x->rank < 0 && n > ISA_MAX_RANK) return ERR("input 1: too many repeats");
   int r = x->rank >= 0 ? x->rank : (int)n;
-  set_out(o, x->dtype, r);
+  iu_set_out(o, x->dtype, r);
   const void *rv = list_data(ctx, 1, n);
   if (!rv) return NULL;
   for (int k = 0; k < r; k++) {
-    int64_t rep = int_at(IVM_DT_I64, rv, k);
+    int64_t rep = iu_int_at(IVM_DT_I64, rv, k);
     if (rep < 0) return ERR("repeats[%d] = %lld is negative", k, (long long)rep);
     int64_t d = x->rank >= 0 ? x->dims[k] : ISA_DIM_ANY;
     if (rep == 0) o->dims[k] = 0;
@@ -596,7 +524,7 @@ ivm_status isa_infer_tile(isa_infer_ctx *ctx) {
 /* ---- Pad -------------------------------------------------------------------------- */
 
 ivm_status isa_infer_pad(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 2, 3, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 3, 1, 1));
   const isa_type *x = &ctx->in[0];
   isa_type *o = &ctx->out[0];
   const char *mode = ctx->attrs[ISA_A_Pad_mode].v.s;
@@ -608,11 +536,11 @@ ivm_status isa_infer_pad(isa_infer_ctx *ctx) {
   IVM_TRY(expect_dtype(ctx, 1, IVM_DT_I64));
   int64_t n = -1;
   IVM_TRY(list_len(ctx, 1, &n));
-  if (present(ctx, 2)) {
+  if (iu_present(ctx, 2)) {
     const isa_type *cv = &ctx->in[2];
     if (cv->dtype != x->dtype)
-      return ERR("input 2: constant_value is %s, input is %s", dt_name(cv->dtype),
-                 dt_name(x->dtype));
+      return ERR("input 2: constant_value is %s, input is %s", iu_dtn(cv->dtype),
+                 iu_dtn(x->dtype));
     if (cv->rank > 1) return ERR("input 2: constant_value must be a scalar");
     if (cv->rank == 1 && cv->dims[0] >= 0 && cv->dims[0] != 1)
       return ERR("input 2: constant_value must have one element");
@@ -623,11 +551,11 @@ ivm_status isa_infer_pad(isa_infer_ctx *ctx) {
   if (x->rank < 0 && n > 2 * ISA_MAX_RANK) return ERR("input 1: too many pads");
   int r = x->rank >= 0 ? x->rank : (n >= 0 ? (int)(n / 2) : -1);
   if (x->rank < 0 && n >= 0 && n % 2) return ERR("input 1: odd number of pads");
-  set_out(o, x->dtype, r);
+  iu_set_out(o, x->dtype, r);
   const void *pv = list_data(ctx, 1, n);
   if (!pv || r < 0) return NULL;
   for (int k = 0; k < r; k++) {
-    int64_t b = int_at(IVM_DT_I64, pv, k), e = int_at(IVM_DT_I64, pv, k + r);
+    int64_t b = iu_int_at(IVM_DT_I64, pv, k), e = iu_int_at(IVM_DT_I64, pv, k + r);
     if (b < -MAX_NUMEL || b > MAX_NUMEL || e < -MAX_NUMEL || e > MAX_NUMEL)
       return ERR("pads for axis %d out of range", k);
     int64_t d = x->rank >= 0 ? x->dims[k] : ISA_DIM_ANY;
@@ -649,10 +577,10 @@ ivm_status isa_infer_pad(isa_infer_ctx *ctx) {
 /* ---- Shape / Size ------------------------------------------------------------------ */
 
 ivm_status isa_infer_shape(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, 1, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 1, 1, 1, 1));
   const isa_type *x = &ctx->in[0];
   isa_type *o = &ctx->out[0];
-  set_out(o, IVM_DT_I64, 1);
+  iu_set_out(o, IVM_DT_I64, 1);
   if (x->rank < 0) return NULL;
   int64_t r = x->rank, s = ctx->attrs[ISA_A_Shape_start].v.i, e = ctx->attrs[ISA_A_Shape_end].v.i;
   if (s < 0) s += r;
@@ -664,22 +592,22 @@ ivm_status isa_infer_shape(isa_infer_ctx *ctx) {
 }
 
 ivm_status isa_infer_size(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, 1, 1, 1));
-  set_out(&ctx->out[0], IVM_DT_I64, 0);
+  IVM_TRY(iu_check_io(ctx, 1, 1, 1, 1));
+  iu_set_out(&ctx->out[0], IVM_DT_I64, 0);
   return NULL;
 }
 
 /* ---- ConstantOfShape / Range ------------------------------------------------------- */
 
 ivm_status isa_infer_constant_of_shape(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 1, 2, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 1, 2, 1, 1));
   IVM_TRY(expect_dtype(ctx, 0, IVM_DT_I64));
   int64_t n = -1;
   IVM_TRY(list_len(ctx, 0, &n));
   if (ctx->in[0].rank == 0) return ERR("input 0: shape must be 1-D");
   if (n > ISA_MAX_RANK) return ERR("input 0: rank %lld exceeds %d", (long long)n, ISA_MAX_RANK);
   int dt = IVM_DT_F32;
-  if (present(ctx, 1)) {
+  if (iu_present(ctx, 1)) {
     const isa_type *v = &ctx->in[1];
     int64_t vn = 1;
     if (v->rank < 0) return ERR("input 1: value rank unknown");
@@ -688,10 +616,10 @@ ivm_status isa_infer_constant_of_shape(isa_infer_ctx *ctx) {
     dt = v->dtype;
   }
   isa_type *o = &ctx->out[0];
-  set_out(o, dt, (int)n);
+  iu_set_out(o, dt, (int)n);
   const void *sv = list_data(ctx, 0, n);
   for (int64_t k = 0; sv && k < n; k++) {
-    o->dims[k] = int_at(IVM_DT_I64, sv, k);
+    o->dims[k] = iu_int_at(IVM_DT_I64, sv, k);
     if (o->dims[k] < 0) return ERR("shape[%lld] = %lld is negative", (long long)k, (long long)o->dims[k]);
   }
   return check_out_numel(o);
@@ -710,11 +638,11 @@ static double float_at0(int dt, const void *p) {
 }
 
 ivm_status isa_infer_range(isa_infer_ctx *ctx) {
-  IVM_TRY(check_io(ctx, 3, 3, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 3, 3, 1, 1));
   int dt = ctx->in[0].dtype;
   if (dt != IVM_DT_F32 && dt != IVM_DT_F64 && dt != IVM_DT_I16 && dt != IVM_DT_I32 &&
       dt != IVM_DT_I64)
-    return ERR("input 0: Range needs f32, f64, i16, i32 or i64, got %s", dt_name(dt));
+    return ERR("input 0: Range needs f32, f64, i16, i32 or i64, got %s", iu_dtn(dt));
   int known = 1;
   for (uint32_t i = 0; i < 3; i++) {
     IVM_TRY(expect_dtype(ctx, i, dt));
@@ -724,7 +652,7 @@ ivm_status isa_infer_range(isa_infer_ctx *ctx) {
     if (n < 0 || !ctx->in_data || !ctx->in_data[i]) known = 0;
   }
   isa_type *o = &ctx->out[0];
-  set_out(o, dt, 1);
+  iu_set_out(o, dt, 1);
   if (!known) return NULL;
   const void *const *v = ctx->in_data;
   int64_t count;
@@ -736,7 +664,7 @@ ivm_status isa_infer_range(isa_infer_ctx *ctx) {
     if (c > (double)MAX_NUMEL) return ERR("range too long");
     count = c > 0 ? (int64_t)c : 0;
   } else {
-    int64_t s = int_at(dt, v[0], 0), l = int_at(dt, v[1], 0), d = int_at(dt, v[2], 0);
+    int64_t s = iu_int_at(dt, v[0], 0), l = iu_int_at(dt, v[1], 0), d = iu_int_at(dt, v[2], 0);
     if (d == 0) return ERR("delta is 0");
     uint64_t dist, ud;
     if (d > 0) {

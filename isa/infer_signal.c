@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "isa/infer_util.h"
 #include "isa/op.h"
 
 #define ERR(...) ivm_error(IVM_ERR_INVALID_ARGUMENT, __VA_ARGS__)
@@ -14,34 +15,11 @@
 #define SIG_MAX_NUMEL (INT64_MAX / 64)
 #define SIG_MAX_LEN ((int64_t)1 << 40)
 
-static int present(const isa_infer_ctx *ctx, uint32_t i) {
-  return i < ctx->n_in && ctx->in[i].dtype != IVM_DT_NONE;
-}
-
-static const char *dt_name(int dt) { return ivm_dtype_name((ivm_dtype)dt); }
-
 static ivm_status check_io(const isa_infer_ctx *ctx, uint32_t min_in, uint32_t max_in) {
   if (ctx->n_in < min_in || ctx->n_in > max_in)
     return ERR("expected %u to %u inputs, got %u", min_in, max_in, ctx->n_in);
   if (ctx->n_out != 1) return ERR("expected 1 output, got %u", ctx->n_out);
-  for (uint32_t i = 0; i < ctx->n_in; i++) {
-    const isa_type *t = &ctx->in[i];
-    if (t->dtype == IVM_DT_NONE) {
-      if (i < min_in) return ERR("input %u: required input is absent", i);
-      continue;
-    }
-    if (!isa_dtype_valid(t->dtype)) return ERR("input %u: invalid dtype %d", i, t->dtype);
-    if (t->rank < -1 || t->rank > ISA_MAX_RANK)
-      return ERR("input %u: invalid rank %d", i, t->rank);
-  }
-  return NULL;
-}
-
-static void set_out(isa_type *o, int dtype, int rank) {
-  memset(o, 0, sizeof *o);
-  o->dtype = (uint8_t)dtype;
-  o->rank = (int8_t)rank;
-  for (int k = 0; k < ISA_MAX_RANK; k++) o->dims[k] = ISA_DIM_ANY;
+  return iu_check_inputs(ctx, min_in);
 }
 
 static int is_real_float(int dt) {
@@ -50,7 +28,7 @@ static int is_real_float(int dt) {
 
 static ivm_status expect_float(const isa_infer_ctx *ctx, uint32_t i) {
   if (!is_real_float(ctx->in[i].dtype))
-    return ERR("input %u: expected f16, bf16, f32 or f64, got %s", i, dt_name(ctx->in[i].dtype));
+    return ERR("input %u: expected f16, bf16, f32 or f64, got %s", i, iu_dtn(ctx->in[i].dtype));
   return NULL;
 }
 
@@ -60,7 +38,7 @@ static ivm_status int_scalar(const isa_infer_ctx *ctx, uint32_t i, int64_t *v, i
   const isa_type *t = &ctx->in[i];
   *known = 0;
   if (t->dtype != IVM_DT_I32 && t->dtype != IVM_DT_I64)
-    return ERR("input %u: expected i32 or i64, got %s", i, dt_name(t->dtype));
+    return ERR("input %u: expected i32 or i64, got %s", i, iu_dtn(t->dtype));
   if (t->rank > 1 || (t->rank == 1 && t->dims[0] >= 0 && t->dims[0] != 1))
     return ERR("input %u: expected a scalar", i);
   if (t->rank < 0 || (t->rank == 1 && t->dims[0] < 0)) return NULL;
@@ -127,7 +105,7 @@ ivm_status isa_infer_signal_dft(isa_infer_ctx *ctx) {
   int onesided = (int)ctx->attrs[ISA_A_DFT_onesided].v.i;
   int64_t axis = ctx->attrs[ISA_A_DFT_axis].v.i;
   int64_t n = ISA_DIM_ANY;
-  int have_len = present(ctx, 1);
+  int have_len = iu_present(ctx, 1);
   if (have_len) {
     int known = 0;
     IVM_TRY(int_scalar(ctx, 1, &n, &known));
@@ -136,7 +114,7 @@ ivm_status isa_infer_signal_dft(isa_infer_ctx *ctx) {
     if (!known) n = ISA_DIM_ANY;
   }
   isa_type *o = &ctx->out[0];
-  set_out(o, x->dtype, x->rank);
+  iu_set_out(o, x->dtype, x->rank);
   if (x->rank < 0) return NULL;
   int r = x->rank;
   if (r < 2) return ERR("input 0: expected rank >= 2 ([batch, signal..., 1 or 2]), got %d", r);
@@ -169,7 +147,7 @@ ivm_status isa_infer_signal_stft(isa_infer_ctx *ctx) {
   int step_known = 0, fl_known = 0;
   IVM_TRY(int_scalar(ctx, 1, &step, &step_known));
   if (step_known && step < 1) return ERR("frame_step must be positive, got %lld", (long long)step);
-  int have_window = present(ctx, 2), have_fl = present(ctx, 3);
+  int have_window = iu_present(ctx, 2), have_fl = iu_present(ctx, 3);
   if (!have_window && !have_fl) return ERR("STFT needs a window or a frame_length");
   if (have_fl) {
     IVM_TRY(int_scalar(ctx, 3, &fl, &fl_known));
@@ -179,7 +157,7 @@ ivm_status isa_infer_signal_stft(isa_infer_ctx *ctx) {
   if (have_window) {
     const isa_type *w = &ctx->in[2];
     if (w->dtype != x->dtype)
-      return ERR("input 2: window must be %s, got %s", dt_name(x->dtype), dt_name(w->dtype));
+      return ERR("input 2: window must be %s, got %s", iu_dtn(x->dtype), iu_dtn(w->dtype));
     if (w->rank >= 0 && w->rank != 1) return ERR("input 2: window must be 1-D, got rank %d", w->rank);
     int64_t wl = w->rank == 1 ? w->dims[0] : -1;
     if (wl >= 0) {
@@ -193,7 +171,7 @@ ivm_status isa_infer_signal_stft(isa_infer_ctx *ctx) {
     }
   }
   isa_type *o = &ctx->out[0];
-  set_out(o, x->dtype, 4);
+  iu_set_out(o, x->dtype, 4);
   o->dims[3] = 2;
   if (x->rank < 0) return NULL;
   if (x->rank != 3) return ERR("input 0: expected [batch, length, 1 or 2], got rank %d", x->rank);
@@ -225,7 +203,7 @@ ivm_status isa_infer_signal_window(isa_infer_ctx *ctx) {
   if (known && (size < 0 || size > SIG_MAX_NUMEL))
     return ERR("window size %lld out of range", (long long)size);
   isa_type *o = &ctx->out[0];
-  set_out(o, (int)odt, 1);
+  iu_set_out(o, (int)odt, 1);
   if (known) o->dims[0] = size;
   return NULL;
 }
@@ -241,21 +219,21 @@ ivm_status isa_infer_signal_mel(isa_infer_ctx *ctx) {
   for (uint32_t i = 0; i < 3; i++) {
     IVM_TRY(int_scalar(ctx, i, &v[i], &known[i]));
     if (ctx->in[i].dtype != ctx->in[0].dtype)
-      return ERR("input %u: expected %s like input 0, got %s", i, dt_name(ctx->in[0].dtype),
-                 dt_name(ctx->in[i].dtype));
+      return ERR("input %u: expected %s like input 0, got %s", i, iu_dtn(ctx->in[0].dtype),
+                 iu_dtn(ctx->in[i].dtype));
   }
   IVM_TRY(float_scalar(ctx, 3));
   IVM_TRY(float_scalar(ctx, 4));
   if (ctx->in[4].dtype != ctx->in[3].dtype)
-    return ERR("input 4: expected %s like input 3, got %s", dt_name(ctx->in[3].dtype),
-               dt_name(ctx->in[4].dtype));
+    return ERR("input 4: expected %s like input 3, got %s", iu_dtn(ctx->in[3].dtype),
+               iu_dtn(ctx->in[4].dtype));
   if (known[0] && (v[0] < 0 || v[0] > SIG_MAX_LEN))
     return ERR("num_mel_bins %lld out of range", (long long)v[0]);
   if (known[1] && (v[1] < 1 || v[1] > SIG_MAX_LEN))
     return ERR("dft_length %lld out of range", (long long)v[1]);
   if (known[2] && v[2] < 1) return ERR("sample_rate must be positive, got %lld", (long long)v[2]);
   isa_type *o = &ctx->out[0];
-  set_out(o, (int)odt, 2);
+  iu_set_out(o, (int)odt, 2);
   if (known[1]) o->dims[0] = v[1] / 2 + 1;
   if (known[0]) o->dims[1] = v[0];
   return check_numel(o);

@@ -4,14 +4,9 @@
 #include <string.h>
 
 #include "isa/infer_train.h"
+#include "isa/infer_util.h"
 
 #define ERR(...) ivm_error(IVM_ERR_INVALID_ARGUMENT, __VA_ARGS__)
-
-static const char *dtn(int dt) { return ivm_dtype_name((ivm_dtype)dt); }
-
-static int present(const isa_infer_ctx *ctx, uint32_t i) {
-  return i < ctx->n_in && ctx->in[i].dtype != IVM_DT_NONE;
-}
 
 static ivm_status check_rank(const isa_type *t, uint32_t i) {
   if (t->rank < -1 || t->rank > ISA_MAX_RANK) return ERR("input %u: bad rank %d", i, t->rank);
@@ -59,22 +54,22 @@ static ivm_status infer_optimizer(isa_infer_ctx *ctx, uint32_t k, const char *op
   if (ctx->n_out < 1 || ctx->n_out > (k - 1) * n)
     return ERR("%s: expected 1..%u outputs, got %u", op, (k - 1) * n, ctx->n_out);
   for (uint32_t i = 0; i < ctx->n_in; i++) {
-    if (!present(ctx, i)) return ERR("input %u is required", i);
+    if (!iu_present(ctx, i)) return ERR("input %u is required", i);
     IVM_TRY(check_rank(&ctx->in[i], i));
   }
   int rdt = ctx->in[0].dtype;
   if (rdt != IVM_DT_F32 && rdt != IVM_DT_F64)
-    return ERR("input 0 (R): expected f32 or f64, got %s", dtn(rdt));
+    return ERR("input 0 (R): expected f32 or f64, got %s", iu_dtn(rdt));
   IVM_TRY(check_scalar(&ctx->in[0], 0));
   if (ctx->in[1].dtype != IVM_DT_I64)
-    return ERR("input 1 (T): expected i64, got %s", dtn(ctx->in[1].dtype));
+    return ERR("input 1 (T): expected i64, got %s", iu_dtn(ctx->in[1].dtype));
   IVM_TRY(check_scalar(&ctx->in[1], 1));
   int dt = ctx->in[2].dtype;
   if (dt != IVM_DT_F32 && dt != IVM_DT_F64)
-    return ERR("input 2: expected f32 or f64, got %s", dtn(dt));
+    return ERR("input 2: expected f32 or f64, got %s", iu_dtn(dt));
   for (uint32_t i = 3; i < ctx->n_in; i++)
     if (ctx->in[i].dtype != dt)
-      return ERR("input %u: expected %s, got %s", i, dtn(dt), dtn(ctx->in[i].dtype));
+      return ERR("input %u: expected %s, got %s", i, iu_dtn(dt), iu_dtn(ctx->in[i].dtype));
   for (uint32_t o = 0; o < ctx->n_out; o++) {
     uint32_t i = o % n;
     isa_type t;
@@ -170,12 +165,12 @@ ivm_status isa_train_tfidf_resolve(const isa_attr *at, isa_train_tfidf *p) {
 }
 
 ivm_status isa_infer_train_tfidf(isa_infer_ctx *ctx) {
-  if (ctx->n_in != 1 || !present(ctx, 0) || ctx->n_out != 1)
+  if (ctx->n_in != 1 || !iu_present(ctx, 0) || ctx->n_out != 1)
     return ERR("TfIdfVectorizer: expected 1 input and 1 output");
   const isa_type *x = &ctx->in[0];
   IVM_TRY(check_rank(x, 0));
   if (x->dtype != IVM_DT_I32 && x->dtype != IVM_DT_I64)
-    return ERR("input 0: expected i32 or i64, got %s", dtn(x->dtype));
+    return ERR("input 0: expected i32 or i64, got %s", iu_dtn(x->dtype));
   isa_train_tfidf p;
   IVM_TRY(isa_train_tfidf_resolve(ctx->attrs, &p));
   isa_type *y = &ctx->out[0];
@@ -204,18 +199,18 @@ static int is_float(int dt) {
 }
 
 ivm_status isa_infer_train_dropout(isa_infer_ctx *ctx) {
-  if (ctx->n_in < 1 || ctx->n_in > 3 || !present(ctx, 0))
+  if (ctx->n_in < 1 || ctx->n_in > 3 || !iu_present(ctx, 0))
     return ERR("Dropout: expected 1..3 inputs with X present");
   if (ctx->n_out < 1 || ctx->n_out > 2) return ERR("Dropout: expected 1..2 outputs");
   for (uint32_t i = 0; i < ctx->n_in; i++)
-    if (present(ctx, i)) IVM_TRY(check_rank(&ctx->in[i], i));
+    if (iu_present(ctx, i)) IVM_TRY(check_rank(&ctx->in[i], i));
   const isa_type *x = &ctx->in[0];
-  if (!is_float(x->dtype)) return ERR("input 0: expected a float dtype, got %s", dtn(x->dtype));
+  if (!is_float(x->dtype)) return ERR("input 0: expected a float dtype, got %s", iu_dtn(x->dtype));
   double ratio = 0.5;
   int ratio_known = 1, training = 0, training_known = 1;
-  if (present(ctx, 1)) {
+  if (iu_present(ctx, 1)) {
     int dt = ctx->in[1].dtype;
-    if (!is_float(dt)) return ERR("input 1 (ratio): expected a float dtype, got %s", dtn(dt));
+    if (!is_float(dt)) return ERR("input 1 (ratio): expected a float dtype, got %s", iu_dtn(dt));
     IVM_TRY(check_scalar(&ctx->in[1], 1));
     const void *d = ctx->in_data ? ctx->in_data[1] : NULL;
     if (!d) ratio_known = 0;
@@ -224,9 +219,9 @@ ivm_status isa_infer_train_dropout(isa_infer_ctx *ctx) {
     else if (dt == IVM_DT_F16) ratio = isa_f16_to_f32(*(const uint16_t *)d);
     else ratio = isa_bf16_to_f32(*(const uint16_t *)d);
   }
-  if (present(ctx, 2)) {
+  if (iu_present(ctx, 2)) {
     if (ctx->in[2].dtype != IVM_DT_BOOL)
-      return ERR("input 2 (training_mode): expected bool, got %s", dtn(ctx->in[2].dtype));
+      return ERR("input 2 (training_mode): expected bool, got %s", iu_dtn(ctx->in[2].dtype));
     IVM_TRY(check_scalar(&ctx->in[2], 2));
     const void *d = ctx->in_data ? ctx->in_data[2] : NULL;
     if (!d) training_known = 0;

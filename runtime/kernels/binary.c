@@ -14,57 +14,17 @@
 typedef void (*bc_fn)(int64_t n, const char *const *in, const int64_t *st, char *out,
                       const void *ctx);
 
-#define BC_MAX_IN 3
+#define BC_MAX_IN EW_BCAST_MAX_IN
 
 static ivm_status bcast_run(const char *op, rt_tensor *out, int n_in,
                             const rt_tensor *const *in, bc_fn fn, const void *ctx) {
-  int R = out->rank;
-  int64_t full[BC_MAX_IN][ISA_MAX_RANK];
-  size_t esz[BC_MAX_IN];
-  for (int k = 0; k < n_in; k++) {
-    const rt_tensor *t = in[k];
-    if (t->rank > R)
-      return ivm_error(IVM_ERR_INTERNAL, "%s: input %d rank %d exceeds output rank %d", op, k,
-                       t->rank, R);
-    esz[k] = ivm_dtype_size((ivm_dtype)t->dtype);
-    int64_t s = 1;
-    for (int i = R - 1; i >= 0; i--) {
-      int j = i - (R - t->rank);
-      int64_t d = j >= 0 ? t->dims[j] : 1;
-      if (d != out->dims[i] && d != 1)
-        return ivm_error(IVM_ERR_INTERNAL, "%s: input %d dim %d (%lld) does not broadcast to %lld",
-                         op, k, i, (long long)d, (long long)out->dims[i]);
-      full[k][i] = d == 1 ? 0 : s;
-      s *= d;
-    }
-  }
-  int64_t numel = rt_numel(out);
-  if (numel == 0) return NULL;
-
-  /* Drop size-1 output dims, merge an outer dim into its inner neighbour when every
-   * operand steps through both as one. */
   int64_t dims[ISA_MAX_RANK], st[BC_MAX_IN][ISA_MAX_RANK];
-  int m = 0;
-  for (int i = 0; i < R; i++) {
-    int64_t d = out->dims[i];
-    if (d == 1) continue;
-    int merge = m > 0;
-    for (int k = 0; merge && k < n_in; k++)
-      if (st[k][m - 1] != full[k][i] * d) merge = 0;
-    if (merge) {
-      dims[m - 1] *= d;
-      for (int k = 0; k < n_in; k++) st[k][m - 1] = full[k][i];
-    } else {
-      dims[m] = d;
-      for (int k = 0; k < n_in; k++) st[k][m] = full[k][i];
-      m++;
-    }
-  }
-  if (m == 0) { /* every dim is 1: one element */
-    dims[0] = 1;
-    for (int k = 0; k < n_in; k++) st[k][0] = 0;
-    m = 1;
-  }
+  int m;
+  IVM_TRY(ew_bcast_plan(op, out, n_in, in, dims, st, &m));
+  if (m == 0) return NULL;
+  int64_t numel = rt_numel(out);
+  size_t esz[BC_MAX_IN];
+  for (int k = 0; k < n_in; k++) esz[k] = ivm_dtype_size((ivm_dtype)in[k]->dtype);
 
   int64_t inner = dims[m - 1], outer = numel / inner;
   int64_t ist[BC_MAX_IN], idx[ISA_MAX_RANK] = {0}, off[BC_MAX_IN] = {0};

@@ -1,5 +1,6 @@
 /* Private helpers shared by the elementwise, softmax, normalisation, reduction and cast
- * kernels (binary.c, unary.c, cast.c, norm.c, reduce.c). Not part of any public contract. */
+ * kernels (binary.c, unary.c, cast.c, norm.c, reduce.c and the math family's
+ * math_binary.c, math_unary.c, math_reduce.c). Not part of any public contract. */
 #ifndef IVM_RUNTIME_KERNELS_EW_H
 #define IVM_RUNTIME_KERNELS_EW_H
 
@@ -189,6 +190,119 @@ static inline void ew_store_i64(int dt, void *p, int64_t i, uint64_t v) {
     case IVM_DT_I64: ((int64_t *)p)[i] = (int64_t)v; break;
     default: break;
   }
+}
+
+/* ---- broadcasting loop nest ---------------------------------------------------------- */
+#define EW_BCAST_MAX_IN 3
+
+/* Maps out's index space onto n_in (<= EW_BCAST_MAX_IN) inputs with numpy broadcasting: a
+ * broadcast dim gets stride 0, size-1 output dims are dropped, and an outer dim merges into
+ * its inner neighbour when every input steps through both as one. Gives the loop nest
+ * dims[0..*m) and each input's element strides st[k][0..*m); the innermost strides are 0
+ * or 1. *m = 0 when out has no elements (nothing to do). An input that does not broadcast
+ * to out is IVM_ERR_INTERNAL (inference guarantees it does). */
+static inline ivm_status ew_bcast_plan(const char *op, const rt_tensor *out, int n_in,
+                                       const rt_tensor *const *in, int64_t *dims,
+                                       int64_t (*st)[ISA_MAX_RANK], int *m_out) {
+  int R = out->rank;
+  int64_t full[EW_BCAST_MAX_IN][ISA_MAX_RANK];
+  *m_out = 0;
+  if (n_in < 1 || n_in > EW_BCAST_MAX_IN)
+    return ivm_error(IVM_ERR_INTERNAL, "%s: %d broadcast inputs", op, n_in);
+  for (int k = 0; k < n_in; k++) {
+    const rt_tensor *t = in[k];
+    if (t->rank > R)
+      return ivm_error(IVM_ERR_INTERNAL, "%s: input %d rank %d exceeds output rank %d", op, k,
+                       t->rank, R);
+    int64_t s = 1;
+    for (int i = R - 1; i >= 0; i--) {
+      int j = i - (R - t->rank);
+      int64_t d = j >= 0 ? t->dims[j] : 1;
+      if (d != out->dims[i] && d != 1)
+        return ivm_error(IVM_ERR_INTERNAL, "%s: input %d dim %d (%lld) does not broadcast to %lld",
+                         op, k, i, (long long)d, (long long)out->dims[i]);
+      full[k][i] = d == 1 ? 0 : s;
+      s *= d;
+    }
+  }
+  if (rt_numel(out) == 0) return NULL;
+
+  int m = 0;
+  for (int i = 0; i < R; i++) {
+    int64_t d = out->dims[i];
+    if (d == 1) continue;
+    int merge = m > 0;
+    for (int k = 0; merge && k < n_in; k++)
+      if (st[k][m - 1] != full[k][i] * d) merge = 0;
+    if (merge) {
+      dims[m - 1] *= d;
+      for (int k = 0; k < n_in; k++) st[k][m - 1] = full[k][i];
+    } else {
+      dims[m] = d;
+      for (int k = 0; k < n_in; k++) st[k][m] = full[k][i];
+      m++;
+    }
+  }
+  if (m == 0) { /* every dim is 1: one element */
+    dims[0] = 1;
+    for (int k = 0; k < n_in; k++) st[k][0] = 0;
+    m = 1;
+  }
+  *m_out = m;
+  return NULL;
+}
+
+/* ---- unary driver -------------------------------------------------------------------- */
+/* An elementwise unary inner function: n elements in -> out, with up to two parameters. */
+typedef void (*ew_unary_fn)(int64_t n, const void *in, void *out, const float *prm);
+
+/* Y = f(X) elementwise through tbl[dtype] (NULL: dtype unsupported), parameters p0, p1. */
+static inline ivm_status ew_run_unary(const rt_call *c, const char *op, const ew_unary_fn *tbl,
+                                      float p0, float p1) {
+  IVM_TRY(ew_check_io(c, op, 1, 1));
+  const rt_tensor *x = c->in[0];
+  rt_tensor *y = c->out[0];
+  int dt = x->dtype;
+  if (y->dtype != dt || !ew_same_shape(x, y))
+    return ivm_error(IVM_ERR_INTERNAL, "%s: output type differs from input", op);
+  ew_unary_fn fn = dt < EW_NDT ? tbl[dt] : NULL;
+  if (!fn) return ew_bad_dtype(op, dt);
+  const float prm[2] = {p0, p1};
+  fn(rt_numel(x), x->data, y->data, prm);
+  return NULL;
+}
+
+/* ---- reduction axes ------------------------------------------------------------------ */
+/* Sets mask[i] (zeroed by the caller) for each axis of X = c->in[0] that the Reduce* axes
+ * input c->in[1] (i64, may be absent or empty) names; no axes means every axis, unless the
+ * noop_with_empty_axes attribute in slot_noop is set: then *noop = 1 (Y = X) and mask is
+ * left as it is. Out-of-range or repeated axes are IVM_ERR_RUNTIME. */
+static inline ivm_status ew_reduce_axes(const rt_call *c, const char *op, int slot_noop,
+                                        uint8_t *mask, int *noop) {
+  const rt_tensor *x = c->in[0], *ax = c->n_in > 1 ? c->in[1] : NULL;
+  int r = x->rank;
+  int64_t n_axes = ax ? rt_numel(ax) : 0;
+  *noop = 0;
+  if (ax && ax->dtype != IVM_DT_I64) return ivm_error(IVM_ERR_INTERNAL, "%s: axes must be i64", op);
+  if (n_axes == 0) {
+    if (ew_attr_i(c, slot_noop, 0)) {
+      *noop = 1;
+      return NULL;
+    }
+    for (int i = 0; i < r; i++) mask[i] = 1;
+  } else {
+    const int64_t *a = ax->data;
+    for (int64_t k = 0; k < n_axes; k++) {
+      int64_t v = a[k];
+      if (v < -r || v >= r)
+        return ivm_error(IVM_ERR_RUNTIME, "%s: axis %lld out of range for rank %d", op,
+                         (long long)v, r);
+      if (v < 0) v += r;
+      if (mask[v]) return ivm_error(IVM_ERR_RUNTIME, "%s: axis %lld repeated", op, (long long)a[k]);
+      mask[v] = 1;
+    }
+  }
+  return NULL;
 }
 
 #endif

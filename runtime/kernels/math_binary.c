@@ -14,49 +14,12 @@ typedef void (*mb_fn)(int64_t n, const char *a, int64_t sa, const char *b, int64
 static ivm_status mb_run(const char *op, rt_tensor *out, const rt_tensor *a,
                          const rt_tensor *b, mb_fn fn, const void *ctx) {
   const rt_tensor *in[2] = {a, b};
-  int R = out->rank;
-  int64_t full[2][ISA_MAX_RANK];
-  size_t esz[2];
-  for (int k = 0; k < 2; k++) {
-    const rt_tensor *t = in[k];
-    if (t->rank > R)
-      return ivm_error(IVM_ERR_INTERNAL, "%s: input %d rank %d exceeds output rank %d", op, k,
-                       t->rank, R);
-    esz[k] = ivm_dtype_size((ivm_dtype)t->dtype);
-    int64_t s = 1;
-    for (int i = R - 1; i >= 0; i--) {
-      int j = i - (R - t->rank);
-      int64_t d = j >= 0 ? t->dims[j] : 1;
-      if (d != out->dims[i] && d != 1)
-        return ivm_error(IVM_ERR_INTERNAL, "%s: input %d dim %d (%lld) does not broadcast to %lld",
-                         op, k, i, (long long)d, (long long)out->dims[i]);
-      full[k][i] = d == 1 ? 0 : s;
-      s *= d;
-    }
-  }
-  int64_t numel = rt_numel(out);
-  if (numel == 0) return NULL;
   int64_t dims[ISA_MAX_RANK], st[2][ISA_MAX_RANK];
-  int m = 0;
-  for (int i = 0; i < R; i++) {
-    int64_t d = out->dims[i];
-    if (d == 1) continue;
-    if (m > 0 && st[0][m - 1] == full[0][i] * d && st[1][m - 1] == full[1][i] * d) {
-      dims[m - 1] *= d;
-      st[0][m - 1] = full[0][i];
-      st[1][m - 1] = full[1][i];
-    } else {
-      dims[m] = d;
-      st[0][m] = full[0][i];
-      st[1][m] = full[1][i];
-      m++;
-    }
-  }
-  if (m == 0) {
-    dims[0] = 1;
-    st[0][0] = st[1][0] = 0;
-    m = 1;
-  }
+  int m;
+  IVM_TRY(ew_bcast_plan(op, out, 2, in, dims, st, &m));
+  if (m == 0) return NULL;
+  int64_t numel = rt_numel(out);
+  size_t esz[2] = {ivm_dtype_size((ivm_dtype)a->dtype), ivm_dtype_size((ivm_dtype)b->dtype)};
   int64_t inner = dims[m - 1], outer = numel / inner;
   int64_t idx[ISA_MAX_RANK] = {0}, off[2] = {0, 0};
   size_t osz = ivm_dtype_size((ivm_dtype)out->dtype);

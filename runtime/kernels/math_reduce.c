@@ -24,30 +24,11 @@ typedef struct red_plan {
 /* Resolves the axes input (or all axes) into a collapsed plan; *noop when Y = X. */
 static ivm_status red_make_plan(const rt_call *c, const char *op, int slot_noop,
                                 red_plan *p, int *noop) {
-  const rt_tensor *x = c->in[0], *ax = c->n_in > 1 ? c->in[1] : NULL;
+  const rt_tensor *x = c->in[0];
   int r = x->rank;
   uint8_t mask[ISA_MAX_RANK] = {0};
-  int64_t n_axes = ax ? rt_numel(ax) : 0;
-  *noop = 0;
-  if (ax && ax->dtype != IVM_DT_I64) return ivm_error(IVM_ERR_INTERNAL, "%s: axes must be i64", op);
-  if (n_axes == 0) {
-    if (ew_attr_i(c, slot_noop, 0)) {
-      *noop = 1;
-      return NULL;
-    }
-    for (int i = 0; i < r; i++) mask[i] = 1;
-  } else {
-    const int64_t *a = ax->data;
-    for (int64_t k = 0; k < n_axes; k++) {
-      int64_t v = a[k];
-      if (v < -r || v >= r)
-        return ivm_error(IVM_ERR_RUNTIME, "%s: axis %lld out of range for rank %d", op,
-                         (long long)v, r);
-      if (v < 0) v += r;
-      if (mask[v]) return ivm_error(IVM_ERR_RUNTIME, "%s: axis %lld repeated", op, (long long)a[k]);
-      mask[v] = 1;
-    }
-  }
+  IVM_TRY(ew_reduce_axes(c, op, slot_noop, mask, noop));
+  if (*noop) return NULL;
   p->count = 1;
   p->kept = 1;
   for (int i = 0; i < r; i++) {

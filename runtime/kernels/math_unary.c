@@ -6,7 +6,7 @@
 
 #include "runtime/kernels/ew.h"
 
-typedef void (*mu_fn)(int64_t n, const void *in, void *out, const float *prm);
+typedef ew_unary_fn mu_fn;
 
 /* float vs double libm function, chosen by the compute type */
 #define GF(name, x) _Generic((x), float: name##f, default: name)(x)
@@ -81,23 +81,8 @@ DEF_UNARY(GeluErf)
 DEF_UNARY(GeluTanh)
 EW_FLOAT_TYPES(DEF_MU_F, SignF)
 
-static ivm_status run_unary(const rt_call *c, const char *op, const mu_fn *tbl, float p0,
-                            float p1) {
-  IVM_TRY(ew_check_io(c, op, 1, 1));
-  const rt_tensor *x = c->in[0];
-  rt_tensor *y = c->out[0];
-  int dt = x->dtype;
-  if (y->dtype != dt || !ew_same_shape(x, y))
-    return ivm_error(IVM_ERR_INTERNAL, "%s: output type differs from input", op);
-  mu_fn fn = dt < EW_NDT ? tbl[dt] : NULL;
-  if (!fn) return ew_bad_dtype(op, dt);
-  const float prm[2] = {p0, p1};
-  fn(rt_numel(x), x->data, y->data, prm);
-  return NULL;
-}
-
 #define SIMPLE(OP) \
-  ivm_status rt_k_##OP(const rt_call *c) { return run_unary(c, #OP, tbl_##OP, 0.0f, 0.0f); }
+  ivm_status rt_k_##OP(const rt_call *c) { return ew_run_unary(c, #OP, tbl_##OP, 0.0f, 0.0f); }
 SIMPLE(Sin)
 SIMPLE(Cos)
 SIMPLE(Tan)
@@ -116,25 +101,26 @@ SIMPLE(Mish)
 #undef SIMPLE
 
 ivm_status rt_k_Selu(const rt_call *c) {
-  return run_unary(c, "Selu", tbl_Selu, ew_attr_f(c, ISA_A_Selu_alpha, 1.67326319217681884765625f),
-                   ew_attr_f(c, ISA_A_Selu_gamma, 1.05070102214813232421875f));
+  return ew_run_unary(c, "Selu", tbl_Selu,
+                      ew_attr_f(c, ISA_A_Selu_alpha, 1.67326319217681884765625f),
+                      ew_attr_f(c, ISA_A_Selu_gamma, 1.05070102214813232421875f));
 }
 ivm_status rt_k_Elu(const rt_call *c) {
-  return run_unary(c, "Elu", tbl_Elu, ew_attr_f(c, ISA_A_Elu_alpha, 1.0f), 0.0f);
+  return ew_run_unary(c, "Elu", tbl_Elu, ew_attr_f(c, ISA_A_Elu_alpha, 1.0f), 0.0f);
 }
 ivm_status rt_k_Celu(const rt_call *c) {
-  return run_unary(c, "Celu", tbl_Celu, ew_attr_f(c, ISA_A_Celu_alpha, 1.0f), 0.0f);
+  return ew_run_unary(c, "Celu", tbl_Celu, ew_attr_f(c, ISA_A_Celu_alpha, 1.0f), 0.0f);
 }
 ivm_status rt_k_ThresholdedRelu(const rt_call *c) {
-  return run_unary(c, "ThresholdedRelu", tbl_ThresholdedRelu,
-                   ew_attr_f(c, ISA_A_ThresholdedRelu_alpha, 1.0f), 0.0f);
+  return ew_run_unary(c, "ThresholdedRelu", tbl_ThresholdedRelu,
+                      ew_attr_f(c, ISA_A_ThresholdedRelu_alpha, 1.0f), 0.0f);
 }
 ivm_status rt_k_Gelu(const rt_call *c) {
   const char *ap = c->attrs ? c->attrs[ISA_A_Gelu_approximate].v.s : NULL;
   int tanh_approx = ap && strcmp(ap, "tanh") == 0;
   if (ap && !tanh_approx && strcmp(ap, "none") != 0)
     return ivm_error(IVM_ERR_INTERNAL, "Gelu: bad approximate");
-  return run_unary(c, "Gelu", tanh_approx ? tbl_GeluTanh : tbl_GeluErf, 0.0f, 0.0f);
+  return ew_run_unary(c, "Gelu", tanh_approx ? tbl_GeluTanh : tbl_GeluErf, 0.0f, 0.0f);
 }
 
 /* ---- Sign: floats (NaN stays NaN) and integers ----------------------------------------- */
@@ -158,7 +144,7 @@ EW_UINT_TYPES(DEF_SIGN_U, 0)
 static const mu_fn tbl_Sign[EW_NDT] = {EW_FLOAT_TYPES(TBL_F, SignF) EW_SINT_TYPES(STBL_I, 0)
                                            EW_UINT_TYPES(STBL_I, 0)};
 
-ivm_status rt_k_Sign(const rt_call *c) { return run_unary(c, "Sign", tbl_Sign, 0.0f, 0.0f); }
+ivm_status rt_k_Sign(const rt_call *c) { return ew_run_unary(c, "Sign", tbl_Sign, 0.0f, 0.0f); }
 
 /* ---- Shrink: floats directly; integers through double, converted back like numpy's
  * astype (truncating; saturating here) ------------------------------------------------- */
@@ -171,7 +157,7 @@ ivm_status rt_k_Shrink(const rt_call *c) {
   const rt_tensor *x = c->in[0];
   rt_tensor *y = c->out[0];
   int dt = x->dtype;
-  if (!isa_dtype_is_int(dt)) return run_unary(c, "Shrink", tbl_Shrink, bias, lambd);
+  if (!isa_dtype_is_int(dt)) return ew_run_unary(c, "Shrink", tbl_Shrink, bias, lambd);
   if (y->dtype != dt || !ew_same_shape(x, y))
     return ivm_error(IVM_ERR_INTERNAL, "Shrink: output type differs from input");
   int64_t n = rt_numel(x);

@@ -154,33 +154,19 @@ static void red_divide(int dt, void *o, int64_t n, int64_t count) {
 static ivm_status run_reduce(const rt_call *c, const char *op, int kind, int slot_keep,
                              int slot_noop) {
   IVM_TRY(ew_check_io(c, op, 1, 1));
-  const rt_tensor *x = c->in[0], *ax = c->n_in > 1 ? c->in[1] : NULL;
+  const rt_tensor *x = c->in[0];
   rt_tensor *y = c->out[0];
   int dt = x->dtype, r = x->rank;
   if (y->dtype != dt) return ivm_error(IVM_ERR_INTERNAL, "%s: output dtype differs", op);
   (void)slot_keep; /* keepdims only changes the output shape, which is already set */
 
   uint8_t mask[ISA_MAX_RANK] = {0};
-  int64_t n_axes = ax ? rt_numel(ax) : 0;
-  if (ax && ax->dtype != IVM_DT_I64) return ivm_error(IVM_ERR_INTERNAL, "%s: axes must be i64", op);
-  if (n_axes == 0) {
-    if (ew_attr_i(c, slot_noop, 0)) { /* no-op: Y = X */
-      if (rt_numel(y) != rt_numel(x)) return ivm_error(IVM_ERR_INTERNAL, "%s: output size", op);
-      if (rt_numel(x) && y->data != x->data) memmove(y->data, x->data, rt_nbytes(x));
-      return NULL;
-    }
-    for (int i = 0; i < r; i++) mask[i] = 1;
-  } else {
-    const int64_t *a = ax->data;
-    for (int64_t k = 0; k < n_axes; k++) {
-      int64_t v = a[k];
-      if (v < -r || v >= r)
-        return ivm_error(IVM_ERR_RUNTIME, "%s: axis %lld out of range for rank %d", op,
-                         (long long)v, r);
-      if (v < 0) v += r;
-      if (mask[v]) return ivm_error(IVM_ERR_RUNTIME, "%s: axis %lld repeated", op, (long long)a[k]);
-      mask[v] = 1;
-    }
+  int noop;
+  IVM_TRY(ew_reduce_axes(c, op, slot_noop, mask, &noop));
+  if (noop) { /* Y = X */
+    if (rt_numel(y) != rt_numel(x)) return ivm_error(IVM_ERR_INTERNAL, "%s: output size", op);
+    if (rt_numel(x) && y->data != x->data) memmove(y->data, x->data, rt_nbytes(x));
+    return NULL;
   }
   int64_t count = 1, kept = 1;
   for (int i = 0; i < r; i++) {

@@ -6,7 +6,7 @@
 
 #include "runtime/kernels/ew.h"
 
-typedef void (*un_fn)(int64_t n, const void *in, void *out, const float *prm);
+typedef ew_unary_fn un_fn;
 
 /* float vs double libm function, chosen by the compute type */
 #define GF(name, x) _Generic((x), float: name##f, default: name)(x)
@@ -80,23 +80,8 @@ DEF_UNARY_FS(Relu)
 DEF_UNARY_FS(Neg)
 DEF_UNARY_FSU(Abs)
 
-static ivm_status run_unary(const rt_call *c, const char *op, const un_fn *tbl, float p0,
-                            float p1) {
-  IVM_TRY(ew_check_io(c, op, 1, 1));
-  const rt_tensor *x = c->in[0];
-  rt_tensor *y = c->out[0];
-  int dt = x->dtype;
-  if (y->dtype != dt || !ew_same_shape(x, y))
-    return ivm_error(IVM_ERR_INTERNAL, "%s: output type differs from input", op);
-  un_fn fn = dt < EW_NDT ? tbl[dt] : NULL;
-  if (!fn) return ew_bad_dtype(op, dt);
-  const float prm[2] = {p0, p1};
-  fn(rt_numel(x), x->data, y->data, prm);
-  return NULL;
-}
-
 #define SIMPLE(OP) \
-  ivm_status rt_k_##OP(const rt_call *c) { return run_unary(c, #OP, tbl_##OP, 0.0f, 0.0f); }
+  ivm_status rt_k_##OP(const rt_call *c) { return ew_run_unary(c, #OP, tbl_##OP, 0.0f, 0.0f); }
 SIMPLE(Sqrt)
 SIMPLE(Exp)
 SIMPLE(Log)
@@ -113,14 +98,14 @@ SIMPLE(Abs)
 #undef SIMPLE
 
 ivm_status rt_k_LeakyRelu(const rt_call *c) {
-  return run_unary(c, "LeakyRelu", tbl_LeakyRelu, ew_attr_f(c, ISA_A_LeakyRelu_alpha, 0.01f),
-                   0.0f);
+  return ew_run_unary(c, "LeakyRelu", tbl_LeakyRelu,
+                      ew_attr_f(c, ISA_A_LeakyRelu_alpha, 0.01f), 0.0f);
 }
 
 ivm_status rt_k_HardSigmoid(const rt_call *c) {
-  return run_unary(c, "HardSigmoid", tbl_HardSigmoid,
-                   ew_attr_f(c, ISA_A_HardSigmoid_alpha, 0.2f),
-                   ew_attr_f(c, ISA_A_HardSigmoid_beta, 0.5f));
+  return ew_run_unary(c, "HardSigmoid", tbl_HardSigmoid,
+                      ew_attr_f(c, ISA_A_HardSigmoid_alpha, 0.2f),
+                      ew_attr_f(c, ISA_A_HardSigmoid_beta, 0.5f));
 }
 
 ivm_status rt_k_Not(const rt_call *c) {

@@ -327,3 +327,61 @@ Test(control, scan_slice_kernel) {
   cr_assert(st != NULL);
   ivm_status_free(st);
 }
+
+/* Scan in its opset-8 form (batched, sequence_lens, directions), compiled from ONNX:
+ * tests/data/scan8_lens.onnx and the expected values come from tests/data/make_scan8.py
+ * (numpy). Batch 2, carried s, scan inputs xa (forward) and xr (reverse):
+ * s := (s + xa[i]) * xr[len-1-i]; y := s - xa[i]. Steps past a batch element's length are
+ * undefined in ONNX; IVM zero-fills them. */
+static const float S0[] = {1.0f, 2.0f, -1.0f, 0.5f};
+static const float XA[] = {-2.5f, -2.0f, -1.5f, -1.0f, -0.5f, 0.0f,
+                           0.5f,  1.0f,  1.5f,  2.0f,  2.5f, 3.0f};
+static const float XR[] = {1.0f, 2.0f, 0.5f, -1.0f, 2.0f, 0.25f,
+                           -2.0f, 1.0f, 3.0f, 0.5f, 9.0f, 9.0f};
+/* lens = [3, 2] */
+static const float S_FINAL0[] = {-2.75f, 2.0f, -0.0f, 2.75f};
+static const float YS0[] = {-0.5f, 2.0f,  -0.75f, 2.0f,  -2.25f, 2.0f,
+                            -2.0f, -0.25f, -1.5f, 0.75f, 0.0f,   0.0f};
+/* lens = [1, 3] */
+static const float S_FINAL1[] = {-1.5f, 0.0f, 13.0f, 10.75f};
+static const float YS1[] = {1.0f,  2.0f,  0.0f,  0.0f,  0.0f,  0.0f,
+                            -5.0f, 12.5f, -10.5f, 5.75f, 10.5f, 7.75f};
+
+Test(control, scan8_sequence_lens_reverse) {
+  void *bytes;
+  size_t n;
+  ok(ivm_compile_onnx_file(IVM_TEST_DATA "/scan8_lens.onnx", &bytes, &n, NULL));
+  ivm_module *m;
+  ok(ivm_module_load_memory(bytes, n, 1, NULL, &m));
+  ivm_session *s;
+  ok(ivm_session_create(m, NULL, &s));
+  const int32_t lens[2][2] = {{3, 2}, {1, 3}};
+  const float *want_s[2] = {S_FINAL0, S_FINAL1}, *want_y[2] = {YS0, YS1};
+  const int64_t d1[1] = {2}, d2[2] = {2, 2}, d3[3] = {2, 3, 2};
+  for (int c = 0; c < 2; c++) { /* the second run re-initialises every accumulator */
+    ok(ivm_session_bind_input(s, 0, IVM_DT_I32, 1, d1, lens[c], sizeof lens[c]));
+    ok(ivm_session_bind_input(s, 1, IVM_DT_F32, 2, d2, S0, sizeof S0));
+    ok(ivm_session_bind_input(s, 2, IVM_DT_F32, 3, d3, XA, sizeof XA));
+    ok(ivm_session_bind_input(s, 3, IVM_DT_F32, 3, d3, XR, sizeof XR));
+    ok(ivm_session_run(s));
+    ivm_tensor_view sf, ys;
+    ok(ivm_session_output(s, 0, &sf));
+    ok(ivm_session_output(s, 1, &ys));
+    cr_assert_eq(sf.rank, 2);
+    cr_assert(sf.dims[0] == 2 && sf.dims[1] == 2);
+    cr_assert_eq(ys.rank, 3);
+    cr_assert(ys.dims[0] == 2 && ys.dims[1] == 3 && ys.dims[2] == 2);
+    for (int k = 0; k < 4; k++)
+      cr_expect_float_eq(((const float *)sf.data)[k], want_s[c][k], 1e-5f, "case %d s[%d]", c, k);
+    for (int k = 0; k < 12; k++)
+      cr_expect_float_eq(((const float *)ys.data)[k], want_y[c][k], 1e-5f, "case %d y[%d]", c, k);
+  }
+  /* A length past the sequence is a run-time error, not a crash. */
+  const int32_t bad[2] = {4, 1};
+  ok(ivm_session_bind_input(s, 0, IVM_DT_I32, 1, d1, bad, sizeof bad));
+  ivm_status st = ivm_session_run(s);
+  cr_assert(st != NULL, "sequence_lens 4 > 3 must fail");
+  ivm_status_free(st);
+  ivm_session_destroy(s);
+  ivm_module_release(m);
+}
