@@ -176,6 +176,16 @@ int cmd_run(int argc, char **argv) {
   return st ? cli_fail("run", st) : CLI_OK;
 }
 
+/* Prints s as the body of a JSON string. */
+static void print_json_string(const char *s) {
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') printf("\\%c", c);
+    else if (c < 0x20) printf("\\u%04x", c);
+    else putchar(c);
+  }
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -236,9 +246,11 @@ int cmd_bench(int argc, char **argv) {
     for (int r = 0; r < reps; r++) sum += times[r];
     qsort(times, (size_t)reps, sizeof *times, cmp_double);
     double median = reps % 2 ? times[reps / 2] : (times[reps / 2 - 1] + times[reps / 2]) / 2;
-    printf("{\"model\": \"%s\", \"load_ms\": %.4f, \"min_ms\": %.4f, \"median_ms\": %.4f, "
+    printf("{\"model\": \"");
+    print_json_string(model);
+    printf("\", \"load_ms\": %.4f, \"min_ms\": %.4f, \"median_ms\": %.4f, "
            "\"mean_ms\": %.4f, \"reps\": %d, \"threads\": %d}\n",
-           model, load_ms, times[0], median, sum / reps, reps, threads ? threads : 1);
+           load_ms, times[0], median, sum / reps, reps, threads ? threads : 1);
   }
   ivm_session_destroy(s);
   ivm_module_release(m);

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `ivm bench` prints one JSON line with load_ms, min_ms and median_ms; the model path is
+# escaped as a JSON string (quotes and backslashes in file names).
+set -u
+ivm=$1; src=$2
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/we\"ird\\dir"
+cp "$src/examples/cnn/model.onnx" "$tmp/we\"ird\\dir/m.onnx"
+out=$("$ivm" bench "$tmp/we\"ird\\dir/m.onnx" --reps 3) || { echo "FAIL: bench exited $?"; exit 1; }
+echo "$out"
+fails=0
+[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || { echo "FAIL: not one line"; fails=1; }
+grep -qF 'we\"ird\\dir/m.onnx"' <<<"$out" || { echo "FAIL: model path not JSON-escaped"; fails=1; }
+for k in load_ms min_ms median_ms; do
+  grep -qE "\"$k\": [0-9]+\.[0-9]+" <<<"$out" || { echo "FAIL: no numeric $k"; fails=1; }
+done
+"$ivm" bench "$src/examples/cnn/model.onnx" --reps 0 >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] || { echo "FAIL: --reps 0 should be a usage error, got $rc"; fails=1; }
+exit $fails
