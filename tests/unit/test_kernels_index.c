@@ -10,80 +10,22 @@
 #include <string.h>
 
 #include "runtime/rt.h"
+#include "tests/unit/kernel_test_util.h"
 
 /* ---- helpers ------------------------------------------------------------------------ */
-#define D(...) ((const int64_t[]){__VA_ARGS__})
 #define F(...) ((const float[]){__VA_ARGS__})
 #define I64(...) ((const int64_t[]){__VA_ARGS__})
 #define NARG(...) (sizeof((const double[]){__VA_ARGS__}) / sizeof(double))
 
-static rt_tensor mk(int dt, int rank, const int64_t *dims, const void *data) {
-  rt_tensor t;
-  memset(&t, 0, sizeof t);
-  t.dtype = (uint8_t)dt;
-  t.rank = (uint8_t)rank;
-  for (int k = 0; k < rank; k++) t.dims[k] = dims[k];
-  t.data = (void *)data;
-  t.capacity = rt_nbytes(&t);
-  return t;
-}
 
-static isa_attr *defaults(isa_builtin_op op, isa_attr *buf) {
-  isa_attrs_init_defaults(isa_builtin_desc(op), buf);
-  return buf;
-}
 
-static void set_int(isa_attr *a, int64_t v) {
-  a->v.i = v;
-  a->present = 1;
-}
 
-static void set_str(isa_attr *a, const char *s) {
-  a->v.s = s;
-  a->count = (uint32_t)strlen(s);
-  a->present = 1;
-}
 
-static void ok(ivm_status st) {
-  cr_assert(st == NULL, "unexpected error: %s", ivm_status_message(st));
-}
 
-static void fails(ivm_status st, ivm_status_code code) {
-  cr_assert(st != NULL, "expected an error");
-  cr_assert_eq(ivm_status_get_code(st), code, "got %s: %s",
-               ivm_status_code_name(ivm_status_get_code(st)), ivm_status_message(st));
-  ivm_status_free(st);
-}
 
-static ivm_status run(isa_builtin_op op, uint32_t n_in, const rt_tensor *const *in,
-                      const isa_attr *attrs, uint32_t n_out, rt_tensor *out) {
-  isa_attr def[16];
-  if (!attrs) attrs = defaults(op, def);
-  return rt_run_builtin(op, n_in, in, attrs, n_out, out);
-}
 
-static void shape_is(const rt_tensor *t, int dt, int rank, const int64_t *dims) {
-  cr_assert_eq(t->dtype, dt, "dtype %d, expected %d", t->dtype, dt);
-  cr_assert_eq(t->rank, rank, "rank %d, expected %d", t->rank, rank);
-  for (int k = 0; k < rank; k++)
-    cr_assert_eq(t->dims[k], dims[k], "dim %d is %lld, expected %lld", k, (long long)t->dims[k],
-                 (long long)dims[k]);
-}
 
-static void f32_is(const rt_tensor *t, const float *want, size_t n) {
-  cr_assert_eq(rt_numel(t), (int64_t)n, "numel %lld, expected %zu", (long long)rt_numel(t), n);
-  const float *g = t->data;
-  for (size_t i = 0; i < n; i++)
-    cr_assert(fabsf(g[i] - want[i]) <= 1e-6f * (1 + fabsf(want[i])), "[%zu] = %g, expected %g", i,
-              g[i], want[i]);
-}
 
-static void i64_is(const rt_tensor *t, const int64_t *want, size_t n) {
-  cr_assert_eq(rt_numel(t), (int64_t)n, "numel %lld, expected %zu", (long long)rt_numel(t), n);
-  const int64_t *g = t->data;
-  for (size_t i = 0; i < n; i++)
-    cr_assert_eq(g[i], want[i], "[%zu] = %lld, expected %lld", i, (long long)g[i], (long long)want[i]);
-}
 
 static void i32_is(const rt_tensor *t, const int32_t *want, size_t n) {
   cr_assert_eq(rt_numel(t), (int64_t)n);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "runtime/rt.h"
+#include "tests/unit/kernel_test_util.h"
 
 /* ---- expected values computed with numpy ------------------------------------------- */
 /* np.transpose(arange(24).reshape(2,3,4), (0, 1, 2)) */
@@ -57,81 +58,19 @@ static const float exp_gather[] = {8.0f, 9.0f, 10.0f, 11.0f, 0.0f, 1.0f, 2.0f, 3
 static const float exp_range_f[] = {0.5f, 0.8999999761581421f, 1.2999999523162842f, 1.6999999284744263f, 2.0999999046325684f, 2.5f, 2.8999998569488525f, 3.299999713897705f};
 
 /* ---- helpers ------------------------------------------------------------------------ */
-#define D(...) ((const int64_t[]){__VA_ARGS__})
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static rt_tensor mk(int dt, int rank, const int64_t *dims, const void *data) {
-  rt_tensor t;
-  memset(&t, 0, sizeof t);
-  t.dtype = (uint8_t)dt;
-  t.rank = (uint8_t)rank;
-  for (int k = 0; k < rank; k++) t.dims[k] = dims[k];
-  t.data = (void *)data;
-  t.capacity = rt_nbytes(&t);
-  return t;
-}
 
-static isa_attr *defaults(isa_builtin_op op, isa_attr *buf) {
-  isa_attrs_init_defaults(isa_builtin_desc(op), buf);
-  return buf;
-}
 
-static void set_int(isa_attr *a, int64_t v) {
-  a->v.i = v;
-  a->present = 1;
-}
 
-static void set_ints(isa_attr *a, const int64_t *v, uint32_t n) {
-  a->v.ints = v;
-  a->count = n;
-  a->present = 1;
-}
 
-static void set_str(isa_attr *a, const char *s) {
-  a->v.s = s;
-  a->count = (uint32_t)strlen(s);
-  a->present = 1;
-}
 
-static void ok(ivm_status st) { cr_assert(st == NULL, "unexpected error: %s", ivm_status_message(st)); }
 
-static void fails(ivm_status st, ivm_status_code code) {
-  cr_assert(st != NULL, "expected an error");
-  cr_assert_eq(ivm_status_get_code(st), code, "got %s: %s",
-               ivm_status_code_name(ivm_status_get_code(st)), ivm_status_message(st));
-  ivm_status_free(st);
-}
 
 /* Runs op on inputs (NULL entries: absent) with attrs (NULL: defaults). */
-static ivm_status run(isa_builtin_op op, uint32_t n_in, const rt_tensor *const *in,
-                      const isa_attr *attrs, uint32_t n_out, rt_tensor *out) {
-  isa_attr def[8];
-  if (!attrs) attrs = defaults(op, def);
-  return rt_run_builtin(op, n_in, in, attrs, n_out, out);
-}
 
-static void shape_is(const rt_tensor *t, int dt, int rank, const int64_t *dims) {
-  cr_assert_eq(t->dtype, dt, "dtype %d, expected %d", t->dtype, dt);
-  cr_assert_eq(t->rank, rank, "rank %d, expected %d", t->rank, rank);
-  for (int k = 0; k < rank; k++)
-    cr_assert_eq(t->dims[k], dims[k], "dim %d is %lld, expected %lld", k, (long long)t->dims[k],
-                 (long long)dims[k]);
-}
 
-static void f32_is(const rt_tensor *t, const float *want, size_t n) {
-  cr_assert_eq(rt_numel(t), (int64_t)n, "numel %lld, expected %zu", (long long)rt_numel(t), n);
-  const float *g = t->data;
-  for (size_t i = 0; i < n; i++)
-    cr_assert(fabsf(g[i] - want[i]) <= 1e-6f * (1 + fabsf(want[i])), "[%zu] = %g, expected %g", i,
-              g[i], want[i]);
-}
 
-static void i64_is(const rt_tensor *t, const int64_t *want, size_t n) {
-  cr_assert_eq(rt_numel(t), (int64_t)n);
-  const int64_t *g = t->data;
-  for (size_t i = 0; i < n; i++)
-    cr_assert_eq(g[i], want[i], "[%zu] = %lld, expected %lld", i, (long long)g[i], (long long)want[i]);
-}
 
 static void i32_is(const rt_tensor *t, const int32_t *want, size_t n) {
   cr_assert_eq(rt_numel(t), (int64_t)n);

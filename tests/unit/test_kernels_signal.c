@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "runtime/rt.h"
+#include "tests/unit/kernel_test_util.h"
 
 /* ---- expected values computed with numpy ------------------------------------------- */
 /* np.fft.fft(sin(0.37k)+0.05k, k<5) as f32 */
@@ -42,31 +43,11 @@ static const double exp_blackman_s[] = {-1.3877787807814457e-17, 0.1300000000000
 static const float exp_mel[] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.5f, 0.5f, 0.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.5f, 0.5f, 0.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.75f, 0.25f, 0.0f, 0.0f, 0.0f, 0.5f, 0.5f, 0.0f, 0.0f, 0.0f, 0.25f, 0.75f, 0.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.75f, 0.25f, 0.0f, 0.0f, 0.0f, 0.5f, 0.5f, 0.0f, 0.0f, 0.0f, 0.25f, 0.75f, 0.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.8333333134651184f, 0.0f, 0.0f, 0.0f, 0.0f, 0.6666666865348816f, 0.0f, 0.0f, 0.0f, 0.0f, 0.5f, 0.0f, 0.0f, 0.0f, 0.0f, 0.3333333432674408f, 0.0f, 0.0f, 0.0f, 0.0f, 0.1666666716337204f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
 
 /* ---- helpers ------------------------------------------------------------------------ */
-#define D(...) ((const int64_t[]){__VA_ARGS__})
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static rt_tensor mk(int dt, int rank, const int64_t *dims, const void *data) {
-  rt_tensor t;
-  memset(&t, 0, sizeof t);
-  t.dtype = (uint8_t)dt;
-  t.rank = (uint8_t)rank;
-  for (int k = 0; k < rank; k++) t.dims[k] = dims[k];
-  t.data = (void *)data;
-  t.capacity = rt_nbytes(&t);
-  return t;
-}
 
-static isa_attr *defaults(isa_builtin_op op, isa_attr *buf) {
-  isa_attrs_init_defaults(isa_builtin_desc(op), buf);
-  return buf;
-}
 
-static void set_int(isa_attr *a, int64_t v) {
-  a->v.i = v;
-  a->present = 1;
-}
 
-static void ok(ivm_status st) { cr_assert(st == NULL, "unexpected error: %s", ivm_status_message(st)); }
 
 static void fails_at(int line, ivm_status st, ivm_status_code code) {
   cr_assert(st != NULL, "line %d: expected an error", line);
