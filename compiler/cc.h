@@ -34,8 +34,13 @@ typedef struct cc_value {
   uint32_t tensor; /* emission: tensor index */
 } cc_value;
 
+/* cc_node.op of an op outside the built-in table (a plugin, ivm.ffi or ivm.expr op):
+ * its descriptor is cc_node.desc, from the graph's registry. */
+#define CC_OP_CUSTOM ((isa_builtin_op)ISA_OP_COUNT)
+
 typedef struct cc_node {
   isa_builtin_op op;
+  const isa_op_desc *desc; /* isa_builtin_desc(op), or the custom op's */
   uint32_t n_in, n_out;
   int32_t *in, *out;    /* value ids, CC_NONE where absent (graph-owned arrays) */
   uint32_t n_attrs;     /* attributes given, in schema order */
@@ -60,6 +65,9 @@ typedef struct cc_graph {
   uint32_t n_symbols, cap_symbols;
   uint32_t tmp_counter;
   cc_block *blocks; /* bump allocator for strings and small arrays */
+  /* Ops beyond the built-ins (plugins the host allowed, the ivm.ffi / ivm.expr families);
+   * NULL: built-ins only. Not owned. */
+  isa_registry *registry;
 } cc_graph;
 
 void cc_graph_init(cc_graph *g);
@@ -78,6 +86,10 @@ ivm_status cc_add_const_i64(cc_graph *g, const char *hint, const int64_t *vals, 
 /* Adds a node; in/out arrays are copied. Returns the node id in *out_node. */
 ivm_status cc_add_node(cc_graph *g, isa_builtin_op op, const char *name, const int32_t *in,
                        uint32_t n_in, const int32_t *out, uint32_t n_out, uint32_t *out_node);
+/* Adds a node of a custom op (op CC_OP_CUSTOM); desc must outlive the graph. */
+ivm_status cc_add_custom_node(cc_graph *g, const isa_op_desc *desc, const char *name,
+                              const int32_t *in, uint32_t n_in, const int32_t *out,
+                              uint32_t n_out, uint32_t *out_node);
 /* Sets an attribute by schema name (must exist with that type). Data is copied. */
 ivm_status cc_node_set_attr(cc_graph *g, uint32_t node, const char *name, int type, int64_t i,
                             float f, const char *s, const void *list, uint32_t count);
@@ -170,7 +182,9 @@ ivm_status cc_emit(cc_graph *g, uint8_t **out_bytes, size_t *out_size, cc_emit_s
 ivm_status cc_import_and_optimize(const uint8_t *bytes, size_t size, const char *base_dir,
                                   cc_graph *g);
 /* Whole pipeline on ONNX bytes. */
+/* registry: custom ops (see cc_graph.registry), may be NULL. */
 ivm_status cc_compile_onnx_bytes(const uint8_t *bytes, size_t size, const char *base_dir,
+                                 isa_registry *registry,
                                  uint8_t **out_bytes, size_t *out_size, cc_emit_stats *stats);
 
 /* Reads a whole file into malloc'd memory (with a limit, for untrusted input). */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "compiler/cc.h"
+#include "runtime/rt.h"
 
 #define ARENA_ALIGN 64u
 
@@ -81,6 +82,15 @@ done:
   return st;
 }
 
+/* The import already made for a custom op's descriptor, or -1. */
+static int32_t find_import(const cc_emitted *b, uint32_t n_imports, const isa_op_desc *d) {
+  for (uint32_t k = 0; k < n_imports; k++)
+    if (b->imports[k].version == d->version && strcmp(b->imports[k].name, d->name) == 0 &&
+        strcmp(b->imports[k].domain, d->domain) == 0)
+      return (int32_t)k;
+  return -1;
+}
+
 ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
   cc_emitted b;
   memset(&b, 0, sizeof b);
@@ -97,7 +107,7 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
   b.tensors = calloc(g->n_values + 1, sizeof *b.tensors);
   b.instrs = calloc(n_instrs + 1, sizeof *b.instrs);
   b.operands = calloc(n_operands + 1, sizeof *b.operands);
-  b.imports = calloc(ISA_OP_COUNT, sizeof *b.imports);
+  b.imports = calloc(ISA_OP_COUNT + n_instrs, sizeof *b.imports);
   b.inputs = calloc(g->n_inputs + 1, sizeof *b.inputs);
   b.outputs = calloc(g->n_outputs + 1, sizeof *b.outputs);
   b.items = calloc(g->n_values + 1, sizeof *b.items);
@@ -212,15 +222,17 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
     const cc_node *n = &g->nodes[i];
     if (n->dead) continue;
     if (n->op == ISA_OP_LoopEnd && n_loops) n_loops--;
-    if (import_of[n->op] < 0) {
-      const isa_op_desc *d = isa_builtin_desc(n->op);
+    int32_t imp = n->op == CC_OP_CUSTOM ? find_import(&b, n_imports, n->desc) : import_of[n->op];
+    if (imp < 0) {
+      const isa_op_desc *d = n->desc;
       b.imports[n_imports].domain = d->domain;
       b.imports[n_imports].name = d->name;
       b.imports[n_imports].version = d->version;
-      import_of[n->op] = (int32_t)n_imports++;
+      imp = (int32_t)n_imports++;
+      if (n->op != CC_OP_CUSTOM) import_of[n->op] = imp;
     }
     isa_def_instr *in = &b.instrs[ii];
-    in->op = (uint32_t)import_of[n->op];
+    in->op = (uint32_t)imp;
     in->n_in = (uint16_t)n->n_in;
     in->n_out = (uint16_t)n->n_out;
     in->operands = &b.operands[oi];
@@ -339,9 +351,11 @@ ivm_status cc_import_and_optimize(const uint8_t *bytes, size_t size, const char 
 }
 
 ivm_status cc_compile_onnx_bytes(const uint8_t *bytes, size_t size, const char *base_dir,
-                                 uint8_t **out_bytes, size_t *out_size, cc_emit_stats *stats) {
+                                 isa_registry *registry, uint8_t **out_bytes, size_t *out_size,
+                                 cc_emit_stats *stats) {
   cc_graph g;
   cc_graph_init(&g);
+  g.registry = registry;
   ivm_status st = cc_import_and_optimize(bytes, size, base_dir, &g);
   if (!st) st = cc_emit(&g, out_bytes, out_size, stats);
   cc_graph_free(&g);
@@ -350,6 +364,26 @@ ivm_status cc_compile_onnx_bytes(const uint8_t *bytes, size_t size, const char *
 
 ivm_status ivm_compile_onnx_file(const char *path, void **out_bytes, size_t *out_size,
                                  ivm_compile_report *out_report) {
+  return ivm_compile_onnx_file_opts(path, NULL, out_bytes, out_size, out_report);
+}
+
+/* Built-ins, the ivm.ffi / ivm.expr families and the plugins the host allowed. */
+static ivm_status compile_registry(const ivm_compile_options *opts, isa_registry **out) {
+  IVM_TRY(rt_registry_create_builtin(out));
+  for (uint32_t k = 0; opts && k < opts->n_allow_plugins; k++) {
+    ivm_status st = rt_plugin_add_to_registry(opts->allow_plugins[k], *out);
+    if (st) {
+      isa_registry_destroy(*out);
+      *out = NULL;
+      return st;
+    }
+  }
+  return NULL;
+}
+
+ivm_status ivm_compile_onnx_file_opts(const char *path, const ivm_compile_options *opts,
+                                      void **out_bytes, size_t *out_size,
+                                      ivm_compile_report *out_report) {
   if (!path || !out_bytes || !out_size)
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "ivm_compile_onnx_file: NULL argument");
   *out_bytes = NULL;
@@ -378,7 +412,10 @@ ivm_status ivm_compile_onnx_file(const char *path, void **out_bytes, size_t *out
   size_t out_len = 0;
   cc_emit_stats stats;
   memset(&stats, 0, sizeof stats);
-  ivm_status st = cc_compile_onnx_bytes(bytes, size, dir, &out, &out_len, &stats);
+  isa_registry *reg = NULL;
+  ivm_status st = compile_registry(opts, &reg);
+  if (!st) st = cc_compile_onnx_bytes(bytes, size, dir, reg, &out, &out_len, &stats);
+  isa_registry_destroy(reg);
   free(bytes);
   free(dir);
   if (st) return ivm_status_wrap(st, "%s", path);

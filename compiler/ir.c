@@ -115,13 +115,16 @@ ivm_status cc_add_const_i64(cc_graph *g, const char *hint, const int64_t *vals, 
   return cc_add_const(g, name, IVM_DT_I64, rank, dims, d, n * sizeof *d, out_id);
 }
 
-ivm_status cc_add_node(cc_graph *g, isa_builtin_op op, const char *name, const int32_t *in,
-                       uint32_t n_in, const int32_t *out, uint32_t n_out, uint32_t *out_node) {
+static ivm_status add_node(cc_graph *g, isa_builtin_op op, const isa_op_desc *desc,
+                           const char *name, const int32_t *in, uint32_t n_in,
+                           const int32_t *out, uint32_t n_out, uint32_t *out_node) {
+  if (!desc) return ivm_error(IVM_ERR_INTERNAL, "compiler: node '%s' has no op", name);
   if (!grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof *g->nodes))
     return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
   cc_node *n = &g->nodes[g->n_nodes];
   memset(n, 0, sizeof *n);
   n->op = op;
+  n->desc = desc;
   n->n_in = n_in;
   n->n_out = n_out;
   n->in = cc_alloc(g, (n_in + 1) * sizeof *n->in);
@@ -138,8 +141,19 @@ ivm_status cc_add_node(cc_graph *g, isa_builtin_op op, const char *name, const i
   return NULL;
 }
 
+ivm_status cc_add_node(cc_graph *g, isa_builtin_op op, const char *name, const int32_t *in,
+                       uint32_t n_in, const int32_t *out, uint32_t n_out, uint32_t *out_node) {
+  return add_node(g, op, isa_builtin_desc(op), name, in, n_in, out, n_out, out_node);
+}
+
+ivm_status cc_add_custom_node(cc_graph *g, const isa_op_desc *desc, const char *name,
+                              const int32_t *in, uint32_t n_in, const int32_t *out,
+                              uint32_t n_out, uint32_t *out_node) {
+  return add_node(g, CC_OP_CUSTOM, desc, name, in, n_in, out, n_out, out_node);
+}
+
 void cc_node_decode(cc_node *n) {
-  const isa_op_desc *d = isa_builtin_desc(n->op);
+  const isa_op_desc *d = n->desc;
   isa_attrs_init_defaults(d, n->slots);
   for (uint32_t i = 0; i < n->n_attrs; i++) {
     int k = isa_attr_index(d, n->attrs[i].name);
@@ -161,7 +175,7 @@ void cc_node_decode(cc_node *n) {
 ivm_status cc_node_set_attr(cc_graph *g, uint32_t node, const char *name, int type, int64_t i,
                             float f, const char *s, const void *list, uint32_t count) {
   cc_node *n = &g->nodes[node];
-  const isa_op_desc *d = isa_builtin_desc(n->op);
+  const isa_op_desc *d = n->desc;
   int k = isa_attr_index(d, name);
   if (k < 0 || d->attrs[k].type != type)
     return ivm_error(IVM_ERR_UNSUPPORTED, "attribute '%s' (%s) is not supported", name,
@@ -247,7 +261,7 @@ void cc_replace_uses(cc_graph *g, int32_t from, int32_t to) {
 
 const char *cc_node_desc(const cc_graph *g, uint32_t node, char *buf, size_t size) {
   const cc_node *n = &g->nodes[node];
-  snprintf(buf, size, "node '%s' (%s)", n->name ? n->name : "", isa_builtin_desc(n->op)->name);
+  snprintf(buf, size, "node '%s' (%s)", n->name ? n->name : "", n->desc->name);
   return buf;
 }
 

@@ -480,6 +480,7 @@ ivm_status cc_import_onnx(const uint8_t *bytes, size_t size, const char *base_di
   memset(&im, 0, sizeof im);
   im.g = g;
   im.base_dir = base_dir;
+  im.model = m;
   ivm_status st = import_graph(&im, m);
   free(im.names.keys);
   free(im.names.ids);

@@ -22,6 +22,7 @@ typedef struct cc_scope_undo {
 typedef struct cc_imp {
   cc_graph *g;
   int64_t opset;
+  const Onnx__ModelProto *model; /* its opset_import versions other domains' ops */
   const char *base_dir;
   cc_name_map names;
   const Onnx__NodeProto *node; /* being translated */

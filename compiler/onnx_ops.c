@@ -487,6 +487,85 @@ static ivm_status dispatch(tr *t) {
   return cc_imp_unsupported(t->im, "unsupported op '%s'", o);
 }
 
+/* ---- ops outside the ONNX domains: plugins, ivm.ffi, ivm.expr ---------------------- */
+static int64_t domain_version(const cc_imp *im, const char *domain) {
+  for (size_t i = 0; im->model && i < im->model->n_opset_import; i++) {
+    const Onnx__OperatorSetIdProto *o = im->model->opset_import[i];
+    if (o && o->domain && strcmp(o->domain, domain) == 0) return o->has_version ? o->version : 1;
+  }
+  return 1;
+}
+
+/* An ivm.expr node's attributes beyond its schema (alpha=1.0) are the expression's named
+ * parameters: they become param_names / params. */
+static ivm_status expr_params(tr *t, uint32_t node) {
+  cc_graph *g = t->im->g;
+  char names[1024];
+  float vals[64];
+  size_t len = 0;
+  uint32_t n = 0;
+  names[0] = 0;
+  for (size_t i = 0; i < t->n->n_attribute; i++) {
+    const Onnx__AttributeProto *a = t->n->attribute[i];
+    if (!a || !a->name || isa_attr_index(g->nodes[node].desc, a->name) >= 0) continue;
+    if (a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT &&
+        a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT)
+      return cc_imp_unsupported(t->im, "ivm.expr attribute '%s': only float and int "
+                                "attributes can be expression parameters", a->name);
+    size_t nl = strlen(a->name);
+    if (n == 64 || len + nl + 2 > sizeof names)
+      return cc_imp_unsupported(t->im, "ivm.expr: too many parameters");
+    if (n) names[len++] = ',';
+    memcpy(names + len, a->name, nl + 1);
+    len += nl;
+    vals[n++] = a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT ? a->f : (float)a->i;
+  }
+  if (!n) return NULL;
+  IVM_TRY(cc_node_set_attr(g, node, "param_names", ISA_ATTR_STRING, 0, 0, names, NULL, 0));
+  return cc_node_set_attr(g, node, "params", ISA_ATTR_FLOATS, 0, 0, NULL, vals, n);
+}
+
+static ivm_status tr_custom(tr *t) {
+  cc_imp *im = t->im;
+  const char *dom = t->n->domain;
+  int64_t ver = domain_version(im, dom);
+  const isa_registry_entry *e =
+      im->g->registry && ver > 0 && ver <= UINT32_MAX
+          ? isa_registry_resolve(im->g->registry, dom, t->op_type, (uint32_t)ver)
+          : NULL;
+  if (!e) {
+    if (strncmp(dom, "ivm", 3) == 0 && (!dom[3] || dom[3] == '.'))
+      return ivm_error(IVM_ERR_UNSUPPORTED, "node '%s': op %s.%s version %lld is not provided "
+                       "by this IVM", im->node_name, dom, t->op_type, (long long)ver);
+    return ivm_error(IVM_ERR_NOT_FOUND,
+                     "node '%s': op %s.%s version %lld is not registered; if a plugin "
+                     "provides it, allow the plugin with --allow-plugin PATH",
+                     im->node_name, dom, t->op_type, (long long)ver);
+  }
+  const isa_op_desc *d = e->desc;
+  uint32_t n_in = t->n_in, n_out = t->n_out;
+  while (n_in && t->in[n_in - 1] == CC_NONE) n_in--;
+  if (n_in < d->min_in || (d->max_in != ISA_VARIADIC && n_in > d->max_in) ||
+      n_out < d->min_out || (d->max_out != ISA_VARIADIC && n_out > d->max_out))
+    return ivm_error(IVM_ERR_FORMAT, "node '%s' (%s.%s): %u inputs and %u outputs do not "
+                     "match the op's arity", im->node_name, dom, t->op_type, n_in, n_out);
+  uint32_t node;
+  IVM_TRY(cc_add_custom_node(im->g, d, im->node_name, t->in, n_in, t->out, n_out, &node));
+  if (d->kind == ISA_OP_KIND_EXPR) {
+    IVM_TRY(expr_params(t, node));
+    /* the remaining attributes are the schema's */
+    const char *extra[65];
+    uint32_t k = 0;
+    for (size_t i = 0; i < t->n->n_attribute && k < 64; i++) {
+      const Onnx__AttributeProto *a = t->n->attribute[i];
+      if (a && a->name && isa_attr_index(d, a->name) < 0) extra[k++] = a->name;
+    }
+    extra[k] = NULL;
+    return tr_copy_attrs(t, node, extra);
+  }
+  return tr_copy_attrs(t, node, NULL);
+}
+
 ivm_status cc_imp_translate(cc_imp *im) {
   const Onnx__NodeProto *n = im->node;
   tr t;
@@ -494,16 +573,21 @@ ivm_status cc_imp_translate(cc_imp *im) {
   t.im = im;
   t.n = n;
   t.op_type = n->op_type;
-  if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0 &&
-      !(strcmp(n->domain, "ai.onnx.preview.training") == 0 &&
-        (!strcmp(n->op_type, "Adagrad") || !strcmp(n->op_type, "Adam") ||
-         !strcmp(n->op_type, "Momentum")))) /* train family, compiler/onnx_ops_train.c */
-    return ivm_error(IVM_ERR_UNSUPPORTED, "unsupported op '%s' in domain '%s' (node '%s', opset %lld)",
-                     n->op_type, n->domain, im->node_name, (long long)im->opset);
+  int custom = 0;
+  if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0) {
+    if (strncmp(n->domain, "ai.onnx", 7) != 0)
+      custom = 1; /* a plugin, ivm.ffi or ivm.expr op */
+    else if (!(strcmp(n->domain, "ai.onnx.preview.training") == 0 &&
+               (!strcmp(n->op_type, "Adagrad") || !strcmp(n->op_type, "Adam") ||
+                !strcmp(n->op_type, "Momentum")))) /* train family, onnx_ops_train.c */
+      return ivm_error(IVM_ERR_UNSUPPORTED,
+                       "unsupported op '%s' in domain '%s' (node '%s', opset %lld)",
+                       n->op_type, n->domain, im->node_name, (long long)im->opset);
+  }
   if (n->n_input > MAX_IO || n->n_output > MAX_IO)
     return cc_imp_unsupported(im, "op '%s' with %zu inputs and %zu outputs", n->op_type,
                               n->n_input, n->n_output);
-  if (!strcmp(n->op_type, "Constant")) {
+  if (!custom && !strcmp(n->op_type, "Constant")) {
     t.n_out = (uint32_t)n->n_output;
     return tr_constant(&t);
   }
@@ -531,5 +615,5 @@ ivm_status cc_imp_translate(cc_imp *im) {
   }
   if (t.n_out == 0) return ivm_error(IVM_ERR_FORMAT, "node '%s' (%s) has no outputs",
                                      im->node_name, n->op_type);
-  return dispatch(&t);
+  return custom ? tr_custom(&t) : dispatch(&t);
 }

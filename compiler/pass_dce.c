@@ -45,7 +45,7 @@ ivm_status cc_pass_dce(cc_graph *g) {
     if (n->dead) continue;
     /* Control instructions and writes of vars stay (liveness through loop back edges is
      * not tracked here; keeping them is conservative). */
-    int used = (isa_builtin_desc(n->op)->flags & ISA_OPF_CONTROL) != 0;
+    int used = (n->desc->flags & (ISA_OPF_CONTROL | ISA_OPF_SIDE_EFFECTS)) != 0;
     for (uint32_t k = 0; k < n->n_out; k++)
       if (n->out[k] >= 0 && (live[n->out[k]] || g->values[n->out[k]].is_var)) used = 1;
     if (!used) {

@@ -55,7 +55,10 @@ ivm_status cc_fold_node(cc_graph *g, uint32_t node, int *folded) {
   cc_node *n = &g->nodes[node];
   if (n->dead) return NULL;
   /* Control instructions and writes of vars are never folded (a var is not a constant). */
-  if (isa_builtin_desc(n->op)->flags & (ISA_OPF_CONTROL | ISA_OPF_SEQ)) return NULL;
+  /* Only built-ins fold: a custom op's code runs when the host loads the module. */
+  if (n->op == CC_OP_CUSTOM ||
+      (n->desc->flags & (ISA_OPF_CONTROL | ISA_OPF_SEQ | ISA_OPF_SIDE_EFFECTS)))
+    return NULL;
   for (uint32_t i = 0; i < n->n_out; i++)
     if (n->out[i] >= 0 && g->values[n->out[i]].is_var) return NULL;
   if ((n->op == ISA_OP_Shape || n->op == ISA_OP_Size) && n->in[0] >= 0)

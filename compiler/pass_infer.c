@@ -9,11 +9,12 @@ ivm_status cc_infer_node(cc_graph *g, uint32_t node) {
   cc_node *n = &g->nodes[node];
   /* Sequence / optional values go only to seq ops (ISA_OPF_SEQ, isa/ops_seq.def); an
    * Identity of one is a deep copy. */
-  if (!(isa_builtin_desc(n->op)->flags & ISA_OPF_SEQ))
+  if (!(n->desc->flags & ISA_OPF_SEQ))
     for (uint32_t i = 0; i < n->n_in; i++) {
       if (n->in[i] < 0 || !g->values[n->in[i]].type.vkind) continue;
       if (n->op == ISA_OP_Identity) {
         n->op = ISA_OP_CopyValue;
+        n->desc = isa_builtin_desc(ISA_OP_CopyValue);
         break;
       }
       char buf[300];
@@ -21,7 +22,7 @@ ivm_status cc_infer_node(cc_graph *g, uint32_t node) {
                        cc_node_desc(g, node, buf, sizeof buf), i, g->values[n->in[i]].name,
                        isa_vkind_name(g->values[n->in[i]].type.vkind));
     }
-  const isa_op_desc *d = isa_builtin_desc(n->op);
+  const isa_op_desc *d = n->desc;
   isa_type stack_in[8], stack_out[8];
   const void *stack_data[8];
   isa_type *tin = stack_in, *tout = stack_out;

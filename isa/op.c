@@ -69,8 +69,13 @@ int isa_attr_index(const isa_op_desc *desc, const char *name) {
 /* ---- registry: open addressing would be overkill at this size; a sorted-free array
  * scanned at load time (never per instruction) is enough. ---------------------------- */
 struct isa_registry {
+  const isa_registry *parent;
   isa_registry_entry *entries;
   uint32_t count, cap;
+  isa_registry_entry *families;
+  uint32_t n_families;
+  isa_op_desc **owned; /* family instances: desc and name allocated here */
+  uint32_t n_owned;
 };
 
 ivm_status isa_registry_create(isa_registry **out) {
@@ -81,8 +86,20 @@ ivm_status isa_registry_create(isa_registry **out) {
   return NULL;
 }
 
+ivm_status isa_registry_create_child(const isa_registry *parent, isa_registry **out) {
+  IVM_TRY(isa_registry_create(out));
+  (*out)->parent = parent;
+  return NULL;
+}
+
 void isa_registry_destroy(isa_registry *reg) {
   if (!reg) return;
+  for (uint32_t i = 0; i < reg->n_owned; i++) {
+    free((char *)reg->owned[i]->name);
+    free(reg->owned[i]);
+  }
+  free(reg->owned);
+  free(reg->families);
   free(reg->entries);
   free(reg);
 }
@@ -146,16 +163,80 @@ ivm_status isa_registry_add(isa_registry *reg, const isa_op_desc *desc, const vo
 
 const isa_registry_entry *isa_registry_find(const isa_registry *reg, const char *domain,
                                             const char *name, uint32_t version) {
-  for (uint32_t i = 0; i < reg->count; i++) {
-    const isa_op_desc *d = reg->entries[i].desc;
-    if (d->version == version && strcmp(d->name, name) == 0 && strcmp(d->domain, domain) == 0)
-      return &reg->entries[i];
-  }
+  for (; reg; reg = reg->parent)
+    for (uint32_t i = 0; i < reg->count; i++) {
+      const isa_op_desc *d = reg->entries[i].desc;
+      if (d->version == version && strcmp(d->name, name) == 0 && strcmp(d->domain, domain) == 0)
+        return &reg->entries[i];
+    }
   return NULL;
 }
 
-uint32_t isa_registry_count(const isa_registry *reg) { return reg->count; }
+uint32_t isa_registry_count(const isa_registry *reg) {
+  return reg ? reg->count + isa_registry_count(reg->parent) : 0;
+}
 
 const isa_registry_entry *isa_registry_at(const isa_registry *reg, uint32_t i) {
-  return i < reg->count ? &reg->entries[i] : NULL;
+  if (!reg) return NULL;
+  uint32_t below = isa_registry_count(reg->parent);
+  if (i < below) return isa_registry_at(reg->parent, i);
+  return i - below < reg->count ? &reg->entries[i - below] : NULL;
+}
+
+ivm_status isa_registry_add_family(isa_registry *reg, const isa_op_desc *tmpl, const void *impl) {
+  if (!tmpl || !valid_ident(tmpl->domain, 1) || !tmpl->name || !tmpl->infer)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "op family: malformed template");
+  if (isa_registry_family(reg, tmpl->domain))
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "op family %s is already registered",
+                     tmpl->domain);
+  isa_registry_entry *f = realloc(reg->families, (reg->n_families + 1) * sizeof *f);
+  if (!f) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "registry: out of memory");
+  reg->families = f;
+  f[reg->n_families].desc = tmpl;
+  f[reg->n_families].impl = impl;
+  reg->n_families++;
+  return NULL;
+}
+
+const isa_registry_entry *isa_registry_family(const isa_registry *reg, const char *domain) {
+  for (; reg; reg = reg->parent)
+    for (uint32_t i = 0; i < reg->n_families; i++)
+      if (strcmp(reg->families[i].desc->domain, domain) == 0) return &reg->families[i];
+  return NULL;
+}
+
+const isa_registry_entry *isa_registry_resolve(isa_registry *reg, const char *domain,
+                                               const char *name, uint32_t version) {
+  const isa_registry_entry *e = isa_registry_find(reg, domain, name, version);
+  if (e) return e;
+  const isa_registry_entry *fam = isa_registry_family(reg, domain);
+  if (!fam || fam->desc->version != version || !valid_ident(name, 0)) return NULL;
+  isa_op_desc **owned = realloc(reg->owned, (reg->n_owned + 1) * sizeof *owned);
+  if (!owned) return NULL;
+  reg->owned = owned;
+  isa_op_desc *d = malloc(sizeof *d);
+  char *nm = d ? strdup(name) : NULL;
+  if (!nm) {
+    free(d);
+    return NULL;
+  }
+  *d = *fam->desc;
+  d->name = nm;
+  reg->owned[reg->n_owned++] = d;
+  ivm_status st = isa_registry_add(reg, d, fam->impl);
+  if (st) {
+    ivm_status_free(st);
+    return NULL;
+  }
+  return isa_registry_find(reg, domain, name, version);
+}
+
+const char *isa_op_kind_name(int kind) {
+  switch (kind) {
+    case ISA_OP_KIND_BUILTIN: return "builtin";
+    case ISA_OP_KIND_PLUGIN: return "plugin";
+    case ISA_OP_KIND_FFI: return "ffi";
+    case ISA_OP_KIND_EXPR: return "expr";
+    default: return "?";
+  }
 }

@@ -9,16 +9,20 @@
 #include "isa/dtype.h"
 #include "isa/status.h"
 
-#define ISA_VARIADIC 0xffffu
+#define ISA_VARIADIC IVM_VARIADIC
 #define ISA_DOMAIN_BUILTIN "ivm"
+
+/* The descriptor, attribute and inference types are the public plugin ABI's
+ * (include/ivm/ivm_plugin.h): built-ins and plugins use one descriptor type. */
+#include "ivm/ivm_plugin.h"
 
 /* Property bits read by the verifier, the compiler's passes and (later) the scheduler. */
 enum {
   ISA_OPF_NONE = 0,
-  ISA_OPF_ELEMENTWISE = 1u << 0, /* output element i depends only on input element i */
-  ISA_OPF_DATA_SHAPE = 1u << 1,  /* output shape may depend on input values */
-  ISA_OPF_CAN_ALIAS = 1u << 2,   /* output may share its input's storage */
-  ISA_OPF_SIDE_EFFECTS = 1u << 3,
+  ISA_OPF_ELEMENTWISE = IVM_OPF_ELEMENTWISE, /* output element i depends only on input element i */
+  ISA_OPF_DATA_SHAPE = IVM_OPF_DATA_SHAPE,   /* output shape may depend on input values */
+  ISA_OPF_CAN_ALIAS = IVM_OPF_CAN_ALIAS,     /* output may share its input's storage */
+  ISA_OPF_SIDE_EFFECTS = IVM_OPF_SIDE_EFFECTS,
   ISA_OPF_CONTROL = 1u << 4,     /* executed by the VM itself (branches, loops, scan
                                   * accumulators), not through a kernel; see ops_control.def */
   ISA_OPF_SEQ = 1u << 5,         /* takes or produces sequence / optional values; executed by
@@ -36,91 +40,44 @@ enum {
 };
 const char *isa_vkind_name(int vkind); /* "tensor", "sequence", "optional", "optional sequence" */
 
-typedef enum isa_attr_type {
-  ISA_ATTR_NONE = 0,
-  ISA_ATTR_INT = 1,    /* int64 */
-  ISA_ATTR_FLOAT = 2,  /* float32 */
-  ISA_ATTR_STRING = 3, /* UTF-8 bytes */
-  ISA_ATTR_INTS = 4,
-  ISA_ATTR_FLOATS = 5,
-} isa_attr_type;
+enum {
+  ISA_ATTR_NONE = IVM_ATTR_NONE,
+  ISA_ATTR_INT = IVM_ATTR_INT,
+  ISA_ATTR_FLOAT = IVM_ATTR_FLOAT,
+  ISA_ATTR_STRING = IVM_ATTR_STRING,
+  ISA_ATTR_INTS = IVM_ATTR_INTS,
+  ISA_ATTR_FLOATS = IVM_ATTR_FLOATS,
+};
 
 const char *isa_attr_type_name(int type); /* "int", "float", "string", "ints", "floats" */
 
-typedef struct isa_attr_schema {
-  const char *name;
-  uint8_t type;     /* isa_attr_type */
-  uint8_t required;
-  union {
-    int64_t i;
-    float f;
-    const char *s;
-  } def; /* default for INT / FLOAT / STRING; list defaults are empty */
-} isa_attr_schema;
-
+typedef ivm_attr_schema isa_attr_schema;
 /* One attribute value of one instruction, in its op's schema order. Pointers refer to
  * the module (or compiler) memory and stay valid as long as it does. */
-typedef struct isa_attr {
-  uint8_t type;    /* isa_attr_type */
-  uint8_t present; /* 0: not given, the schema default applies (and is filled in) */
-  uint32_t count;  /* list length for INTS/FLOATS; byte length for STRING; 1 otherwise */
-  union {
-    int64_t i;
-    float f;
-    const char *s; /* NUL-terminated */
-    const int64_t *ints;
-    const float *floats;
-  } v;
-} isa_attr;
-
+typedef ivm_attr isa_attr;
 /* Type of a value during inference. rank -1: unknown. dims[k] < 0: unknown (ISA_DIM_ANY)
  * or symbolic (ISA_DIM_SYM(k)); inference keeps a symbol where it can (e.g. equal dims). */
-typedef struct isa_type {
-  uint8_t dtype;
-  int8_t rank;
-  uint8_t vkind; /* ISA_VK_*: 0 (tensor) unless a sequence / optional value */
-  int64_t dims[ISA_MAX_RANK];
-} isa_type;
+typedef ivm_type isa_type;
 
-#define ISA_DIM_ANY (-1)
+#define ISA_DIM_ANY IVM_DIM_ANY
 #define ISA_DIM_SYM(k) (-2 - (int64_t)(k))
 #define ISA_DIM_SYM_INDEX(d) (-2 - (d))
 
 /* A shape/type inference call. The same function serves the compiler (with the values
  * of constant inputs), the verifier (with the module's constants) and the runtime (with
  * every input's value, to size outputs whose shape depends on data). */
-typedef struct isa_infer_ctx {
-  uint32_t n_in;
-  const isa_type *in;        /* in[i].dtype == IVM_DT_NONE: optional input absent */
-  const void *const *in_data; /* in_data[i]: the input's elements when known, else NULL */
-  const isa_attr *attrs;     /* schema order, defaults filled in */
-  uint32_t n_out;
-  isa_type *out;             /* to fill; n_out as the instruction declares */
-} isa_infer_ctx;
+typedef ivm_infer_ctx isa_infer_ctx;
+typedef ivm_infer_fn isa_infer_fn;
 
-typedef ivm_status (*isa_infer_fn)(isa_infer_ctx *ctx);
+enum {
+  ISA_OP_KIND_BUILTIN = IVM_OP_KIND_BUILTIN,
+  ISA_OP_KIND_PLUGIN = IVM_OP_KIND_PLUGIN,
+  ISA_OP_KIND_FFI = IVM_OP_KIND_FFI,
+  ISA_OP_KIND_EXPR = IVM_OP_KIND_EXPR,
+};
+const char *isa_op_kind_name(int kind); /* "builtin", "plugin", "ffi", "expr" */
 
-typedef enum isa_op_kind {
-  ISA_OP_KIND_BUILTIN = 0,
-  ISA_OP_KIND_PLUGIN = 1,
-  ISA_OP_KIND_FFI = 2,
-  ISA_OP_KIND_EXPR = 3,
-} isa_op_kind;
-
-typedef struct isa_op_desc {
-  const char *domain; /* "ivm" for built-ins */
-  const char *name;
-  uint32_t version;
-  uint16_t min_in, max_in;   /* max ISA_VARIADIC: unbounded */
-  uint16_t min_out, max_out;
-  uint32_t flags;            /* ISA_OPF_* */
-  uint8_t kind;              /* isa_op_kind */
-  uint16_t n_attrs;
-  const isa_attr_schema *attrs;
-  isa_infer_fn infer;
-  const char *synopsis; /* "Y := A @ B" */
-  const char *doc;      /* one line */
-} isa_op_desc;
+typedef ivm_op_desc isa_op_desc;
 
 /* ---- built-in op table ---------------------------------------------------------- */
 #define IVM_OP(Name, ...) ISA_OP_##Name,
@@ -163,16 +120,32 @@ typedef struct isa_registry_entry {
 } isa_registry_entry;
 
 ivm_status isa_registry_create(isa_registry **out);
+/* A registry layered over `parent` (which must outlive it): lookups try this one first,
+ * then the parent. Modules get one each so that the ops a host allows for one load (its
+ * plugins, foreign functions) never leak into another. */
+ivm_status isa_registry_create_child(const isa_registry *parent, isa_registry **out);
 void isa_registry_destroy(isa_registry *reg);
-/* Fails with IVM_ERR_INVALID_ARGUMENT if (domain, name, version) is taken or desc is
- * malformed. desc must outlive the registry. */
+/* Fails with IVM_ERR_INVALID_ARGUMENT if (domain, name, version) is taken (here or in a
+ * parent) or desc is malformed. desc must outlive the registry. */
 ivm_status isa_registry_add(isa_registry *reg, const isa_op_desc *desc, const void *impl);
-/* NULL if absent. */
+/* NULL if absent. Entry pointers stay valid until the next add to the same registry. */
 const isa_registry_entry *isa_registry_find(const isa_registry *reg, const char *domain,
                                             const char *name, uint32_t version);
+/* Entries of the parents first, then this registry's own. */
 uint32_t isa_registry_count(const isa_registry *reg);
 const isa_registry_entry *isa_registry_at(const isa_registry *reg, uint32_t index);
-/* Checks a descriptor's own consistency (names, arity, schema); for plugins later. */
+/* Checks a descriptor's own consistency (names, arity, schema). */
 ivm_status isa_op_desc_check(const isa_op_desc *desc);
+
+/* Op families: every name in a domain shares one template descriptor (its name is the
+ * family's, e.g. "*") and implementation; `ivm.ffi` and `ivm.expr` ops are families, named
+ * by the model (an FFI op "Cbrt", an expression op "Softplus"). */
+ivm_status isa_registry_add_family(isa_registry *reg, const isa_op_desc *tmpl, const void *impl);
+/* The family template for `domain` (here or in a parent), or NULL. */
+const isa_registry_entry *isa_registry_family(const isa_registry *reg, const char *domain);
+/* find(), or else, when `domain` is a family of that version, registers a copy of the
+ * template named `name` in reg and returns it. NULL if neither. */
+const isa_registry_entry *isa_registry_resolve(isa_registry *reg, const char *domain,
+                                               const char *name, uint32_t version);
 
 #endif

@@ -53,28 +53,32 @@ void rt_scratch_release(rt_scratch *s) {
   s->size = 0;
 }
 
-#define IVM_OP(Name, ...) [ISA_OP_##Name] = rt_k_##Name,
-static const rt_kernel_fn builtin_kernels[ISA_OP_COUNT] = {
+#define IVM_OP(Name, ...) [ISA_OP_##Name] = {rt_k_##Name, NULL, NULL},
+static const rt_op_impl builtin_impls[ISA_OP_COUNT] = {
 #include "isa/ops.def"
 };
 #undef IVM_OP
 
 rt_kernel_fn rt_builtin_kernel(isa_builtin_op op) {
-  return (unsigned)op < ISA_OP_COUNT ? builtin_kernels[op] : NULL;
+  return (unsigned)op < ISA_OP_COUNT ? builtin_impls[op].kernel : NULL;
 }
 
 ivm_status rt_registry_create_builtin(isa_registry **out) {
   isa_registry *reg;
   IVM_TRY(isa_registry_create(&reg));
   for (int op = 0; op < ISA_OP_COUNT; op++) {
-    /* The registry stores kernels as opaque pointers; a function pointer goes through a
-     * small static table so that no object/function pointer cast is needed. */
     ivm_status st = isa_registry_add(reg, isa_builtin_desc((isa_builtin_op)op),
-                                     &builtin_kernels[op]);
+                                     &builtin_impls[op]);
     if (st) {
       isa_registry_destroy(reg);
       return st;
     }
+  }
+  ivm_status st = isa_registry_add_family(reg, &rt_ffi_family_desc, &rt_ffi_family_impl);
+  if (!st) st = isa_registry_add_family(reg, &rt_expr_family_desc, &rt_expr_family_impl);
+  if (st) {
+    isa_registry_destroy(reg);
+    return st;
   }
   *out = reg;
   return NULL;
@@ -125,7 +129,7 @@ ivm_status rt_run_builtin(isa_builtin_op op, uint32_t n_in, const rt_tensor *con
     }
   }
   rt_scratch scratch = {NULL, NULL, 0};
-  rt_call call = {n_in, n_out, in, outp, attrs, &scratch};
+  rt_call call = {n_in, n_out, in, outp, attrs, &scratch, NULL};
   st = rt_builtin_kernel(op)(&call);
   rt_scratch_release(&scratch);
   if (!st) return NULL;

@@ -13,6 +13,10 @@
 
 #include "vm/vm.h"
 
+static const vm_jit_backend *jit_backend;
+
+void vm_register_jit_backend(const vm_jit_backend *backend) { jit_backend = backend; }
+
 static once_flag registry_once = ONCE_FLAG_INIT;
 static isa_registry *builtin_registry;
 static ivm_status builtin_registry_status;
@@ -41,6 +45,12 @@ void vm_instr_context(const ivm_module *m, uint32_t i, char *buf, size_t size) {
 
 static void module_free(ivm_module *m) {
   if (!m) return;
+  if (m->jit && jit_backend) jit_backend->release(m);
+  for (uint32_t i = 0; m->impls && i < m->view.n_instrs; i++)
+    if (m->impls[i] && m->impls[i]->release && m->instrs[i].state)
+      m->impls[i]->release((void *)m->instrs[i].state);
+  free(m->impls);
+  isa_registry_destroy(m->registry_own);
   rt_free(&m->allocator, m->instrs);
   rt_free(&m->allocator, m->attr_slots);
   rt_free(&m->allocator, m->release_start);
@@ -52,18 +62,88 @@ static void module_free(ivm_module *m) {
   rt_free(&m->allocator, m);
 }
 
-static ivm_status prepare(ivm_module *m) {
+/* The module's own registry: the process's built-ins, the plugins the host allowed, and
+ * one instance of the ivm.ffi / ivm.expr family per op name the module imports. A missing
+ * op is reported here, with how to provide it. */
+static ivm_status build_registry(ivm_module *m, const ivm_load_options *opts) {
+  const isa_registry *builtin;
+  IVM_TRY(vm_builtin_registry(&builtin));
+  IVM_TRY(isa_registry_create_child(builtin, &m->registry_own));
+  m->registry = m->registry_own;
+  for (uint32_t k = 0; opts && k < opts->n_allow_plugins; k++)
+    IVM_TRY(ivm_status_wrap(rt_plugin_add_to_registry(opts->allow_plugins[k], m->registry_own),
+                            "%s", m->what));
+  const isa_module *v = &m->view;
+  for (uint32_t k = 0; k < v->n_imports; k++) {
+    const isa_import_rec *imp = &v->imports[k];
+    const char *dom = isa_module_str(v, imp->domain), *name = isa_module_str(v, imp->name);
+    if (isa_registry_resolve(m->registry_own, dom, name, imp->version)) continue;
+    if (strcmp(dom, ISA_DOMAIN_BUILTIN) == 0 || strncmp(dom, "ivm.", 4) == 0)
+      return ivm_error(IVM_ERR_NOT_FOUND,
+                       "%s: import #%u: op %s.%s version %u is not provided by this IVM",
+                       m->what, k, dom, name, imp->version);
+    return ivm_error(IVM_ERR_NOT_FOUND,
+                     "%s: import #%u: op %s.%s version %u is not registered; if a plugin "
+                     "provides it, allow the plugin with --allow-plugin PATH (API: "
+                     "ivm_load_options.allow_plugins)",
+                     m->what, k, dom, name, imp->version);
+  }
+  return NULL;
+}
+
+static void static_type(const isa_module *v, uint32_t t, isa_type *out) {
+  memset(out, 0, sizeof *out);
+  if (t == ISA_NO_TENSOR) return;
+  const isa_tensor_rec *r = &v->tensors[t];
+  out->dtype = r->dtype;
+  out->vkind = (uint8_t)ISA_TF_VKIND(r->flags);
+  out->rank = (r->flags & ISA_TF_RANK_UNKNOWN) ? -1 : (int8_t)r->rank;
+  for (int k = 0; k < out->rank; k++) out->dims[k] = v->dims[r->dims + k];
+}
+
+/* Runs the op's prepare hook (FFI symbol resolution, expression parsing) once. */
+static ivm_status prepare_state(ivm_module *m, uint32_t i, const rt_op_impl *impl,
+                                const ivm_load_options *opts) {
+  const isa_module *v = &m->view;
+  vm_instr *in = &m->instrs[i];
+  isa_type types[2 * 64];
+  if ((uint32_t)in->n_in + in->n_out > sizeof types / sizeof types[0])
+    return ivm_error(IVM_ERR_UNSUPPORTED, "%s: instruction %u has too many operands", m->what, i);
+  for (uint32_t k = 0; k < (uint32_t)in->n_in + in->n_out; k++)
+    static_type(v, in->operands[k], &types[k]);
+  char where[320], ctx_buf[256];
+  vm_instr_context(m, i, ctx_buf, sizeof ctx_buf);
+  snprintf(where, sizeof where, "%s: %s", m->what, ctx_buf);
+  rt_permissions perm = {opts ? opts->allow_ffi : NULL, opts ? opts->n_allow_ffi : 0};
+  rt_prepare_ctx ctx = {in->desc, in->attrs, in->n_in, in->n_out, types, types + in->n_in,
+                        &perm, where};
+  void *state = NULL;
+  ivm_status st = impl->prepare(&ctx, &state);
+  if (st) {
+    if (state && impl->release) impl->release(state);
+    return st;
+  }
+  in->state = state;
+  m->impls[i] = impl;
+  return NULL;
+}
+
+static ivm_status prepare(ivm_module *m, const ivm_load_options *opts) {
   const isa_module *v = &m->view;
   uint32_t n_slots = 0;
   const isa_registry_entry **entries =
       calloc(v->n_imports ? v->n_imports : 1, sizeof *entries);
-  if (!entries) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "%s: out of memory", m->what);
+  m->impls = calloc(v->n_instrs ? v->n_instrs : 1, sizeof *m->impls);
+  if (!entries || !m->impls) {
+    free(entries);
+    return ivm_error(IVM_ERR_OUT_OF_MEMORY, "%s: out of memory", m->what);
+  }
   ivm_status st = NULL;
   for (uint32_t k = 0; k < v->n_imports; k++) {
     const isa_import_rec *imp = &v->imports[k];
     entries[k] = isa_registry_find(m->registry, isa_module_str(v, imp->domain),
                                    isa_module_str(v, imp->name), imp->version);
-    if (!entries[k]) { /* the verifier reports this first; keep a guard anyway */
+    if (!entries[k]) { /* build_registry reports this first; keep a guard anyway */
       st = ivm_error(IVM_ERR_NOT_FOUND, "%s: op %s.%s version %u is not registered", m->what,
                      isa_module_str(v, imp->domain), isa_module_str(v, imp->name),
                      imp->version);
@@ -77,13 +157,16 @@ static ivm_status prepare(ivm_module *m) {
     st = ivm_error(IVM_ERR_OUT_OF_MEMORY, "%s: out of memory preparing instructions", m->what);
     goto done;
   }
+  memset(m->instrs, 0, (v->n_instrs ? v->n_instrs : 1) * sizeof *m->instrs);
   uint32_t slot = 0;
   for (uint32_t i = 0; i < v->n_instrs; i++) {
     const isa_instr_rec *rec = &v->code[i];
     const isa_registry_entry *e = entries[rec->op];
+    const rt_op_impl *impl = e->impl;
     vm_instr *in = &m->instrs[i];
     in->desc = e->desc;
-    in->kernel = *(const rt_kernel_fn *)e->impl;
+    in->kernel = impl->kernel;
+    in->state = NULL;
     in->attrs = &m->attr_slots[slot];
     in->operands = &v->operands[rec->operands];
     in->n_in = rec->n_in;
@@ -117,19 +200,39 @@ static ivm_status prepare(ivm_module *m) {
         in->ctl == VM_CTL_LOOPEND)
       in->target = (uint32_t)in->attrs[0].v.i; /* checked by the verifier's structure pass */
     slot += e->desc->n_attrs;
+    if (impl->prepare) {
+      st = prepare_state(m, i, impl, opts);
+      if (st) goto done;
+    }
   }
 done:
   free(entries);
   return st;
 }
 
-static ivm_status module_init(ivm_module *m) {
-  IVM_TRY(vm_builtin_registry(&m->registry));
+static ivm_status module_init(ivm_module *m, const ivm_load_options *opts) {
   const void *bytes = m->map ? m->map : m->owned;
   IVM_TRY(isa_module_open(bytes, m->map ? m->map_size : m->view.size, m->what, &m->view));
+  IVM_TRY(build_registry(m, opts));
   IVM_TRY(isa_module_verify(&m->view, m->registry, m->what));
-  IVM_TRY(prepare(m));
-  return vm_plan_lifetimes(m);
+  IVM_TRY(prepare(m, opts));
+  IVM_TRY(vm_plan_lifetimes(m));
+  m->stats.backend = opts ? opts->backend : IVM_BACKEND_INTERP;
+  if (m->stats.backend == IVM_BACKEND_JIT) {
+    if (!jit_backend)
+      return ivm_error(IVM_ERR_UNSUPPORTED, "%s: this build of IVM has no JIT backend", m->what);
+    IVM_TRY(jit_backend->apply(m, opts));
+  } else if (m->stats.backend != IVM_BACKEND_INTERP) {
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "%s: unknown backend %d", m->what,
+                     (int)m->stats.backend);
+  }
+  return NULL;
+}
+
+ivm_status ivm_module_get_stats(const ivm_module *m, ivm_module_stats *out) {
+  if (!m || !out) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "stats: NULL argument");
+  *out = m->stats;
+  return NULL;
 }
 
 static ivm_status module_new(const ivm_load_options *opts, const char *what, ivm_module **out) {
@@ -178,7 +281,7 @@ ivm_status ivm_module_load_file(const char *path, const ivm_load_options *opts,
   m->map = map;
   m->map_size = (size_t)sb.st_size;
   m->view.size = m->map_size;
-  st = module_init(m);
+  st = module_init(m, opts);
   if (st) {
     module_free(m);
     return st;
@@ -207,7 +310,7 @@ ivm_status ivm_module_load_memory(const void *data, size_t size, int take_owners
     if (take_ownership) free((void *)data);
   }
   m->view.size = size;
-  ivm_status st = module_init(m);
+  ivm_status st = module_init(m, opts);
   if (st) {
     module_free(m);
     return st;

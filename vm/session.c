@@ -192,6 +192,7 @@ ivm_status ivm_session_create(ivm_module *m, const ivm_session_options *opts,
     c->out = &s->out_ptrs[po];
     c->attrs = in->attrs;
     c->scratch = &s->scratch;
+    c->state = in->state;
     for (uint32_t k = 0; k < in->n_in; k++) {
       uint32_t t = in->operands[k];
       s->in_ptrs[pi++] = t == ISA_NO_TENSOR ? NULL : &s->tensors[t];

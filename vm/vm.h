@@ -10,6 +10,7 @@
 
 typedef struct vm_instr {
   rt_kernel_fn kernel;
+  const void *state;         /* the op's per-instruction state (rt_op_impl.prepare), or NULL */
   const isa_op_desc *desc;
   const isa_attr *attrs;     /* desc->n_attrs decoded slots */
   const uint32_t *operands;  /* n_in inputs then n_out outputs (tensor indices) */
@@ -60,8 +61,12 @@ struct ivm_module {
   size_t map_size;
   void *owned;         /* memory to free at release (take_ownership or aligned copy) */
   isa_module view;
-  const isa_registry *registry;
+  const isa_registry *registry; /* registry_own, layered over the process's built-ins */
+  isa_registry *registry_own;
   vm_instr *instrs;
+  const rt_op_impl **impls;    /* per instruction: whose prepare made instrs[i].state */
+  ivm_module_stats stats;
+  void *jit;                   /* the JIT backend's per-module state */
   isa_attr *attr_slots;
   uint32_t max_operands; /* largest n_in + n_out, sizes the per-run inference buffers */
   /* DYNAMIC tensor lifetimes (vm/lifetime.c): pooled[t] marks tensors whose storage
@@ -70,6 +75,16 @@ struct ivm_module {
   uint8_t *pooled;
   uint32_t *release_start, *release_list;
 };
+
+/* The load-time JIT backend (jit/), registered by the JIT itself so that vm/ does not
+ * depend on LLVM. apply() may replace instructions' kernel/state/operands (fused
+ * regions, native expression code) before the module is shared; release() frees what it
+ * made. A build without jit/ refuses IVM_BACKEND_JIT with a message. */
+typedef struct vm_jit_backend {
+  ivm_status (*apply)(ivm_module *m, const ivm_load_options *opts);
+  void (*release)(ivm_module *m);
+} vm_jit_backend;
+void vm_register_jit_backend(const vm_jit_backend *backend);
 
 /* Fills pooled / release_start / release_list (after prepare). */
 ivm_status vm_plan_lifetimes(ivm_module *m);

@@ -148,13 +148,48 @@ typedef struct ivm_compile_report {
  * out_report may be NULL. */
 ivm_status ivm_compile_onnx_file(const char *path, void **out_bytes, size_t *out_size,
                                  ivm_compile_report *out_report);
+
+/* Compiling a model with plugin ops runs the plugin's shape inference, so the host allows
+ * the plugin here too. ivm.ffi and ivm.expr nodes compile without permission (nothing runs
+ * until load). */
+typedef struct ivm_compile_options {
+  const char *const *allow_plugins;
+  uint32_t n_allow_plugins;
+} ivm_compile_options;
+
+/* ivm_compile_onnx_file with options (NULL: none). */
+ivm_status ivm_compile_onnx_file_opts(const char *path, const ivm_compile_options *opts,
+                                      void **out_bytes, size_t *out_size,
+                                      ivm_compile_report *out_report);
 void ivm_free(void *ptr);
 
 /* ---- modules ----------------------------------------------------------------------- */
 typedef struct ivm_module ivm_module; /* immutable; thread-safe */
 
+/* Which engine runs a module's instructions. Results agree within 1e-5 relative. */
+typedef enum ivm_backend {
+  IVM_BACKEND_INTERP = 0, /* the interpreter: every instruction through its kernel */
+  IVM_BACKEND_JIT = 1,    /* LLVM: expression ops and chains of elementwise instructions
+                           * compiled to fused native loops at load (cached on disk) */
+} ivm_backend;
+
+/* Zero-initialise, then set what you need: zero fields keep their defaults. */
 typedef struct ivm_load_options {
   ivm_allocator allocator; /* zero = C library */
+  /* The host decides what code may run. A module whose ops come from a plugin loads only
+   * if the plugin's path is listed here; it is loaded (once per process) and its ops
+   * registered for this module only. */
+  const char *const *allow_plugins;
+  uint32_t n_allow_plugins;
+  /* Foreign symbols ivm.ffi instructions may call: "SYMBOL" (found in the process: libc,
+   * libm and what the host has loaded) or "LIBRARY:SYMBOL" (LIBRARY as the instruction
+   * names it, opened with dlopen only once allowed). */
+  const char *const *allow_ffi;
+  uint32_t n_allow_ffi;
+  ivm_backend backend;
+  /* JIT object cache directory. NULL: $IVM_JIT_CACHE, else $XDG_CACHE_HOME/ivm/jit, else
+   * $HOME/.cache/ivm/jit. "": no cache. */
+  const char *jit_cache_dir;
 } ivm_load_options;
 
 /* Maps the file and verifies it; weights are used in place. opts may be NULL. */
@@ -164,6 +199,17 @@ ivm_status ivm_module_load_file(const char *path, const ivm_load_options *opts,
  * released. With take_ownership, the module frees it with ivm_free when released. */
 ivm_status ivm_module_load_memory(const void *data, size_t size, int take_ownership,
                                   const ivm_load_options *opts, ivm_module **out_module);
+/* What loading did, for tools and tests. */
+typedef struct ivm_module_stats {
+  ivm_backend backend;
+  uint32_t jit_functions;      /* native functions in use (expression ops, fused regions) */
+  uint32_t jit_compiled;       /* of those, compiled by LLVM during this load */
+  uint32_t jit_cache_hits;     /* of those, loaded from the on-disk cache */
+  uint32_t fused_regions;      /* chains of elementwise instructions run as one loop */
+  uint32_t fused_instructions; /* instructions those regions replace */
+} ivm_module_stats;
+
+ivm_status ivm_module_get_stats(const ivm_module *module, ivm_module_stats *out_stats);
 void ivm_module_retain(ivm_module *module);
 void ivm_module_release(ivm_module *module);
 

@@ -781,7 +781,7 @@ Test(kernels, bad_runtime_shapes_are_errors) {
   const rt_tensor *in[3] = {&x, &w, NULL};
   rt_tensor *out[1] = {&y};
   rt_scratch s = {NULL, NULL, 0};
-  rt_call call = {3, 1, in, out, a, &s};
+  rt_call call = {3, 1, in, out, a, &s, NULL};
   ivm_status st = rt_k_Conv(&call);
   cr_assert_not_null(st);
   ivm_status_free(st);
@@ -793,7 +793,7 @@ Test(kernels, bad_runtime_shapes_are_errors) {
   rt_tensor my = MK(IVM_DT_F32, 0, 3, 3, 2);
   const rt_tensor *min[2] = {&ma, &mb};
   rt_tensor *mout[1] = {&my};
-  rt_call mcall = {2, 1, min, mout, NULL, &s};
+  rt_call mcall = {2, 1, min, mout, NULL, &s, NULL};
   st = rt_k_MatMul(&mcall);
   cr_assert_not_null(st);
   ivm_status_free(st);
@@ -804,7 +804,7 @@ Test(kernels, bad_runtime_shapes_are_errors) {
   rt_tensor gy = MK(IVM_DT_F32, 0, 3, 2);
   const rt_tensor *gin[3] = {&ga, &gb, &gc};
   rt_tensor *gout[1] = {&gy};
-  rt_call gcall = {3, 1, gin, gout, g, &s};
+  rt_call gcall = {3, 1, gin, gout, g, &s, NULL};
   st = rt_k_Gemm(&gcall);
   cr_assert_not_null(st);
   ivm_status_free(st);

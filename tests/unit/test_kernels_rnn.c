@@ -279,7 +279,7 @@ Test(lstm, absent_outputs) {
   yh.data = malloc(yh.capacity);
   rt_tensor *outs[3] = {NULL, &yh, NULL};
   rt_scratch scratch = {NULL, NULL, 0};
-  rt_call call = {n_in, 3, in, outs, a, &scratch};
+  rt_call call = {n_in, 3, in, outs, a, &scratch, NULL};
   ivm_status st = rt_builtin_kernel(ISA_OP_LSTM)(&call);
   cr_assert_null(st, "LSTM failed: %s", ivm_status_message(st));
   expect_f32(&yh, k_lstm_bidi_l1_yh, 18, "Y_h");

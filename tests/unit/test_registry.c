@@ -23,7 +23,7 @@ Test(registry, builtins_are_registered_with_kernels) {
   const isa_registry_entry *e = isa_registry_find(reg, "ivm", "Conv", 1);
   cr_assert_not_null(e);
   cr_assert_eq(e->desc, isa_builtin_desc(ISA_OP_Conv));
-  cr_assert_eq(*(const rt_kernel_fn *)e->impl, rt_k_Conv);
+  cr_assert_eq(((const rt_op_impl *)e->impl)->kernel, rt_k_Conv);
   cr_assert_null(isa_registry_find(reg, "ivm", "Conv", 2), "wrong version must not match");
   cr_assert_null(isa_registry_find(reg, "", "Conv", 1), "wrong domain must not match");
   cr_assert_null(isa_registry_find(reg, "ivm", "conv", 1), "names are case-sensitive");
