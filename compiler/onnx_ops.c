@@ -533,22 +533,24 @@ static ivm_status tr_custom(tr *t) {
       im->g->registry && ver > 0 && ver <= UINT32_MAX
           ? isa_registry_resolve(im->g->registry, dom, t->op_type, (uint32_t)ver)
           : NULL;
+  char where[300] = "";
+  if (im->node_name[0]) snprintf(where, sizeof where, " (node '%s')", im->node_name);
   if (!e) {
     if (strncmp(dom, "ivm", 3) == 0 && (!dom[3] || dom[3] == '.'))
-      return ivm_error(IVM_ERR_UNSUPPORTED, "node '%s': op %s.%s version %lld is not provided "
-                       "by this IVM", im->node_name, dom, t->op_type, (long long)ver);
+      return ivm_error(IVM_ERR_UNSUPPORTED, "op %s.%s version %lld%s is not provided by this IVM",
+                       dom, t->op_type, (long long)ver, where);
     return ivm_error(IVM_ERR_NOT_FOUND,
-                     "node '%s': op %s.%s version %lld is not registered; if a plugin "
-                     "provides it, allow the plugin with --allow-plugin PATH",
-                     im->node_name, dom, t->op_type, (long long)ver);
+                     "op %s.%s version %lld%s is not registered; if a plugin provides it, "
+                     "allow the plugin with --allow-plugin PATH",
+                     dom, t->op_type, (long long)ver, where);
   }
   const isa_op_desc *d = e->desc;
   uint32_t n_in = t->n_in, n_out = t->n_out;
   while (n_in && t->in[n_in - 1] == CC_NONE) n_in--;
   if (n_in < d->min_in || (d->max_in != ISA_VARIADIC && n_in > d->max_in) ||
       n_out < d->min_out || (d->max_out != ISA_VARIADIC && n_out > d->max_out))
-    return ivm_error(IVM_ERR_FORMAT, "node '%s' (%s.%s): %u inputs and %u outputs do not "
-                     "match the op's arity", im->node_name, dom, t->op_type, n_in, n_out);
+    return ivm_error(IVM_ERR_FORMAT, "op %s.%s%s: %u inputs and %u outputs do not match the "
+                     "op's arity", dom, t->op_type, where, n_in, n_out);
   uint32_t node;
   IVM_TRY(cc_add_custom_node(im->g, d, im->node_name, t->in, n_in, t->out, n_out, &node));
   if (d->kind == ISA_OP_KIND_EXPR) {

@@ -45,8 +45,8 @@ static ivm_status host_add_op(const ivm_plugin_host *host, uint32_t plugin_abi,
   plugin_loading *pl = host->registry;
   if (plugin_abi != IVM_PLUGIN_ABI_VERSION)
     return ivm_error(IVM_ERR_UNSUPPORTED,
-                     "plugin %s registers an op for plugin ABI %u; this IVM supports ABI %u",
-                     pl->path, plugin_abi, IVM_PLUGIN_ABI_VERSION);
+                     "op %s registered for plugin ABI %u; this IVM supports ABI %u",
+                     desc && desc->name ? desc->name : "?", plugin_abi, IVM_PLUGIN_ABI_VERSION);
   IVM_TRY(isa_op_desc_check(desc));
   if (reserved_domain(desc->domain))
     return ivm_error(IVM_ERR_INVALID_ARGUMENT,
@@ -116,7 +116,7 @@ static ivm_status plugin_open(const char *path, const char *real, rt_plugin **ou
   ivm_status st = isa_registry_create(&pl.ops);
   if (st) return st; /* keep h: a plugin is never unloaded once its code may have run */
   ivm_plugin_host host = {IVM_PLUGIN_ABI_VERSION, &pl, host_add_op, ivm_status_create,
-                          host_scratch};
+                          host_scratch, ivm_dtype_name};
   st = init(&host, IVM_PLUGIN_ABI_VERSION);
   if (!st && isa_registry_count(pl.ops) == 0)
     st = ivm_error(IVM_ERR_FORMAT, "registers no ops");

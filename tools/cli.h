@@ -17,8 +17,27 @@ int cli_ends_with(const char *s, const char *suffix);
 /* Reads a whole file; *out is malloc'd and NUL-terminated. */
 ivm_status cli_read_file(const char *path, char **out, size_t *out_size);
 ivm_status cli_write_file(const char *path, const void *data, size_t size);
-/* Loads MODEL: .onnx is compiled in memory, anything else is loaded as .ivm. */
-ivm_status cli_load_model(const char *path, ivm_module **out);
+/* What the user allows and chooses for custom instructions: --allow-plugin PATH,
+ * --allow-ffi SYMBOL, --backend interp|jit, --jit-cache DIR. */
+#define CLI_MAX_ALLOW 64
+typedef struct cli_ext {
+  const char *plugins[CLI_MAX_ALLOW];
+  uint32_t n_plugins;
+  const char *ffi[CLI_MAX_ALLOW];
+  uint32_t n_ffi;
+  ivm_backend backend;
+  const char *jit_cache; /* NULL: the default */
+} cli_ext;
+
+/* Consumes one of those options at argv[*i] (advancing *i past its value): 1 if it did,
+ * 0 if argv[*i] is not one of them, -1 (after printing why) on a bad value. */
+int cli_ext_arg(const char *cmd, int argc, char **argv, int *i, cli_ext *e);
+/* The help text lines for those options. */
+extern const char cli_ext_help[];
+void cli_ext_load_options(const cli_ext *e, ivm_load_options *out);
+/* Loads MODEL: .onnx is compiled in memory, anything else is loaded as .ivm. e may be
+ * NULL (nothing allowed, the interpreter). */
+ivm_status cli_load_model(const char *path, const cli_ext *e, ivm_module **out);
 /* Characters outside [A-Za-z0-9_.-] become '_'. */
 void cli_sanitize_name(const char *in, char *out, size_t size);
 double cli_now_ms(void);

@@ -18,6 +18,12 @@
 
 #define RTOL 1e-3
 #define ATOL 1e-4
+/* Interpreter vs JIT (--backend jit --diff): the same answers, within 1e-5 relative. */
+#define DIFF_RTOL 1e-5
+#define DIFF_ATOL 1e-6
+
+static cli_ext conform_ext; /* --backend, --allow-* for every test */
+static int conform_diff;    /* also run the interpreter and compare the two backends */
 
 typedef struct test_case {
   char *dir;  /* path of the test directory */
@@ -81,7 +87,8 @@ static double element(const void *p, int dtype, size_t i) {
   }
 }
 
-static ivm_status compare(const char *name, const ivm_tensor_view *got, ivm_host_tensor *ref) {
+static ivm_status compare_tol(const char *name, const ivm_tensor_view *got, ivm_host_tensor *ref,
+                              double rtol, double atol) {
   if (got->dtype == IVM_DT_BF16 && ref->dtype == IVM_DT_U16) ref->dtype = IVM_DT_BF16;
   if (got->dtype != ref->dtype)
     return ivm_error(IVM_ERR_RUNTIME, "%s: dtype %s, expected %s", name, ivm_dtype_name(got->dtype),
@@ -111,7 +118,7 @@ static ivm_status compare(const char *name, const ivm_tensor_view *got, ivm_host
     if (isnan(g) && isnan(r)) continue;
     if (isinf(g) && isinf(r) && (g > 0) == (r > 0)) continue;
     double diff = fabs(g - r);
-    if (!(diff <= ATOL + RTOL * fabs(r))) {
+    if (!(diff <= atol + rtol * fabs(r))) {
       if (!bad) first = i;
       bad++;
       if (!(diff <= worst)) worst = diff;
@@ -121,6 +128,10 @@ static ivm_status compare(const char *name, const ivm_tensor_view *got, ivm_host
     return ivm_error(IVM_ERR_RUNTIME, "%s: %zu of %zu values differ (max abs diff %.3g, first at %zu)",
                      name, bad, n, worst, first);
   return NULL;
+}
+
+static ivm_status compare(const char *name, const ivm_tensor_view *got, ivm_host_tensor *ref) {
+  return compare_tol(name, got, ref, RTOL, ATOL);
 }
 
 static ivm_status read_pb(const char *dir, const char *kind, int k, ivm_host_tensor *t, int *found) {
@@ -158,21 +169,48 @@ static ivm_status compare_value(const char *ds, ivm_session *s, uint32_t k, cons
   return st;
 }
 
-static ivm_status run_data_set(ivm_module *m, const char *ds) {
-  ivm_session *s = NULL;
-  IVM_TRY(ivm_session_create(m, NULL, &s));
-  ivm_status st = NULL;
-  for (uint32_t k = 0; !st; k++) {
+static ivm_status bind_and_run(ivm_module *m, ivm_session *s, const char *ds) {
+  for (uint32_t k = 0;; k++) {
     char p[4096];
     cli_fmt(p, sizeof p, "%s/input_%u.pb", ds, k);
     if (access(p, R_OK) != 0) break;
     if (k >= ivm_module_input_count(m))
-      st = ivm_error(IVM_ERR_INVALID_ARGUMENT, "input_%u.pb: the model has %u inputs", k,
-                     ivm_module_input_count(m));
-    else
-      st = cli_bind_file(m, s, k, p);
+      return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input_%u.pb: the model has %u inputs", k,
+                       ivm_module_input_count(m));
+    IVM_TRY(cli_bind_file(m, s, k, p));
   }
-  if (!st) st = ivm_session_run(s);
+  return ivm_session_run(s);
+}
+
+/* Runs the data set on `other` too (the interpreter) and compares every tensor output of
+ * the two within DIFF_RTOL. */
+static ivm_status diff_backends(ivm_module *m, ivm_session *s, ivm_module *other,
+                                const char *ds) {
+  ivm_session *s2 = NULL;
+  IVM_TRY(ivm_session_create(other, NULL, &s2));
+  ivm_status st = bind_and_run(other, s2, ds);
+  for (uint32_t k = 0; !st && k < ivm_module_output_count(m); k++) {
+    ivm_tensor_info info;
+    ivm_tensor_view got, want;
+    st = ivm_module_output_info(m, k, &info);
+    if (st || info.kind != IVM_VALUE_TENSOR) continue;
+    st = ivm_session_output(s, k, &got);
+    if (!st) st = ivm_session_output(s2, k, &want);
+    if (st) break;
+    ivm_host_tensor ref = {NULL, want.dtype, want.rank, {0}, (void *)want.data, want.nbytes};
+    memcpy(ref.dims, want.dims, sizeof ref.dims);
+    st = compare_tol(info.name, &got, &ref, DIFF_RTOL, DIFF_ATOL);
+    if (st) st = ivm_status_wrap(st, "jit vs interpreter");
+  }
+  ivm_session_destroy(s2);
+  return st;
+}
+
+static ivm_status run_data_set(ivm_module *m, ivm_module *other, const char *ds) {
+  ivm_session *s = NULL;
+  IVM_TRY(ivm_session_create(m, NULL, &s));
+  ivm_status st = bind_and_run(m, s, ds);
+  if (!st && other) st = diff_backends(m, s, other, ds);
   for (uint32_t k = 0; !st && k < ivm_module_output_count(m); k++) {
     ivm_tensor_info oi;
     st = ivm_module_output_info(m, k, &oi);
@@ -201,20 +239,29 @@ static void run_case(const char *dir, int fd) {
   cli_fmt(p, sizeof p, "%s/model.onnx", dir);
   void *bytes = NULL;
   size_t size = 0;
-  ivm_module *m = NULL;
-  ivm_status st = ivm_compile_onnx_file(p, &bytes, &size, NULL);
+  ivm_module *m = NULL, *interp = NULL;
+  ivm_load_options lo;
+  cli_ext_load_options(&conform_ext, &lo);
+  ivm_compile_options co = {lo.allow_plugins, lo.n_allow_plugins};
+  ivm_status st = ivm_compile_onnx_file_opts(p, &co, &bytes, &size, NULL);
   char kind = 'F';
   if (st && ivm_status_get_code(st) == IVM_ERR_UNSUPPORTED) kind = 'S';
-  if (!st) st = ivm_module_load_memory(bytes, size, 1, NULL, &m);
+  if (!st) st = ivm_module_load_memory(bytes, size, 0, &lo, &m);
+  if (!st && conform_diff && lo.backend != IVM_BACKEND_INTERP) {
+    lo.backend = IVM_BACKEND_INTERP;
+    st = ivm_module_load_memory(bytes, size, 0, &lo, &interp);
+  }
+  ivm_free(bytes);
   int n_sets = 0;
   char **sets = st ? NULL : list_dirs(dir, "test_data_set_", &n_sets);
   for (int i = 0; !st && i < n_sets; i++) {
     cli_fmt(p, sizeof p, "%s/%s", dir, sets[i]);
-    st = run_data_set(m, p);
+    st = run_data_set(m, interp, p);
     if (st) st = ivm_status_wrap(st, "%s", sets[i]);
   }
   for (int i = 0; i < n_sets; i++) free(sets[i]);
   free(sets);
+  ivm_module_release(interp);
   ivm_module_release(m);
   if (st) cli_fmt(out, sizeof out, "%c%s", kind, ivm_status_message(st));
   else cli_fmt(out, sizeof out, "P");
@@ -308,7 +355,8 @@ static void write_markdown(const char *path, test_case *v, int n) {
 }
 
 int cmd_conform(int argc, char **argv) {
-  const char *usage = "[-j N] [--timeout SEC] [--expect FILE] [--markdown FILE] DIR...";
+  const char *usage = "[-j N] [--timeout SEC] [--expect FILE] [--markdown FILE]\n"
+                      "    [--backend interp|jit [--diff]] [--allow-plugin PATH]... DIR...";
   const char *expect = NULL, *markdown = NULL;
   int jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), timeout = 120;
   test_case *v = NULL;
@@ -324,9 +372,13 @@ int cmd_conform(int argc, char **argv) {
              "  --expect FILE    tests listed in FILE must pass (exit 1 otherwise); passing\n"
              "                   tests not listed are reported so they can be added\n"
              "  --markdown FILE  write a pass/fail table (docs/conformance.md)\n"
-             "  -j N             parallel processes (default: cores)\n",
-             usage, RTOL, ATOL);
+             "  -j N             parallel processes (default: cores)\n"
+             "  --diff           with --backend jit: also run every test on the interpreter\n"
+             "                   and require the same outputs within rtol %g, atol %g\n%s",
+             usage, RTOL, ATOL, DIFF_RTOL, DIFF_ATOL, cli_ext_help);
       return CLI_OK;
+    } else if (strcmp(argv[i], "--diff") == 0) {
+      conform_diff = 1;
     } else if (strcmp(argv[i], "-j") == 0 && i + 1 < argc) {
       jobs = atoi(argv[++i]);
     } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
@@ -336,7 +388,8 @@ int cmd_conform(int argc, char **argv) {
     } else if (strcmp(argv[i], "--markdown") == 0 && i + 1 < argc) {
       markdown = argv[++i];
     } else if (argv[i][0] == '-') {
-      return cli_usage("conform", usage);
+      int took = cli_ext_arg("conform", argc, argv, &i, &conform_ext);
+      if (took <= 0) return cli_usage("conform", usage);
     } else {
       if (!is_dir(argv[i])) {
         fprintf(stderr, "ivm conform: %s: not a directory\n", argv[i]);

@@ -8,8 +8,12 @@
 #include "tools/cli.h"
 #include "vm/vm.h"
 
-static int single_file_args(int argc, char **argv, const char **in, const char **out) {
+static int single_file_args(int argc, char **argv, const char **in, const char **out,
+                            cli_ext *ext) {
   for (int i = 1; i < argc; i++) {
+    int took = ext ? cli_ext_arg(argv[0], argc, argv, &i, ext) : 0;
+    if (took < 0) return 0;
+    if (took) continue;
     if (strcmp(argv[i], "-o") == 0 && i + 1 < argc && out) {
       *out = argv[++i];
     } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -25,29 +29,34 @@ static int single_file_args(int argc, char **argv, const char **in, const char *
 }
 
 int cmd_compile(int argc, char **argv) {
-  const char *usage = "MODEL.onnx -o MODEL.ivm";
+  const char *usage = "MODEL.onnx -o MODEL.ivm [--allow-plugin PATH]...";
   if (argc >= 2 && cli_is_help(argv[1])) {
     printf("usage: ivm compile %s\n\n"
            "Imports the ONNX model, infers shapes, folds constants, removes dead code and\n"
            "identities, plans arena memory and writes verified bytecode. Prints a summary\n"
-           "(instructions, constants, arena bytes and what the planner saved).\n",
+           "(instructions, constants, arena bytes and what the planner saved). A model\n"
+           "with plugin ops needs --allow-plugin PATH (their shape inference runs);\n"
+           "ivm.ffi and ivm.expr nodes need no permission to compile.\n",
            usage);
     return CLI_OK;
   }
   const char *in = NULL, *out = NULL;
-  if (!single_file_args(argc, argv, &in, &out) || !out) return cli_usage("compile", usage);
+  cli_ext ext;
+  memset(&ext, 0, sizeof ext);
+  if (!single_file_args(argc, argv, &in, &out, &ext) || !out) return cli_usage("compile", usage);
+  ivm_load_options lo;
+  cli_ext_load_options(&ext, &lo);
+  ivm_compile_options co = {lo.allow_plugins, lo.n_allow_plugins};
   int tty = isatty(2);
   if (tty) fprintf(stderr, "compiling %s ...", in);
   void *bytes = NULL;
   size_t size = 0;
   ivm_compile_report rep;
-  ivm_status st = ivm_compile_onnx_file(in, &bytes, &size, &rep);
+  ivm_status st = ivm_compile_onnx_file_opts(in, &co, &bytes, &size, &rep);
   if (tty) fprintf(stderr, "\r\033[K");
   if (st) return cli_fail("compile", st);
   /* Verify what we wrote, so a compiler bug never ships a module the VM refuses. */
-  ivm_module *m = NULL;
-  st = ivm_module_load_memory(bytes, size, 0, NULL, &m);
-  ivm_module_release(m);
+  st = vm_verify_memory(bytes, size, &lo);
   if (!st) st = cli_write_file(out, bytes, size);
   ivm_free(bytes);
   if (st) return cli_fail("compile", st);
@@ -70,7 +79,7 @@ int cmd_asm(int argc, char **argv) {
     return CLI_OK;
   }
   const char *in = NULL, *out = NULL;
-  if (!single_file_args(argc, argv, &in, &out) || !out) return cli_usage("asm", usage);
+  if (!single_file_args(argc, argv, &in, &out, NULL) || !out) return cli_usage("asm", usage);
   char *text;
   size_t len;
   ivm_status st = cli_read_file(in, &text, &len);
@@ -97,7 +106,7 @@ int cmd_dis(int argc, char **argv) {
     return CLI_OK;
   }
   const char *in = NULL, *out = NULL;
-  if (!single_file_args(argc, argv, &in, &out)) return cli_usage("dis", usage);
+  if (!single_file_args(argc, argv, &in, &out, NULL)) return cli_usage("dis", usage);
   ivm_module *m = NULL;
   ivm_status st = ivm_module_load_file(in, NULL, &m);
   char *text = NULL;
@@ -113,32 +122,27 @@ int cmd_dis(int argc, char **argv) {
 }
 
 int cmd_verify(int argc, char **argv) {
-  const char *usage = "FILE.ivm";
+  const char *usage = "FILE.ivm [--allow-plugin PATH]...";
   if (argc >= 2 && cli_is_help(argv[1])) {
     printf("usage: ivm verify %s\n\nChecks the container, every index, type, shape, offset,\n"
-           "alignment and arena overlap, and that every op is known. Exit 0 if valid.\n", usage);
+           "alignment and arena overlap, and that every op is known. Exit 0 if valid.\n"
+           "Plugin ops need their plugin (--allow-plugin); foreign functions are not\n"
+           "resolved, so no --allow-ffi is needed.\n", usage);
     return CLI_OK;
   }
   const char *in = NULL;
-  if (!single_file_args(argc, argv, &in, NULL)) return cli_usage("verify", usage);
-  ivm_module *m = NULL;
-  ivm_status st = ivm_module_load_file(in, NULL, &m);
+  cli_ext ext;
+  memset(&ext, 0, sizeof ext);
+  if (!single_file_args(argc, argv, &in, NULL, &ext)) return cli_usage("verify", usage);
+  ivm_load_options lo;
+  cli_ext_load_options(&ext, &lo);
+  vm_verify_info vi;
+  ivm_status st = vm_verify_file(in, &lo, &vi);
   if (st) return cli_fail("verify", st);
   printf("%s: ok (%u instructions, %u tensors, %u inputs, %u outputs, arena %llu bytes)\n", in,
-         m->view.n_instrs, m->view.n_tensors, m->view.n_inputs, m->view.n_outputs,
-         (unsigned long long)m->view.plan->arena_size);
-  ivm_module_release(m);
+         vi.n_instrs, vi.n_tensors, vi.n_inputs, vi.n_outputs,
+         (unsigned long long)vi.arena_size);
   return CLI_OK;
-}
-
-static const char *kind_name(int kind) {
-  switch (kind) {
-    case ISA_OP_KIND_BUILTIN: return "builtin";
-    case ISA_OP_KIND_PLUGIN: return "plugin";
-    case ISA_OP_KIND_FFI: return "ffi";
-    case ISA_OP_KIND_EXPR: return "expr";
-    default: return "?";
-  }
 }
 
 static void arity(char *buf, size_t n, unsigned lo, unsigned hi) {
@@ -174,41 +178,65 @@ static const char *md_escape(const char *in, char *buf, size_t size) {
   return buf;
 }
 
+static void print_op(const isa_op_desc *d, const char *name, int markdown) {
+  char ins[16], outs[16], attrs[1024];
+  arity(ins, sizeof ins, d->min_in, d->max_in);
+  arity(outs, sizeof outs, d->min_out, d->max_out);
+  attr_list(d, attrs, sizeof attrs);
+  char syn[256], doc[512];
+  if (markdown)
+    printf("| `%s.%s` | %u | %s | %s | %s | %s | `%s` | %s |\n", d->domain, name, d->version,
+           isa_op_kind_name(d->kind), ins, outs, attrs, md_escape(d->synopsis, syn, sizeof syn),
+           md_escape(d->doc, doc, sizeof doc));
+  else
+    printf("%s.%s@%u  %-7s in %-4s out %-4s %s\n    %s\n    %s\n", d->domain, name,
+           d->version, isa_op_kind_name(d->kind), ins, outs, attrs, d->synopsis, d->doc);
+}
+
 int cmd_ops(int argc, char **argv) {
   int markdown = 0;
+  const char *plugins[CLI_MAX_ALLOW];
+  uint32_t n_plugins = 0;
   for (int i = 1; i < argc; i++) {
     if (cli_is_help(argv[i])) {
-      printf("usage: ivm ops [--markdown]\n\nLists every registered instruction: qualified\n"
-             "name, version, kind (builtin, plugin, ffi, expr), inputs, outputs, attributes,\n"
-             "synopsis and doc line. --markdown prints docs/isa.md.\n");
+      printf("usage: ivm ops [--plugin PATH]... [--markdown]\n\nLists every instruction: "
+             "qualified name, version, kind (builtin,\nplugin, ffi, expr), inputs, outputs, "
+             "attributes, synopsis and doc line.\nivm.ffi.* and ivm.expr.* are op families: a "
+             "model names its own ops in those\ndomains. --plugin PATH (or --allow-plugin) "
+             "loads a plugin and lists its ops too.\n--markdown prints docs/isa.md.\n");
       return CLI_OK;
     } else if (strcmp(argv[i], "--markdown") == 0) {
       markdown = 1;
+    } else if ((strcmp(argv[i], "--plugin") == 0 || strcmp(argv[i], "--allow-plugin") == 0) &&
+               i + 1 < argc && n_plugins < CLI_MAX_ALLOW) {
+      plugins[n_plugins++] = argv[++i];
     } else {
-      return cli_usage("ops", "[--markdown]");
+      return cli_usage("ops", "[--plugin PATH]... [--markdown]");
     }
   }
-  const isa_registry *reg;
-  ivm_status st = vm_builtin_registry(&reg);
-  if (st) return cli_fail("ops", st);
+  const isa_registry *builtin;
+  isa_registry *reg = NULL;
+  ivm_status st = vm_builtin_registry(&builtin);
+  if (!st) st = isa_registry_create_child(builtin, &reg);
+  for (uint32_t k = 0; !st && k < n_plugins; k++)
+    st = rt_plugin_add_to_registry(plugins[k], reg);
+  if (st) {
+    isa_registry_destroy(reg);
+    return cli_fail("ops", st);
+  }
   if (markdown)
     printf("# IVM instruction set\n\nGenerated from `isa/ops.def` by `ivm ops --markdown`; "
            "do not edit.\n\n| op | version | kind | inputs | outputs | attributes | "
            "synopsis | description |\n|---|---|---|---|---|---|---|---|\n");
   for (uint32_t i = 0; i < isa_registry_count(reg); i++) {
     const isa_op_desc *d = isa_registry_at(reg, i)->desc;
-    char ins[16], outs[16], attrs[1024];
-    arity(ins, sizeof ins, d->min_in, d->max_in);
-    arity(outs, sizeof outs, d->min_out, d->max_out);
-    attr_list(d, attrs, sizeof attrs);
-    char syn[256], doc[512];
-    if (markdown)
-      printf("| `%s.%s` | %u | %s | %s | %s | %s | `%s` | %s |\n", d->domain, d->name,
-             d->version, kind_name(d->kind), ins, outs, attrs,
-             md_escape(d->synopsis, syn, sizeof syn), md_escape(d->doc, doc, sizeof doc));
-    else
-      printf("%s.%s@%u  %-7s in %-4s out %-4s %s\n    %s\n    %s\n", d->domain, d->name,
-             d->version, kind_name(d->kind), ins, outs, attrs, d->synopsis, d->doc);
+    print_op(d, d->name, markdown);
   }
+  static const char *const families[] = {"ivm.ffi", "ivm.expr"};
+  for (size_t k = 0; k < sizeof families / sizeof families[0]; k++) {
+    const isa_registry_entry *f = isa_registry_family(reg, families[k]);
+    if (f) print_op(f->desc, "*", markdown);
+  }
+  isa_registry_destroy(reg);
   return CLI_OK;
 }

@@ -64,10 +64,13 @@ static void print_values(const ivm_tensor_view *v) {
 
 static int parse_common(const char *cmd, int argc, char **argv, const char **model,
                         input_arg *inputs, int *n_inputs, const char **outdir, int *threads,
-                        int *reps) {
+                        int *reps, cli_ext *ext) {
   *n_inputs = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    int took = cli_ext_arg(cmd, argc, argv, &i, ext);
+    if (took < 0) return 0;
+    if (took) continue;
     if ((strcmp(a, "-i") == 0 || strcmp(a, "--input") == 0) && i + 1 < argc) {
       char *v = argv[++i];
       char *eq = strchr(v, '=');
@@ -101,27 +104,30 @@ static int parse_common(const char *cmd, int argc, char **argv, const char **mod
 }
 
 int cmd_run(int argc, char **argv) {
-  const char *usage = "MODEL.(ivm|onnx) [-i [NAME=]FILE]... [-o OUTDIR]";
+  const char *usage = "MODEL.(ivm|onnx) [-i [NAME=]FILE]... [-o OUTDIR] [--allow-plugin PATH]...\n"
+                      "    [--allow-ffi SYMBOL]... [--backend interp|jit] [--jit-cache DIR]";
   if (argc >= 2 && cli_is_help(argv[1])) {
     printf("usage: ivm run %s\n\n"
            "Runs MODEL (.ivm, or .onnx compiled in memory). Each -i binds a .npy or ONNX\n"
            "TensorProto .pb file: NAME=FILE by input name, FILE alone to the next input in\n"
            "order. Prints each output's dtype, shape and first values; with -o, writes each\n"
-           "output to OUTDIR/NAME.npy (characters outside [A-Za-z0-9_.-] become '_').\n",
-           usage);
+           "output to OUTDIR/NAME.npy (characters outside [A-Za-z0-9_.-] become '_').\n\n%s",
+           usage, cli_ext_help);
     return CLI_OK;
   }
   const char *model = NULL, *outdir = NULL;
   input_arg *inputs = calloc((size_t)argc, sizeof *inputs);
   int n_inputs = 0;
   if (!inputs) return cli_fail("run", ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
-  if (!parse_common("run", argc, argv, &model, inputs, &n_inputs, &outdir, NULL, NULL)) {
+  cli_ext ext;
+  memset(&ext, 0, sizeof ext);
+  if (!parse_common("run", argc, argv, &model, inputs, &n_inputs, &outdir, NULL, NULL, &ext)) {
     free(inputs);
     return cli_usage("run", usage);
   }
   ivm_module *m = NULL;
   ivm_session *s = NULL;
-  ivm_status st = cli_load_model(model, &m);
+  ivm_status st = cli_load_model(model, &ext, &m);
   if (!st) st = ivm_session_create(m, NULL, &s);
   if (!st) st = bind_inputs(m, s, inputs, n_inputs);
   if (!st) st = ivm_session_run(s);
@@ -192,20 +198,26 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  const char *usage = "MODEL.(ivm|onnx) [-i [NAME=]FILE]... [--threads N] [--reps N]";
+  const char *usage = "MODEL.(ivm|onnx) [-i [NAME=]FILE]... [--threads N] [--reps N]\n"
+                      "    [--allow-plugin PATH]... [--allow-ffi SYMBOL]... [--backend interp|jit]";
   if (argc >= 2 && cli_is_help(argv[1])) {
     printf("usage: ivm bench %s\n\n"
            "Loads MODEL, binds the inputs (as ivm run does; inputs not given are zeros when\n"
            "their shape is static), runs it once to warm up, then --reps times (default 20),\n"
-           "and prints one JSON line: load_ms, min_ms, median_ms, mean_ms, reps, threads.\n",
-           usage);
+           "and prints one JSON line: load_ms, min_ms, median_ms, mean_ms, reps, threads,\n"
+           "backend, and what the JIT did at load (jit_functions, jit_compiled,\n"
+           "jit_cache_hits, fused_regions, fused_instructions).\n\n%s",
+           usage, cli_ext_help);
     return CLI_OK;
   }
   const char *model = NULL;
   int threads = 0, reps = 20, n_inputs = 0;
   input_arg *inputs = calloc((size_t)argc, sizeof *inputs);
   if (!inputs) return cli_fail("bench", ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
-  if (!parse_common("bench", argc, argv, &model, inputs, &n_inputs, NULL, &threads, &reps)) {
+  cli_ext ext;
+  memset(&ext, 0, sizeof ext);
+  if (!parse_common("bench", argc, argv, &model, inputs, &n_inputs, NULL, &threads, &reps,
+                    &ext)) {
     free(inputs);
     return cli_usage("bench", usage);
   }
@@ -213,7 +225,8 @@ int cmd_bench(int argc, char **argv) {
   ivm_session *s = NULL;
   double *times = calloc((size_t)reps, sizeof *times);
   double t0 = cli_now_ms();
-  ivm_status st = times ? cli_load_model(model, &m) : ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "oom");
+  ivm_status st = times ? cli_load_model(model, &ext, &m)
+                        : ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "oom");
   double load_ms = cli_now_ms() - t0;
   ivm_session_options so = {{0}, threads};
   if (!st) st = ivm_session_create(m, &so, &s);
@@ -248,9 +261,16 @@ int cmd_bench(int argc, char **argv) {
     double median = reps % 2 ? times[reps / 2] : (times[reps / 2 - 1] + times[reps / 2]) / 2;
     printf("{\"model\": \"");
     print_json_string(model);
+    ivm_module_stats ms;
+    memset(&ms, 0, sizeof ms);
+    ivm_status_free(ivm_module_get_stats(m, &ms));
     printf("\", \"load_ms\": %.4f, \"min_ms\": %.4f, \"median_ms\": %.4f, "
-           "\"mean_ms\": %.4f, \"reps\": %d, \"threads\": %d}\n",
-           load_ms, times[0], median, sum / reps, reps, threads ? threads : 1);
+           "\"mean_ms\": %.4f, \"reps\": %d, \"threads\": %d, \"backend\": \"%s\", "
+           "\"jit_functions\": %u, \"jit_compiled\": %u, \"jit_cache_hits\": %u, "
+           "\"fused_regions\": %u, \"fused_instructions\": %u}\n",
+           load_ms, times[0], median, sum / reps, reps, threads ? threads : 1,
+           ms.backend == IVM_BACKEND_JIT ? "jit" : "interp", ms.jit_functions, ms.jit_compiled,
+           ms.jit_cache_hits, ms.fused_regions, ms.fused_instructions);
   }
   ivm_session_destroy(s);
   ivm_module_release(m);

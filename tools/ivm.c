@@ -70,14 +70,66 @@ ivm_status cli_write_file(const char *path, const void *data, size_t size) {
   return NULL;
 }
 
-ivm_status cli_load_model(const char *path, ivm_module **out) {
+const char cli_ext_help[] =
+    "  --allow-plugin PATH  let the model use ops from the plugin at PATH (repeatable)\n"
+    "  --allow-ffi SYMBOL   let ivm.ffi instructions call SYMBOL, or LIBRARY:SYMBOL\n"
+    "                       from that library (repeatable)\n"
+    "  --backend interp|jit run on the interpreter (default) or the LLVM JIT\n"
+    "  --jit-cache DIR      the JIT's object cache (default ~/.cache/ivm/jit; \"\" for none)\n";
+
+int cli_ext_arg(const char *cmd, int argc, char **argv, int *i, cli_ext *e) {
+  const char *a = argv[*i];
+  int is_plugin = strcmp(a, "--allow-plugin") == 0 || strcmp(a, "--plugin") == 0;
+  int is_ffi = strcmp(a, "--allow-ffi") == 0;
+  int is_backend = strcmp(a, "--backend") == 0, is_cache = strcmp(a, "--jit-cache") == 0;
+  if (!is_plugin && !is_ffi && !is_backend && !is_cache) return 0;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "ivm %s: %s needs a value\n", cmd, a);
+    return -1;
+  }
+  const char *v = argv[++*i];
+  if (is_backend) {
+    if (strcmp(v, "interp") == 0) e->backend = IVM_BACKEND_INTERP;
+    else if (strcmp(v, "jit") == 0) e->backend = IVM_BACKEND_JIT;
+    else {
+      fprintf(stderr, "ivm %s: --backend takes interp or jit, not '%s'\n", cmd, v);
+      return -1;
+    }
+  } else if (is_cache) {
+    e->jit_cache = v;
+  } else if ((is_plugin ? e->n_plugins : e->n_ffi) >= CLI_MAX_ALLOW) {
+    fprintf(stderr, "ivm %s: more than %d %s options\n", cmd, CLI_MAX_ALLOW, a);
+    return -1;
+  } else if (is_plugin) {
+    e->plugins[e->n_plugins++] = v;
+  } else {
+    e->ffi[e->n_ffi++] = v;
+  }
+  return 1;
+}
+
+void cli_ext_load_options(const cli_ext *e, ivm_load_options *o) {
+  memset(o, 0, sizeof *o);
+  if (!e) return;
+  o->allow_plugins = e->plugins;
+  o->n_allow_plugins = e->n_plugins;
+  o->allow_ffi = e->ffi;
+  o->n_allow_ffi = e->n_ffi;
+  o->backend = e->backend;
+  o->jit_cache_dir = e->jit_cache;
+}
+
+ivm_status cli_load_model(const char *path, const cli_ext *e, ivm_module **out) {
+  ivm_load_options lo;
+  cli_ext_load_options(e, &lo);
   if (cli_ends_with(path, ".onnx")) {
     void *bytes;
     size_t size;
-    IVM_TRY(ivm_compile_onnx_file(path, &bytes, &size, NULL));
-    return ivm_module_load_memory(bytes, size, 1, NULL, out);
+    ivm_compile_options co = {lo.allow_plugins, lo.n_allow_plugins};
+    IVM_TRY(ivm_compile_onnx_file_opts(path, &co, &bytes, &size, NULL));
+    return ivm_module_load_memory(bytes, size, 1, &lo, out);
   }
-  return ivm_module_load_file(path, NULL, out);
+  return ivm_module_load_file(path, &lo, out);
 }
 
 void cli_sanitize_name(const char *in, char *out, size_t size) {

@@ -210,11 +210,14 @@ done:
   return st;
 }
 
-static ivm_status module_init(ivm_module *m, const ivm_load_options *opts) {
+/* verify_only: stop after the verifier (tools that check a module without running it
+ * need the plugins its ops come from, but no FFI permission and no JIT). */
+static ivm_status module_init(ivm_module *m, const ivm_load_options *opts, int verify_only) {
   const void *bytes = m->map ? m->map : m->owned;
   IVM_TRY(isa_module_open(bytes, m->map ? m->map_size : m->view.size, m->what, &m->view));
   IVM_TRY(build_registry(m, opts));
   IVM_TRY(isa_module_verify(&m->view, m->registry, m->what));
+  if (verify_only) return NULL;
   IVM_TRY(prepare(m, opts));
   IVM_TRY(vm_plan_lifetimes(m));
   m->stats.backend = opts ? opts->backend : IVM_BACKEND_INTERP;
@@ -252,8 +255,8 @@ static ivm_status module_new(const ivm_load_options *opts, const char *what, ivm
   return NULL;
 }
 
-ivm_status ivm_module_load_file(const char *path, const ivm_load_options *opts,
-                                ivm_module **out_module) {
+static ivm_status load_file(const char *path, const ivm_load_options *opts, int verify_only,
+                            ivm_module **out_module) {
   if (!path || !out_module) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "load: NULL argument");
   *out_module = NULL;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -281,7 +284,7 @@ ivm_status ivm_module_load_file(const char *path, const ivm_load_options *opts,
   m->map = map;
   m->map_size = (size_t)sb.st_size;
   m->view.size = m->map_size;
-  st = module_init(m, opts);
+  st = module_init(m, opts, verify_only);
   if (st) {
     module_free(m);
     return st;
@@ -290,8 +293,9 @@ ivm_status ivm_module_load_file(const char *path, const ivm_load_options *opts,
   return NULL;
 }
 
-ivm_status ivm_module_load_memory(const void *data, size_t size, int take_ownership,
-                                  const ivm_load_options *opts, ivm_module **out_module) {
+static ivm_status load_memory(const void *data, size_t size, int take_ownership,
+                              const ivm_load_options *opts, int verify_only,
+                              ivm_module **out_module) {
   if (!data || !out_module) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "load: NULL argument");
   *out_module = NULL;
   ivm_module *m;
@@ -310,12 +314,44 @@ ivm_status ivm_module_load_memory(const void *data, size_t size, int take_owners
     if (take_ownership) free((void *)data);
   }
   m->view.size = size;
-  ivm_status st = module_init(m, opts);
+  ivm_status st = module_init(m, opts, verify_only);
   if (st) {
     module_free(m);
     return st;
   }
   *out_module = m;
+  return NULL;
+}
+
+ivm_status ivm_module_load_file(const char *path, const ivm_load_options *opts,
+                                ivm_module **out_module) {
+  return load_file(path, opts, 0, out_module);
+}
+
+ivm_status ivm_module_load_memory(const void *data, size_t size, int take_ownership,
+                                  const ivm_load_options *opts, ivm_module **out_module) {
+  return load_memory(data, size, take_ownership, opts, 0, out_module);
+}
+
+ivm_status vm_verify_file(const char *path, const ivm_load_options *opts,
+                          vm_verify_info *out_info) {
+  ivm_module *m = NULL;
+  IVM_TRY(load_file(path, opts, 1, &m));
+  if (out_info) {
+    out_info->n_instrs = m->view.n_instrs;
+    out_info->n_tensors = m->view.n_tensors;
+    out_info->n_inputs = m->view.n_inputs;
+    out_info->n_outputs = m->view.n_outputs;
+    out_info->arena_size = m->view.plan->arena_size;
+  }
+  module_free(m);
+  return NULL;
+}
+
+ivm_status vm_verify_memory(const void *data, size_t size, const ivm_load_options *opts) {
+  ivm_module *m = NULL;
+  IVM_TRY(load_memory(data, size, 0, opts, 1, &m));
+  module_free(m);
   return NULL;
 }
 

@@ -86,6 +86,15 @@ typedef struct vm_jit_backend {
 } vm_jit_backend;
 void vm_register_jit_backend(const vm_jit_backend *backend);
 
+/* Verifies a module as loading would (its plugins must be allowed) without preparing it:
+ * no FFI symbol is resolved, nothing is compiled. For `ivm verify` and `ivm compile`. */
+typedef struct vm_verify_info {
+  uint32_t n_instrs, n_tensors, n_inputs, n_outputs;
+  uint64_t arena_size;
+} vm_verify_info;
+ivm_status vm_verify_file(const char *path, const ivm_load_options *opts, vm_verify_info *out_info);
+ivm_status vm_verify_memory(const void *data, size_t size, const ivm_load_options *opts);
+
 /* Fills pooled / release_start / release_list (after prepare). */
 ivm_status vm_plan_lifetimes(ivm_module *m);
 

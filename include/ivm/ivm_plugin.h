@@ -166,6 +166,8 @@ typedef struct ivm_plugin_host {
       ;
   /* Borrows `bytes` of the session's scratch memory for the duration of one kernel call. */
   ivm_status (*scratch)(const ivm_kernel_call *call, size_t bytes, void **out);
+  /* "f32", "i64", ... for messages. */
+  const char *(*dtype_name)(ivm_dtype dtype);
 } ivm_plugin_host;
 
 static inline ivm_status ivm_plugin_add_op(const ivm_plugin_host *host, const ivm_op_desc *desc,
