@@ -86,7 +86,8 @@ void rt_expr_free(rt_expr *e);
 typedef struct rt_expr_source {
   const char *text;
   uint32_t n_inputs;
-  const char *const *input_names; /* n_inputs names */
+  const char *const *input_names; /* n_inputs names; NULL: the defaults x, y, z, w (inputs
+                                   * 0..3) and in0, in1, ... (every input) */
   const uint8_t *input_dtypes;    /* n_inputs dtypes (f32 / f64) */
   uint32_t n_params;
   const char *const *param_names; /* named constants */

@@ -97,18 +97,24 @@ int cmd_asm(int argc, char **argv) {
 }
 
 int cmd_dis(int argc, char **argv) {
-  const char *usage = "FILE.ivm [-o FILE.ivs]";
+  const char *usage = "FILE.ivm [-o FILE.ivs] [--allow-plugin PATH]...";
   if (argc >= 2 && cli_is_help(argv[1])) {
     printf("usage: ivm dis %s\n\nPrints a verified module as IVM assembly text: imports,\n"
            "symbols, tensors (weights as hex), instructions with their source ONNX node,\n"
-           "inputs, outputs and the memory plan. `ivm asm` turns it back into the same bytes.\n",
+           "inputs, outputs and the memory plan. `ivm asm` turns it back into the same bytes.\n"
+           "Custom ops print by name (com.example.Swish, ivm.ffi.Cbrt); verifying plugin ops\n"
+           "needs their plugin (--allow-plugin); nothing is resolved or run.\n",
            usage);
     return CLI_OK;
   }
   const char *in = NULL, *out = NULL;
-  if (!single_file_args(argc, argv, &in, &out, NULL)) return cli_usage("dis", usage);
+  cli_ext ext;
+  memset(&ext, 0, sizeof ext);
+  if (!single_file_args(argc, argv, &in, &out, &ext)) return cli_usage("dis", usage);
+  ivm_load_options lo;
+  cli_ext_load_options(&ext, &lo);
   ivm_module *m = NULL;
-  ivm_status st = ivm_module_load_file(in, NULL, &m);
+  ivm_status st = vm_open_verified(in, &lo, &m);
   char *text = NULL;
   size_t len = 0;
   if (!st) st = isa_disassemble(&m->view, &text, &len);

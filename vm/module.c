@@ -333,6 +333,10 @@ ivm_status ivm_module_load_memory(const void *data, size_t size, int take_owners
   return load_memory(data, size, take_ownership, opts, 0, out_module);
 }
 
+ivm_status vm_open_verified(const char *path, const ivm_load_options *opts, ivm_module **out) {
+  return load_file(path, opts, 1, out);
+}
+
 ivm_status vm_verify_file(const char *path, const ivm_load_options *opts,
                           vm_verify_info *out_info) {
   ivm_module *m = NULL;

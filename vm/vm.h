@@ -94,6 +94,9 @@ typedef struct vm_verify_info {
 } vm_verify_info;
 ivm_status vm_verify_file(const char *path, const ivm_load_options *opts, vm_verify_info *out_info);
 ivm_status vm_verify_memory(const void *data, size_t size, const ivm_load_options *opts);
+/* A verified module for reading its view only (ivm dis): it cannot run. Release it with
+ * ivm_module_release. */
+ivm_status vm_open_verified(const char *path, const ivm_load_options *opts, ivm_module **out);
 
 /* Fills pooled / release_start / release_list (after prepare). */
 ivm_status vm_plan_lifetimes(ivm_module *m);
