@@ -31,7 +31,8 @@ typedef struct jit_vlib {
   void *addr[JIT_VFN_COUNT][2]; /* [function][is f64]; NULL where this glibc lacks it */
 } jit_vlib;
 
-/* Best effort: leaves v empty when libmvec cannot be loaded. */
+/* Best effort: leaves v empty when libmvec cannot be loaded, or when the environment
+ * sets IVM_JIT_NO_LIBMVEC. */
 void jit_vlib_open(jit_vlib *v, unsigned vector_bits, int has_avx2);
 void jit_vlib_close(jit_vlib *v);
 /* "_ZGVeN8v_exp" for fn on f64 (or f32) elements; lanes per call in *out_lanes. */

@@ -2,7 +2,7 @@
  *
  * jit_compile hashes the expression's canonical bytes together with everything that
  * changes the machine code (host CPU name and features, target triple, LLVM version,
- * JIT_CODEGEN_VERSION) into a 128-bit key. A cache file <dir>/<key>.o holds the object
+ * JIT_CODEGEN_VERSION, which libmvec functions were found) into a 128-bit key. A cache file <dir>/<key>.o holds the object
  * LLVM emitted for it; loading that file links the object and compiles nothing. On a miss
  * the IR is built (jit/codegen.c), optimised with the O3 pipeline, emitted as an object,
  * written to the cache (temp file + rename, so readers never see half a file) and linked.
@@ -266,16 +266,14 @@ static ivm_status create_target_machine(jit_engine *j, const char *cpu, const ch
   return NULL;
 }
 
-/* Loads libmvec and defines its functions in the JIT. What was found decides the code, so
- * it is hashed into every key. */
-static ivm_status setup_vlib(jit_engine *j, int has_avx2) {
+/* Loads libmvec and defines its functions in the JIT (best effort: without it codegen
+ * calls libm per lane). What was found decides the code, so it is hashed into every key. */
+static void setup_vlib(jit_engine *j, int has_avx2) {
   jit_vlib_open(&j->vlib, j->vector_bits, has_avx2);
   LLVMOrcCSymbolMapPair syms[2 * JIT_VFN_COUNT];
   size_t n = 0;
-  char found[2 * JIT_VFN_COUNT + 2] = {j->vlib.isa};
   for (int fn = 0; fn < JIT_VFN_COUNT; fn++) {
     for (int f64 = 0; f64 < 2; f64++) {
-      found[1 + 2 * fn + f64] = j->vlib.addr[fn][f64] ? '1' : '0';
       if (!j->vlib.addr[fn][f64]) continue;
       char name[64];
       unsigned lanes;
@@ -287,15 +285,19 @@ static ivm_status setup_vlib(jit_engine *j, int has_avx2) {
       n++;
     }
   }
-  hash_str(j->salt, found);
-  if (n == 0) return NULL;
-  LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(syms, n);
-  LLVMErrorRef err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(j->lljit), mu);
-  if (err) {
-    LLVMOrcDisposeMaterializationUnit(mu);
-    return llvm_error(err, "cannot define libmvec's functions");
+  if (n) {
+    LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(syms, n);
+    LLVMErrorRef err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(j->lljit), mu);
+    if (err) {
+      LLVMConsumeError(err);
+      LLVMOrcDisposeMaterializationUnit(mu);
+      jit_vlib_close(&j->vlib);
+    }
   }
-  return NULL;
+  char found[2 * JIT_VFN_COUNT + 2] = {j->vlib.isa};
+  for (int fn = 0; fn < JIT_VFN_COUNT; fn++)
+    for (int f64 = 0; f64 < 2; f64++) found[1 + 2 * fn + f64] = j->vlib.addr[fn][f64] ? '1' : '0';
+  hash_str(j->salt, found);
 }
 
 ivm_status jit_engine_create(const char *cache_dir, jit_engine **out) {
@@ -340,7 +342,7 @@ ivm_status jit_engine_create(const char *cache_dir, jit_engine **out) {
     hash_str(j->salt, features);
     hash_str(j->salt, LLVMOrcLLJITGetTripleString(j->lljit));
     hash_bytes(j->salt, host, sizeof host);
-    st = setup_vlib(j, has_feature(features, "avx2"));
+    setup_vlib(j, has_feature(features, "avx2"));
   }
   LLVMDisposeMessage(cpu);
   LLVMDisposeMessage(features);

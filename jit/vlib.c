@@ -3,6 +3,7 @@
  * costs more than the rest of the loop together. */
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jit/codegen.h"
@@ -24,6 +25,7 @@ void jit_vlib_open(jit_vlib *v, unsigned vector_bits, int has_avx2) {
    * worth a separate case, SSE's 'b' serves there. */
   v->isa = vector_bits >= 512 ? 'e' : has_avx2 ? 'd' : 'b';
   v->bits = v->isa == 'e' ? 512 : v->isa == 'd' ? 256 : 128;
+  if (getenv("IVM_JIT_NO_LIBMVEC")) return; /* diagnosis, and the tests of the fallback */
   v->handle = dlopen("libmvec.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!v->handle) return;
   int any = 0;

@@ -127,6 +127,7 @@ ivm_status cli_load_model(const char *path, const cli_ext *e, ivm_module **out) 
     size_t size;
     ivm_compile_options co = {lo.allow_plugins, lo.n_allow_plugins};
     IVM_TRY(ivm_compile_onnx_file_opts(path, &co, &bytes, &size, NULL));
+    lo.name = path;
     return ivm_module_load_memory(bytes, size, 1, &lo, out);
   }
   return ivm_module_load_file(path, &lo, out);

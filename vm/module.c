@@ -299,7 +299,7 @@ static ivm_status load_memory(const void *data, size_t size, int take_ownership,
   if (!data || !out_module) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "load: NULL argument");
   *out_module = NULL;
   ivm_module *m;
-  IVM_TRY(module_new(opts, "<memory>", &m));
+  IVM_TRY(module_new(opts, opts && opts->name ? opts->name : "<memory>", &m));
   if (((uintptr_t)data % ISA_CONST_ALIGN) == 0 && take_ownership) {
     m->owned = (void *)data;
   } else {

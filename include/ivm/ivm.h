@@ -190,6 +190,9 @@ typedef struct ivm_load_options {
   /* JIT object cache directory. NULL: $IVM_JIT_CACHE, else $XDG_CACHE_HOME/ivm/jit, else
    * $HOME/.cache/ivm/jit. "": no cache. */
   const char *jit_cache_dir;
+  /* What messages call a module loaded from memory (e.g. the ONNX file it was compiled
+   * from). NULL: "<memory>". */
+  const char *name;
 } ivm_load_options;
 
 /* Maps the file and verifies it; weights are used in place. opts may be NULL. */

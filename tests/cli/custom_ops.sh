@@ -48,4 +48,12 @@ expect_pass ffi "$ivm" conform -j 1 --allow-ffi cbrtf "$ex/ffi"
 expect_pass expr "$ivm" conform -j 1 "$ex/expr"
 "$ivm" compile "$ex/expr/model.onnx" -o "$tmp/expr.ivm" >/dev/null || fail "expr: compile"
 "$ivm" dis "$tmp/expr.ivm" | grep -q "ivm.expr.Softplus" || fail "expr: dis does not name ivm.expr.Softplus"
+# The same three on the JIT backend, compared with the interpreter (--diff); the second
+# load of each links the cached object instead of compiling.
+for ex_dir in plugin ffi expr; do
+  expect_pass "jit $ex_dir" "$ivm" conform -j 1 --backend jit --diff --jit-cache "$tmp/jit" \
+    --allow-plugin "$plugin" --allow-ffi cbrtf "$ex/$ex_dir"
+done
+out=$("$ivm" bench "$ex/expr/model.onnx" --backend jit --jit-cache "$tmp/jit" --reps 1) || fail "jit bench: $out"
+grep -q '"jit_functions": 2, "jit_compiled": 0, "jit_cache_hits": 2' <<<"$out" || fail "jit cache: $out"
 exit $fails

@@ -210,7 +210,7 @@ Test(jit, f64_expressions) {
 /* f64 functions (libmvec or libm underneath) against libm directly. */
 static double f64_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static double f64_pow_half(double x) { return pow(x, 0.5); }
-Test(jit, f64_functions_match_libm) {
+static void f64_functions_match_libm(void) {
   static const struct {
     const char *text;
     double (*ref)(double);
@@ -240,6 +240,18 @@ Test(jit, f64_functions_match_libm) {
     rt_expr_free(e);
   }
   jit_engine_destroy(j);
+}
+
+Test(jit, f64_functions_match_libm) { f64_functions_match_libm(); }
+
+/* The per-lane libm fallback used where glibc's libmvec is missing. */
+Test(jit, without_libmvec) {
+  setenv("IVM_JIT_NO_LIBMVEC", "1", 1);
+  f64_functions_match_libm();
+  check_all_lengths("sin(x) * cos(y) + pow(abs(x), y)", IVM_DT_F32, 2);
+  check_all_lengths("log(1 + exp(x)) + tanh(x) * erf(y) - sigmoid(x * y) + sin(x) * cos(y)",
+                    IVM_DT_F64, 2);
+  unsetenv("IVM_JIT_NO_LIBMVEC");
 }
 
 /* Built with the builder: shared subexpressions, a bool output, an input passed through. */
