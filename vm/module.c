@@ -1,6 +1,7 @@
 /* Loading: mmap (or borrow) the bytes, open and verify them, then prepare each
  * instruction once: kernel pointer and decoded attributes. After this the module is
  * immutable and shared. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,9 +14,55 @@
 
 #include "vm/vm.h"
 
-static const vm_jit_backend *jit_backend;
+#ifndef IVM_JIT_BUILD_DIR
+#define IVM_JIT_BUILD_DIR "."
+#endif
 
-void vm_register_jit_backend(const vm_jit_backend *backend) { jit_backend = backend; }
+static _Atomic(const vm_jit_backend *) jit_backend;
+
+void vm_register_jit_backend(const vm_jit_backend *backend) { atomic_store(&jit_backend, backend); }
+
+/* The JIT lives in libivm_jit.so, opened the first time a module asks for it (opening it
+ * runs its constructor, which registers the backend). Where: $IVM_JIT_LIBRARY, else next
+ * to the object holding this code (libivm.so, or a statically linked program), else the
+ * build tree. */
+static once_flag jit_once = ONCE_FLAG_INIT;
+static char jit_error[1024];
+
+static void open_jit_library(void) {
+  char path[4096], tried[2048] = "";
+  const char *env = getenv("IVM_JIT_LIBRARY");
+  const char *dirs[2] = {NULL, IVM_JIT_BUILD_DIR};
+  Dl_info info;
+  char self[4096] = "";
+  if (dladdr((void *)&open_jit_library, &info) && info.dli_fname) {
+    snprintf(self, sizeof self, "%s", info.dli_fname);
+    char *slash = strrchr(self, '/');
+    if (slash) *slash = 0;
+    else snprintf(self, sizeof self, ".");
+    dirs[0] = self;
+  }
+  for (int k = env && *env ? -1 : 0; k < 2 && !atomic_load(&jit_backend); k++) {
+    if (k >= 0 && !dirs[k]) continue;
+    if (k < 0) snprintf(path, sizeof path, "%s", env);
+    else snprintf(path, sizeof path, "%s/libivm_jit.so", dirs[k]);
+    if (dlopen(path, RTLD_NOW | RTLD_LOCAL)) continue; /* its constructor registered */
+    size_t used = strlen(tried);
+    snprintf(tried + used, sizeof tried - used, "%s%s", used ? "; " : "", dlerror());
+    if (k < 0) break; /* an explicit path is the only one tried */
+  }
+  if (!atomic_load(&jit_backend))
+    snprintf(jit_error, sizeof jit_error, "the JIT backend is not available (%s)",
+             tried[0] ? tried : "libivm_jit.so registered nothing");
+}
+
+static ivm_status get_jit_backend(const vm_jit_backend **out) {
+  *out = atomic_load(&jit_backend);
+  if (*out) return NULL;
+  call_once(&jit_once, open_jit_library);
+  *out = atomic_load(&jit_backend);
+  return *out ? NULL : ivm_error(IVM_ERR_UNSUPPORTED, "%s", jit_error);
+}
 
 static once_flag registry_once = ONCE_FLAG_INIT;
 static isa_registry *builtin_registry;
@@ -45,7 +92,8 @@ void vm_instr_context(const ivm_module *m, uint32_t i, char *buf, size_t size) {
 
 static void module_free(ivm_module *m) {
   if (!m) return;
-  if (m->jit && jit_backend) jit_backend->release(m);
+  const vm_jit_backend *jb = atomic_load(&jit_backend);
+  if (m->jit && jb) jb->release(m);
   for (uint32_t i = 0; m->impls && i < m->view.n_instrs; i++)
     if (m->impls[i] && m->impls[i]->release && m->instrs[i].state)
       m->impls[i]->release((void *)m->instrs[i].state);
@@ -222,9 +270,9 @@ static ivm_status module_init(ivm_module *m, const ivm_load_options *opts, int v
   IVM_TRY(vm_plan_lifetimes(m));
   m->stats.backend = opts ? opts->backend : IVM_BACKEND_INTERP;
   if (m->stats.backend == IVM_BACKEND_JIT) {
-    if (!jit_backend)
-      return ivm_error(IVM_ERR_UNSUPPORTED, "%s: this build of IVM has no JIT backend", m->what);
-    IVM_TRY(jit_backend->apply(m, opts));
+    const vm_jit_backend *jb;
+    IVM_TRY(ivm_status_wrap(get_jit_backend(&jb), "%s", m->what));
+    IVM_TRY(jb->apply(m, opts));
   } else if (m->stats.backend != IVM_BACKEND_INTERP) {
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "%s: unknown backend %d", m->what,
                      (int)m->stats.backend);

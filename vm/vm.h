@@ -76,10 +76,11 @@ struct ivm_module {
   uint32_t *release_start, *release_list;
 };
 
-/* The load-time JIT backend (jit/), registered by the JIT itself so that vm/ does not
- * depend on LLVM. apply() may replace instructions' kernel/state/operands (fused
- * regions, native expression code) before the module is shared; release() frees what it
- * made. A build without jit/ refuses IVM_BACKEND_JIT with a message. */
+/* The load-time JIT backend (jit/, built as libivm_jit.so), registered by the JIT itself
+ * so that vm/ does not depend on LLVM: vm/ opens the library with dlopen when a module
+ * first asks for IVM_BACKEND_JIT. apply() may replace instructions' kernel/state/operands
+ * (fused regions, native expression code) before the module is shared; release() frees
+ * what it made. Without the library, IVM_BACKEND_JIT is refused with a message. */
 typedef struct vm_jit_backend {
   ivm_status (*apply)(ivm_module *m, const ivm_load_options *opts);
   void (*release)(ivm_module *m);

@@ -56,4 +56,7 @@ for ex_dir in plugin ffi expr; do
 done
 out=$("$ivm" bench "$ex/expr/model.onnx" --backend jit --jit-cache "$tmp/jit" --reps 1) || fail "jit bench: $out"
 grep -q '"jit_functions": 2, "jit_compiled": 0, "jit_cache_hits": 2' <<<"$out" || fail "jit cache: $out"
+# Without libivm_jit.so the JIT is refused with a message (the interpreter needs no LLVM).
+IVM_JIT_LIBRARY=/nonexistent/libivm_jit.so expect_refusal "no jit library" "JIT backend is not available" \
+  "$ivm" run "$ex/expr/model.onnx" -i "$ex/expr/test_data_set_0/input_0.pb" --backend jit
 exit $fails
