@@ -98,7 +98,9 @@ typedef struct rt_expr_source {
 ivm_status rt_expr_parse(const rt_expr_source *src, rt_expr **out);
 
 /* ---- evaluation ------------------------------------------------------------------- */
-/* in[k]: n contiguous elements of input k's dtype; out[k]: n elements of output k's. */
+/* in[k]: n contiguous elements of input k's dtype; out[k]: n elements of output k's. An
+ * output may be the very buffer of an input (element k is read before it is written), but
+ * must not partly overlap one. */
 typedef void (*rt_expr_fn)(int64_t n, const void *const *in, void *const *out);
 
 /* The interpreter (same contract as rt_expr_fn). */

@@ -18,6 +18,7 @@
 
 #include "isa/infer_util.h"
 #include "runtime/expr.h"
+#include "runtime/kernels/ew.h"
 
 #define EX_BLOCK 256         /* interpreter block, in elements */
 #define EX_SLOT_BYTES (EX_BLOCK * 8)
@@ -348,23 +349,8 @@ static int ex_run_rows(const rt_expr *e, rt_expr_fn native, const uint32_t *slot
   uint32_t n_in = call->n_in, n_out = call->n_out;
   int64_t dims[ISA_MAX_RANK], ms[64][ISA_MAX_RANK];
   if (n_in > 64) return 0;
-  int m = 0;
-  for (int i = 0; i < o0->rank; i++) { /* drop size-1 axes, merge where every input allows */
-    int64_t d = o0->dims[i];
-    if (d == 1) continue;
-    int merge = m > 0;
-    for (uint32_t k = 0; merge && k < n_in; k++)
-      if (ms[k][m - 1] != st[k][i] * d) merge = 0;
-    if (merge) {
-      dims[m - 1] *= d;
-      for (uint32_t k = 0; k < n_in; k++) ms[k][m - 1] = st[k][i];
-    } else {
-      dims[m] = d;
-      for (uint32_t k = 0; k < n_in; k++) ms[k][m] = st[k][i];
-      m++;
-    }
-  }
-  if (m == 0 || dims[m - 1] < 64) return 0;
+  int m = ew_bcast_merge(o0->rank, o0->dims, (int)n_in, st, dims, ms);
+  if (dims[m - 1] < 64) return 0;
   int64_t row = dims[m - 1], chunk = row < EX_RUN_BLOCK ? row : EX_RUN_BLOCK;
   int64_t idx[ISA_MAX_RANK] = {0}, rows = 1;
   for (int d = 0; d < m - 1; d++) rows *= dims[d];

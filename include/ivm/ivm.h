@@ -187,8 +187,9 @@ typedef struct ivm_load_options {
   const char *const *allow_ffi;
   uint32_t n_allow_ffi;
   ivm_backend backend;
-  /* JIT object cache directory. NULL: $IVM_JIT_CACHE, else $XDG_CACHE_HOME/ivm/jit, else
-   * $HOME/.cache/ivm/jit. "": no cache. */
+  /* JIT object cache directory. NULL: $IVM_JIT_CACHE (set but empty: no cache), else
+   * $XDG_CACHE_HOME/ivm/jit, else $HOME/.cache/ivm/jit. "": no cache. The JIT itself is
+   * libivm_jit.so, opened on first use from $IVM_JIT_LIBRARY or libivm.so's directory. */
   const char *jit_cache_dir;
   /* What messages call a module loaded from memory (e.g. the ONNX file it was compiled
    * from). NULL: "<memory>". */

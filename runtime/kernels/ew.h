@@ -195,6 +195,37 @@ static inline void ew_store_i64(int dt, void *p, int64_t i, uint64_t v) {
 /* ---- broadcasting loop nest ---------------------------------------------------------- */
 #define EW_BCAST_MAX_IN 3
 
+/* The merge step of a broadcasting loop nest: given each input's element strides over the
+ * output's R axes (full[k][i], 0 where broadcast), drops size-1 axes and merges an outer
+ * axis into its inner neighbour when every input steps through both as one. Fills
+ * dims[0..m) and st[k][0..m) and returns m (>= 1). */
+static inline int ew_bcast_merge(int R, const int64_t *out_dims, int n_in,
+                                 const int64_t (*full)[ISA_MAX_RANK], int64_t *dims,
+                                 int64_t (*st)[ISA_MAX_RANK]) {
+  int m = 0;
+  for (int i = 0; i < R; i++) {
+    int64_t d = out_dims[i];
+    if (d == 1) continue;
+    int merge = m > 0;
+    for (int k = 0; merge && k < n_in; k++)
+      if (st[k][m - 1] != full[k][i] * d) merge = 0;
+    if (merge) {
+      dims[m - 1] *= d;
+      for (int k = 0; k < n_in; k++) st[k][m - 1] = full[k][i];
+    } else {
+      dims[m] = d;
+      for (int k = 0; k < n_in; k++) st[k][m] = full[k][i];
+      m++;
+    }
+  }
+  if (m == 0) { /* every dim is 1: one element */
+    dims[0] = 1;
+    for (int k = 0; k < n_in; k++) st[k][0] = 0;
+    m = 1;
+  }
+  return m;
+}
+
 /* Maps out's index space onto n_in (<= EW_BCAST_MAX_IN) inputs with numpy broadcasting: a
  * broadcast dim gets stride 0, size-1 output dims are dropped, and an outer dim merges into
  * its inner neighbour when every input steps through both as one. Gives the loop nest
@@ -226,29 +257,7 @@ static inline ivm_status ew_bcast_plan(const char *op, const rt_tensor *out, int
     }
   }
   if (rt_numel(out) == 0) return NULL;
-
-  int m = 0;
-  for (int i = 0; i < R; i++) {
-    int64_t d = out->dims[i];
-    if (d == 1) continue;
-    int merge = m > 0;
-    for (int k = 0; merge && k < n_in; k++)
-      if (st[k][m - 1] != full[k][i] * d) merge = 0;
-    if (merge) {
-      dims[m - 1] *= d;
-      for (int k = 0; k < n_in; k++) st[k][m - 1] = full[k][i];
-    } else {
-      dims[m] = d;
-      for (int k = 0; k < n_in; k++) st[k][m] = full[k][i];
-      m++;
-    }
-  }
-  if (m == 0) { /* every dim is 1: one element */
-    dims[0] = 1;
-    for (int k = 0; k < n_in; k++) st[k][0] = 0;
-    m = 1;
-  }
-  *m_out = m;
+  *m_out = ew_bcast_merge(R, out->dims, n_in, (const int64_t(*)[ISA_MAX_RANK])full, dims, st);
   return NULL;
 }
 
