@@ -30,7 +30,7 @@ static once_flag jit_once = ONCE_FLAG_INIT;
 static char jit_error[1024];
 
 static void open_jit_library(void) {
-  char path[4096], tried[2048] = "";
+  char path[4096], tried[900] = "";
   const char *env = getenv("IVM_JIT_LIBRARY");
   const char *dirs[2] = {NULL, IVM_JIT_BUILD_DIR};
   Dl_info info;
