@@ -13,6 +13,7 @@
 # onnxruntime-node; work files go to $IVM_MODELS_DIR/work/<model>/.
 # Exit status: 0 when every fetched model matched, 1 otherwise.
 set -uo pipefail
+# IVM_RUN_FLAGS: extra `ivm run` flags, e.g. "--backend jit" to check the JIT backend.
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/tests/models
@@ -95,7 +96,7 @@ while IFS='|' read -r name calls carry specs; do
     fi
     iargs=()
     while IFS= read -r b; do iargs+=(-i "$b"); done < <(binds_of "$work/in$k.ivm")
-    if ! msg=$(timeout "$RUN_TIMEOUT" "$IVM" run "$work/model.ivm" "${iargs[@]}" -o "$work/out$k.ivm" 2>&1); then
+    if ! msg=$(timeout "$RUN_TIMEOUT" "$IVM" run ${IVM_RUN_FLAGS:-} "$work/model.ivm" "${iargs[@]}" -o "$work/out$k.ivm" 2>&1); then
       line="FAIL run (call $k): $(echo "$msg" | grep -v '^$' | tail -1)"; break
     fi
     if ! res=$("$PY" "$HERE/compare.py" "$work/out$k.ort" "$work/out$k.ivm"); then

@@ -10,6 +10,7 @@
 # that scripts/fetch-models.sh installs into $IVM_MODELS_DIR.
 # Exit status: 0 when every variant matched, 1 otherwise.
 set -uo pipefail
+# IVM_RUN_FLAGS: extra `ivm run` flags, e.g. "--backend jit" to check the JIT backend.
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/tests/models
@@ -60,7 +61,7 @@ while read -r name variant atol rtol; do
     iargs=()
     for b in "${ob[@]}"; do iargs+=(-i "$b"); done
     t2=$(now)
-    if ! msg=$(timeout "$RUN_TIMEOUT" "$IVM" run "$WORK/$name/model.ivm" "${iargs[@]}" -o "$w/ivm" 2>&1); then
+    if ! msg=$(timeout "$RUN_TIMEOUT" "$IVM" run ${IVM_RUN_FLAGS:-} "$WORK/$name/model.ivm" "${iargs[@]}" -o "$w/ivm" 2>&1); then
       line="FAIL run: $(echo "$msg" | grep -v '^$' | tail -1)"
     fi
     t3=$(now)
