@@ -128,7 +128,7 @@ ivm_status rt_run_builtin(isa_builtin_op op, uint32_t n_in, const rt_tensor *con
       goto fail;
     }
   }
-  rt_scratch scratch = {NULL, NULL, 0};
+  rt_scratch scratch = {NULL, NULL, 0, NULL};
   rt_call call = {n_in, n_out, in, outp, attrs, &scratch, NULL};
   st = rt_builtin_kernel(op)(&call);
   rt_scratch_release(&scratch);

@@ -26,6 +26,7 @@ typedef struct ivm_scratch {
   const ivm_allocator *allocator;
   void *data;
   size_t size;
+  struct rt_pool *pool; /* the session's worker pool (runtime/pool.h), or NULL: inline */
 } rt_scratch;
 
 ivm_status rt_scratch_get(rt_scratch *s, size_t bytes, void **out);

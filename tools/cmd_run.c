@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tools/cli.h"
 
@@ -104,7 +105,8 @@ static int parse_common(const char *cmd, int argc, char **argv, const char **mod
 }
 
 int cmd_run(int argc, char **argv) {
-  const char *usage = "MODEL.(ivm|onnx) [-i [NAME=]FILE]... [-o OUTDIR] [--allow-plugin PATH]...\n"
+  const char *usage = "MODEL.(ivm|onnx) [-i [NAME=]FILE]... [-o OUTDIR] [--threads N]\n"
+                      "    [--allow-plugin PATH]...\n"
                       "    [--allow-ffi SYMBOL]... [--backend interp|jit] [--jit-cache DIR]";
   if (argc >= 2 && cli_is_help(argv[1])) {
     printf("usage: ivm run %s\n\n"
@@ -121,14 +123,16 @@ int cmd_run(int argc, char **argv) {
   if (!inputs) return cli_fail("run", ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
   cli_ext ext;
   memset(&ext, 0, sizeof ext);
-  if (!parse_common("run", argc, argv, &model, inputs, &n_inputs, &outdir, NULL, NULL, &ext)) {
+  int threads = 0;
+  if (!parse_common("run", argc, argv, &model, inputs, &n_inputs, &outdir, &threads, NULL, &ext)) {
     free(inputs);
     return cli_usage("run", usage);
   }
   ivm_module *m = NULL;
   ivm_session *s = NULL;
   ivm_status st = cli_load_model(model, &ext, &m);
-  if (!st) st = ivm_session_create(m, NULL, &s);
+  ivm_session_options so = {{0}, threads};
+  if (!st) st = ivm_session_create(m, &so, &s);
   if (!st) st = bind_inputs(m, s, inputs, n_inputs);
   if (!st) st = ivm_session_run(s);
   if (!st && outdir) {
@@ -268,7 +272,8 @@ int cmd_bench(int argc, char **argv) {
            "\"mean_ms\": %.4f, \"reps\": %d, \"threads\": %d, \"backend\": \"%s\", "
            "\"jit_functions\": %u, \"jit_compiled\": %u, \"jit_cache_hits\": %u, "
            "\"fused_regions\": %u, \"fused_instructions\": %u}\n",
-           load_ms, times[0], median, sum / reps, reps, threads ? threads : 1,
+           load_ms, times[0], median, sum / reps, reps,
+           threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN),
            ms.backend == IVM_BACKEND_JIT ? "jit" : "interp", ms.jit_functions, ms.jit_compiled,
            ms.jit_cache_hits, ms.fused_regions, ms.fused_instructions);
   }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/pool.h"
 #include "vm/vm.h"
 
 struct ivm_session {
@@ -108,6 +109,7 @@ void ivm_session_destroy(ivm_session *s) {
   rt_free(a, s->blocks);
   rt_free(a, s->block_of);
   rt_scratch_release(&s->scratch);
+  rt_pool_destroy(s->scratch.pool);
   rt_free(a, s->arena);
   rt_free(a, s->tensors);
   rt_free(a, s->in_ptrs);
@@ -134,6 +136,15 @@ ivm_status ivm_session_create(ivm_module *m, const ivm_session_options *opts,
   s->scratch.allocator = &s->allocator;
   ivm_module_retain(m);
   s->module = m;
+  if (opts && opts->threads < 0) {
+    ivm_session_destroy(s);
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "session: threads must be >= 0 (0: one per core)");
+  }
+  ivm_status pst = rt_pool_create(opts ? opts->threads : 0, &s->scratch.pool);
+  if (pst) {
+    ivm_session_destroy(s);
+    return pst;
+  }
   const isa_module *v = &m->view;
   uint32_t n_in_ptrs = 0, n_out_ptrs = 0;
   for (uint32_t i = 0; i < v->n_instrs; i++) {

@@ -232,7 +232,8 @@ typedef struct ivm_session ivm_session; /* one thread at a time */
 
 typedef struct ivm_session_options {
   ivm_allocator allocator; /* zero = the module's */
-  int32_t threads;         /* 0 = default */
+  int32_t threads;         /* worker threads for this session's runs, the caller included;
+                            * 0 = one per online core */
 } ivm_session_options;
 
 ivm_status ivm_session_create(ivm_module *module, const ivm_session_options *opts,

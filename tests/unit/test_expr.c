@@ -550,7 +550,7 @@ static ivm_status run_expr(const rt_expr *e, rt_expr_fn native, uint32_t n_in, r
   const rt_tensor *inp[4];
   rt_tensor *outp[1] = {out};
   for (uint32_t k = 0; k < n_in; k++) inp[k] = &in[k];
-  rt_scratch scratch = {NULL, NULL, 0};
+  rt_scratch scratch = {NULL, NULL, 0, NULL};
   rt_call call = {n_in, 1, inp, outp, NULL, &scratch, NULL};
   ivm_status st = rt_expr_run(e, native, &call);
   rt_scratch_release(&scratch);
@@ -833,7 +833,7 @@ Test(expr_op, prepare_kernel_release) {
   rt_tensor out = mk(IVM_DT_F32, 2, D(2, 2), r);
   const rt_tensor *inp[2] = {&in[0], &in[1]};
   rt_tensor *outp[1] = {&out};
-  rt_scratch scratch = {NULL, NULL, 0};
+  rt_scratch scratch = {NULL, NULL, 0, NULL};
   rt_call call = {2, 1, inp, outp, at.a, &scratch, state};
   ok(rt_expr_family_impl.kernel(&call));
   const float want[4] = {7, 14, 11, 18};

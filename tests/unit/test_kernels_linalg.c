@@ -780,7 +780,7 @@ Test(kernels, bad_runtime_shapes_are_errors) {
   rt_tensor y = MK(IVM_DT_F32, 0, 1, 2, 3, 3);
   const rt_tensor *in[3] = {&x, &w, NULL};
   rt_tensor *out[1] = {&y};
-  rt_scratch s = {NULL, NULL, 0};
+  rt_scratch s = {NULL, NULL, 0, NULL};
   rt_call call = {3, 1, in, out, a, &s, NULL};
   ivm_status st = rt_k_Conv(&call);
   cr_assert_not_null(st);

@@ -278,7 +278,7 @@ Test(lstm, absent_outputs) {
   yh.capacity = rt_nbytes(&yh);
   yh.data = malloc(yh.capacity);
   rt_tensor *outs[3] = {NULL, &yh, NULL};
-  rt_scratch scratch = {NULL, NULL, 0};
+  rt_scratch scratch = {NULL, NULL, 0, NULL};
   rt_call call = {n_in, 3, in, outs, a, &scratch, NULL};
   ivm_status st = rt_builtin_kernel(ISA_OP_LSTM)(&call);
   cr_assert_null(st, "LSTM failed: %s", ivm_status_message(st));

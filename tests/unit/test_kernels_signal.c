@@ -416,7 +416,7 @@ Test(stft, kernel_rejects_mismatched_output) {
   rt_tensor *outs[] = {&y};
   const rt_tensor *in[] = {&tx, &ts, &tw};
   isa_attr at[4];
-  rt_scratch s = {NULL, NULL, 0};
+  rt_scratch s = {NULL, NULL, 0, NULL};
   rt_call call = {3, 1, in, outs, defaults(ISA_OP_STFT, at), &s, NULL};
   fails(rt_builtin_kernel(ISA_OP_STFT)(&call), IVM_ERR_RUNTIME);
   rt_scratch_release(&s);
