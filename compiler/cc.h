@@ -133,6 +133,12 @@ ivm_status cc_fold_node(cc_graph *g, uint32_t node, int *folded);
 ivm_status cc_pass_fold(cc_graph *g);
 ivm_status cc_pass_identity(cc_graph *g);
 ivm_status cc_pass_dce(cc_graph *g);
+/* Fusions that remove instructions (compiler/pass_fuse.c): Conv + BatchNormalization with
+ * constant parameters folds into the Conv's weights and bias. */
+typedef struct cc_fuse_stats {
+  uint32_t conv_bn;
+} cc_fuse_stats;
+ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats); /* stats may be NULL */
 
 /* ---- memory planner ------------------------------------------------------------- */
 typedef struct cc_plan_item {

@@ -347,6 +347,7 @@ ivm_status cc_import_and_optimize(const uint8_t *bytes, size_t size, const char 
                                   cc_graph *g) {
   IVM_TRY(cc_import_onnx(bytes, size, base_dir, g));
   IVM_TRY(cc_pass_identity(g));
+  IVM_TRY(cc_pass_fuse(g, NULL));
   return cc_pass_dce(g);
 }
 

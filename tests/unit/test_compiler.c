@@ -2,6 +2,7 @@
  * small models for rewrites and error paths are built here with the protobuf-c bindings.
  * Expected shapes and attributes are read off the models with onnx (python). */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "compiler/cc.h"
+#include "ivm/ivm.h"
 #include "onnx.pb-c.h"
 
 #define ONNX_DATA "/usr/share/libonnx-testdata/data"
@@ -656,4 +658,58 @@ Test(compiler, external_data) {
   }
   unlink(path);
   rmdir(dir);
+}
+
+/* ---- Conv + BatchNormalization fold (compiler/pass_fuse.c) ----------------------------- */
+static uint32_t count_op(const compiled *c, const char *name) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < c->e.def.n_instrs; i++) n += strcmp(op_name(c, i), name) == 0;
+  return n;
+}
+
+/* Runs the model through the public API and compares output k with a numpy fixture. */
+static void run_matches(const char *model, uint32_t k, const char *want_npy) {
+  void *bytes;
+  size_t size;
+  ivm_status st = ivm_compile_onnx_file(model, &bytes, &size, NULL);
+  cr_assert_null(st, "%s", ivm_status_message(st));
+  ivm_module *m;
+  cr_assert_null(ivm_module_load_memory(bytes, size, 1, NULL, &m));
+  ivm_session *s;
+  cr_assert_null(ivm_session_create(m, NULL, &s));
+  ivm_host_tensor x, want;
+  cr_assert_null(ivm_host_tensor_read_file(IVM_TEST_DATA "/conv_bn_x.npy", &x));
+  cr_assert_null(ivm_host_tensor_read_file(want_npy, &want));
+  cr_assert_null(ivm_session_bind_input(s, 0, x.dtype, x.rank, x.dims, x.data, x.nbytes));
+  cr_assert_null(ivm_session_run(s));
+  ivm_tensor_view v;
+  cr_assert_null(ivm_session_output(s, k, &v));
+  cr_assert_eq(v.nbytes, want.nbytes);
+  const float *g = v.data, *w = want.data;
+  for (size_t i = 0; i < v.nbytes / 4; i++)
+    cr_assert(fabsf(g[i] - w[i]) <= 1e-4f * (1 + fabsf(w[i])), "%s[%zu]: %g vs %g", want_npy, i,
+              g[i], w[i]);
+  ivm_host_tensor_free(&x);
+  ivm_host_tensor_free(&want);
+  ivm_session_destroy(s);
+  ivm_module_release(m);
+}
+
+Test(fuse, conv_batchnorm_folds_into_the_conv) {
+  compiled c;
+  compile_file_ok(IVM_TEST_DATA "/conv_bn.onnx", &c);
+  cr_assert_eq(count_op(&c, "BatchNormalization"), 0, "both BNs fold (with and without bias)");
+  cr_assert_eq(count_op(&c, "Conv"), 2);
+  cr_assert_eq(c.e.def.n_instrs, 3, "Conv, Relu, Conv");
+  compiled_free(&c);
+  run_matches(IVM_TEST_DATA "/conv_bn.onnx", 0, IVM_TEST_DATA "/conv_bn_y.npy");
+  run_matches(IVM_TEST_DATA "/conv_bn.onnx", 1, IVM_TEST_DATA "/conv_bn_z.npy");
+}
+
+Test(fuse, conv_output_read_elsewhere_is_not_folded) {
+  compiled c;
+  compile_file_ok(IVM_TEST_DATA "/conv_bn_shared.onnx", &c);
+  cr_assert_eq(count_op(&c, "BatchNormalization"), 1);
+  compiled_free(&c);
+  run_matches(IVM_TEST_DATA "/conv_bn_shared.onnx", 0, IVM_TEST_DATA "/conv_bn_y.npy");
 }
