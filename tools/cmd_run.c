@@ -65,10 +65,14 @@ static void print_values(const ivm_tensor_view *v) {
 
 static int parse_common(const char *cmd, int argc, char **argv, const char **model,
                         input_arg *inputs, int *n_inputs, const char **outdir, int *threads,
-                        int *reps, cli_ext *ext) {
+                        int *reps, cli_ext *ext, int *profile) {
   *n_inputs = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    if (profile && strcmp(a, "--profile") == 0) {
+      *profile = 1;
+      continue;
+    }
     int took = cli_ext_arg(cmd, argc, argv, &i, ext);
     if (took < 0) return 0;
     if (took) continue;
@@ -124,7 +128,8 @@ int cmd_run(int argc, char **argv) {
   cli_ext ext;
   memset(&ext, 0, sizeof ext);
   int threads = 0;
-  if (!parse_common("run", argc, argv, &model, inputs, &n_inputs, &outdir, &threads, NULL, &ext)) {
+  if (!parse_common("run", argc, argv, &model, inputs, &n_inputs, &outdir, &threads, NULL, &ext,
+                    NULL)) {
     free(inputs);
     return cli_usage("run", usage);
   }
@@ -196,13 +201,37 @@ static void print_json_string(const char *s) {
   }
 }
 
+/* Runs `reps` profiled runs and prints `, "profile": [...]` (ms per run, per op kind). */
+static ivm_status print_profile(ivm_session *s, int reps) {
+  ivm_status st = ivm_session_set_profiling(s, 1);
+  for (int r = 0; !st && r < reps; r++) st = ivm_session_run(s);
+  uint32_t n = 0;
+  if (!st) st = ivm_session_profile(s, NULL, 0, &n);
+  if (st) return st;
+  ivm_profile_entry *e = calloc(n ? n : 1, sizeof *e);
+  if (!e) return ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "out of memory");
+  st = ivm_session_profile(s, e, n, &n);
+  printf(", \"profile\": [");
+  for (uint32_t k = 0; !st && k < n; k++) {
+    printf("%s{\"op\": \"", k ? ", " : "");
+    print_json_string(e[k].domain);
+    printf(".");
+    print_json_string(e[k].op);
+    printf("\", \"instructions\": %u, \"ms\": %.4f}", e[k].instructions, e[k].total_ms / reps);
+  }
+  printf("]");
+  free(e);
+  ivm_status_free(ivm_session_set_profiling(s, 0));
+  return st;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
 int cmd_bench(int argc, char **argv) {
-  const char *usage = "MODEL.(ivm|onnx) [-i [NAME=]FILE]... [--threads N] [--reps N]\n"
+  const char *usage = "MODEL.(ivm|onnx) [-i [NAME=]FILE]... [--threads N] [--reps N] [--profile]\n"
                       "    [--allow-plugin PATH]... [--allow-ffi SYMBOL]... [--backend interp|jit]";
   if (argc >= 2 && cli_is_help(argv[1])) {
     printf("usage: ivm bench %s\n\n"
@@ -210,7 +239,9 @@ int cmd_bench(int argc, char **argv) {
            "their shape is static), runs it once to warm up, then --reps times (default 20),\n"
            "and prints one JSON line: load_ms, min_ms, median_ms, mean_ms, reps, threads,\n"
            "backend, and what the JIT did at load (jit_functions, jit_compiled,\n"
-           "jit_cache_hits, fused_regions, fused_instructions).\n\n%s",
+           "jit_cache_hits, fused_regions, fused_instructions). With --profile, after the\n"
+           "timed runs, as many profiled runs add \"profile\": per op kind, the\n"
+           "instructions, and ms per run (most first; profiling itself costs a little).\n\n%s",
            usage, cli_ext_help);
     return CLI_OK;
   }
@@ -220,8 +251,9 @@ int cmd_bench(int argc, char **argv) {
   if (!inputs) return cli_fail("bench", ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
   cli_ext ext;
   memset(&ext, 0, sizeof ext);
+  int profile = 0;
   if (!parse_common("bench", argc, argv, &model, inputs, &n_inputs, NULL, &threads, &reps,
-                    &ext)) {
+                    &ext, &profile)) {
     free(inputs);
     return cli_usage("bench", usage);
   }
@@ -271,11 +303,13 @@ int cmd_bench(int argc, char **argv) {
     printf("\", \"load_ms\": %.4f, \"min_ms\": %.4f, \"median_ms\": %.4f, "
            "\"mean_ms\": %.4f, \"reps\": %d, \"threads\": %d, \"backend\": \"%s\", "
            "\"jit_functions\": %u, \"jit_compiled\": %u, \"jit_cache_hits\": %u, "
-           "\"fused_regions\": %u, \"fused_instructions\": %u}\n",
+           "\"fused_regions\": %u, \"fused_instructions\": %u",
            load_ms, times[0], median, sum / reps, reps,
            threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN),
            ms.backend == IVM_BACKEND_JIT ? "jit" : "interp", ms.jit_functions, ms.jit_compiled,
            ms.jit_cache_hits, ms.fused_regions, ms.fused_instructions);
+    if (profile) st = print_profile(s, reps);
+    printf("}\n");
   }
   ivm_session_destroy(s);
   ivm_module_release(m);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime/pool.h"
 #include "vm/vm.h"
@@ -30,7 +31,17 @@ struct ivm_session {
   } *blocks;
   uint32_t n_blocks, cap_blocks;
   uint32_t *block_of; /* per tensor: its block, or POOL_FREE */
+  /* Profiling (ivm_session_set_profiling): time and executions per instruction, summed
+   * over runs until reset. NULL when off. */
+  double *prof_ns;
+  uint64_t *prof_count;
 };
+
+static double now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
 
 #define POOL_FREE UINT32_MAX
 
@@ -110,6 +121,8 @@ void ivm_session_destroy(ivm_session *s) {
   rt_free(a, s->block_of);
   rt_scratch_release(&s->scratch);
   rt_pool_destroy(s->scratch.pool);
+  free(s->prof_ns);
+  free(s->prof_count);
   rt_free(a, s->arena);
   rt_free(a, s->tensors);
   rt_free(a, s->in_ptrs);
@@ -451,11 +464,16 @@ ivm_status ivm_session_run(ivm_session *s) {
   for (uint32_t i = 0, next; i < v->n_instrs; i = next) {
     ivm_status st = NULL;
     next = i + 1;
+    double t0 = s->prof_ns ? now_ns() : 0;
     if (instrs[i].ctl) {
       st = exec_control(s, i, &next);
     } else {
       if (instrs[i].needs_infer) st = infer_at_run_time(s, i);
       if (!st) st = instrs[i].kernel(&calls[i]);
+    }
+    if (s->prof_ns) {
+      s->prof_ns[i] += now_ns() - t0;
+      s->prof_count[i]++;
     }
     if (st) {
       char where[256];
@@ -593,5 +611,66 @@ ivm_status ivm_session_output_item(ivm_session *s, uint32_t index, uint32_t item
   memcpy(out->dims, x->dims, sizeof out->dims);
   out->data = x->data;
   out->nbytes = rt_nbytes(x);
+  return NULL;
+}
+
+/* ---- profiling ------------------------------------------------------------------------ */
+ivm_status ivm_session_set_profiling(ivm_session *s, int enable) {
+  if (!s) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "profiling: NULL session");
+  free(s->prof_ns);
+  free(s->prof_count);
+  s->prof_ns = NULL;
+  s->prof_count = NULL;
+  if (!enable) return NULL;
+  uint32_t n = s->module->view.n_instrs ? s->module->view.n_instrs : 1;
+  s->prof_ns = calloc(n, sizeof *s->prof_ns);
+  s->prof_count = calloc(n, sizeof *s->prof_count);
+  if (!s->prof_ns || !s->prof_count) {
+    free(s->prof_ns);
+    free(s->prof_count);
+    s->prof_ns = NULL;
+    s->prof_count = NULL;
+    return ivm_error(IVM_ERR_OUT_OF_MEMORY, "profiling: out of memory");
+  }
+  return NULL;
+}
+
+static int by_time_desc(const void *a, const void *b) {
+  double x = ((const ivm_profile_entry *)a)->total_ms, y = ((const ivm_profile_entry *)b)->total_ms;
+  return (x < y) - (x > y);
+}
+
+ivm_status ivm_session_profile(ivm_session *s, ivm_profile_entry *entries, uint32_t capacity,
+                               uint32_t *out_count) {
+  if (!s || !out_count || (capacity && !entries))
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "profile: NULL argument");
+  if (!s->prof_ns)
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT,
+                     "profile: profiling is off (ivm_session_set_profiling(session, 1))");
+  /* One entry per op kind; the descriptor (not the import) names it, so fused regions
+   * show as FusedElementwise and custom ops by their own names. */
+  const ivm_module *m = s->module;
+  uint32_t n = 0;
+  ivm_profile_entry *all = calloc(m->view.n_instrs + 1, sizeof *all);
+  if (!all) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "profile: out of memory");
+  for (uint32_t i = 0; i < m->view.n_instrs; i++) {
+    if (!s->prof_count[i]) continue;
+    const isa_op_desc *d = m->instrs[i].desc;
+    uint32_t k = 0;
+    while (k < n && !(strcmp(all[k].op, d->name) == 0 && strcmp(all[k].domain, d->domain) == 0))
+      k++;
+    if (k == n) {
+      all[n].domain = d->domain;
+      all[n].op = d->name;
+      n++;
+    }
+    all[k].instructions++;
+    all[k].calls += s->prof_count[i];
+    all[k].total_ms += s->prof_ns[i] / 1e6;
+  }
+  qsort(all, n, sizeof *all, by_time_desc);
+  for (uint32_t k = 0; k < n && k < capacity; k++) entries[k] = all[k];
+  *out_count = n;
+  free(all);
   return NULL;
 }

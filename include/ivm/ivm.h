@@ -260,6 +260,21 @@ ivm_status ivm_session_output_sequence(ivm_session *session, uint32_t index,
 ivm_status ivm_session_output_item(ivm_session *session, uint32_t index, uint32_t item,
                                    ivm_tensor_view *out_view);
 
+/* ---- profiling ---------------------------------------------------------------------- */
+/* Time per op kind, summed over the runs since profiling was enabled. Enabling (again)
+ * resets; disabling frees. Costs two clock reads per instruction while on. */
+typedef struct ivm_profile_entry {
+  const char *domain, *op;  /* valid while the module is */
+  uint32_t instructions;    /* instructions of this kind that ran */
+  uint64_t calls;           /* their executions (loops run one many times) */
+  double total_ms;
+} ivm_profile_entry;
+
+ivm_status ivm_session_set_profiling(ivm_session *session, int enable);
+/* Fills up to capacity entries, most time first; *out_count is the number of kinds. */
+ivm_status ivm_session_profile(ivm_session *session, ivm_profile_entry *entries,
+                               uint32_t capacity, uint32_t *out_count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,4 +16,8 @@ for k in load_ms min_ms median_ms; do
 done
 "$ivm" bench "$src/examples/cnn/model.onnx" --reps 0 >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] || { echo "FAIL: --reps 0 should be a usage error, got $rc"; fails=1; }
+# --profile: per op kind, the instructions and ms per run (the example CNN has 2 Convs).
+out=$("$ivm" bench "$src/examples/cnn/model.onnx" --reps 2 --profile) || { echo "FAIL: --profile exited $?"; exit 1; }
+grep -qE '"profile": \[\{"op": "ivm\.[A-Za-z]+", "instructions": [0-9]+, "ms": [0-9.]+\}' <<<"$out" || { echo "FAIL: no profile: $out"; fails=1; }
+grep -qE '\{"op": "ivm\.Conv", "instructions": 2, ' <<<"$out" || { echo "FAIL: profile lacks the 2 Convs: $out"; fails=1; }
 exit $fails
