@@ -10,6 +10,20 @@
 
 #include "jit/fuse.h"
 
+/* Fusion pays for its compile (10-100 ms a region, once; cached after) by saving memory
+ * passes, which tiny tensors do not need: the interpreter dispatches an instruction in
+ * ~20 ns. A cap on region length bounds one compile. $IVM_JIT_FUSE_MIN_ELEMENTS lowers
+ * the size floor so that tests can fuse the conformance suite's small tensors. */
+#define FUSE_MIN_ELEMENTS 1024
+#define FUSE_MAX_INSTRUCTIONS 256
+
+static int64_t fuse_min_elements(void) {
+  const char *e = getenv("IVM_JIT_FUSE_MIN_ELEMENTS");
+  char *end;
+  long long v = e && *e ? strtoll(e, &end, 10) : -1;
+  return v >= 1 && !*end ? v : FUSE_MIN_ELEMENTS;
+}
+
 static ivm_status nop_kernel(const rt_call *call) {
   (void)call;
   return NULL;
@@ -80,7 +94,7 @@ static int const_scalar(const isa_module *v, uint32_t t, float *out) {
 
 /* Can instruction i join a region whose output shape is that of tensor `shape_of`
  * (ISA_NO_TENSOR: i starts the region)? */
-static int candidate(const ivm_module *m, uint32_t i, uint32_t shape_of) {
+static int candidate(const ivm_module *m, uint32_t i, uint32_t shape_of, int64_t min_elements) {
   const isa_module *v = &m->view;
   const vm_instr *in = &m->instrs[i];
   rt_expr_opcode ex;
@@ -102,7 +116,8 @@ static int candidate(const ivm_module *m, uint32_t i, uint32_t shape_of) {
     }
   const isa_tensor_rec *out = &v->tensors[in->operands[in->n_in]];
   if (out->kind != ISA_TK_ARENA) return 0;
-  return shape_of == ISA_NO_TENSOR || same_shape(out, v, &v->tensors[shape_of]);
+  if (shape_of == ISA_NO_TENSOR) return rec_numel(v, out) >= min_elements;
+  return same_shape(out, v, &v->tensors[shape_of]);
 }
 
 typedef struct region_builder {
@@ -290,13 +305,16 @@ void jit_fused_free(jit_fused *f) {
 
 ivm_status jit_fuse_module(ivm_module *m, jit_engine *engine, jit_fused **list) {
   const isa_module *v = &m->view;
+  int64_t min_elements = fuse_min_elements();
   for (uint32_t i = 0; i < v->n_instrs;) {
-    if (!candidate(m, i, ISA_NO_TENSOR)) {
+    if (!candidate(m, i, ISA_NO_TENSOR, min_elements)) {
       i++;
       continue;
     }
     uint32_t shape_of = m->instrs[i].operands[m->instrs[i].n_in], j = i;
-    while (j + 1 < v->n_instrs && candidate(m, j + 1, shape_of)) j++;
+    while (j + 1 < v->n_instrs && j + 1 - i < FUSE_MAX_INSTRUCTIONS &&
+           candidate(m, j + 1, shape_of, min_elements))
+      j++;
     if (j == i) {
       i++;
       continue;
