@@ -139,6 +139,55 @@ MAXPOOL(double)
 MAXPOOL(uint8_t)
 MAXPOOL(int8_t)
 
+/* Taps [lo, hi) of one axis' window at output position o (as window_at). */
+static void axis_taps(const isa_window *w, int d, int64_t o, int64_t *start, int64_t *lo,
+                      int64_t *hi) {
+  int64_t s = o * w->stride[d] - w->pad_begin[d], dl = w->dilation[d];
+  *lo = s >= 0 ? 0 : (-s + dl - 1) / dl;
+  *hi = w->in[d] - s <= 0 ? 0 : (w->in[d] - s + dl - 1) / dl;
+  if (*hi > w->kernel[d]) *hi = w->kernel[d];
+  if (*hi < *lo) *hi = *lo;
+  *start = s;
+}
+
+/* The common case (2-D f32, no Indices output), without the N-D odometer: column windows
+ * are resolved once per call into scratch. Same result as maxpool_float: the first tap
+ * seeds the maximum and a later tap replaces it only when greater. */
+static ivm_status maxpool2d_f32(const rt_call *call, const pool_plan *p, const float *X,
+                                float *Y) {
+  const isa_window *w = &p->w;
+  int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1];
+  int64_t *col;
+  IVM_TRY(rt_scratch_get(call->scratch, (size_t)(3 * OW + 1) * sizeof *col, (void **)&col));
+  for (int64_t ow = 0; ow < OW; ow++) axis_taps(w, 1, ow, &col[3 * ow], &col[3 * ow + 1], &col[3 * ow + 2]);
+  int64_t dh = w->dilation[0], dw = w->dilation[1];
+  for (int64_t pl = 0; pl < p->planes; pl++) {
+    const float *x = X + pl * H * W;
+    float *y = Y + pl * OH * OW;
+    for (int64_t oh = 0; oh < OH; oh++) {
+      int64_t sh, hlo, hhi;
+      axis_taps(w, 0, oh, &sh, &hlo, &hhi);
+      for (int64_t ow = 0; ow < OW; ow++) {
+        int64_t sw = col[3 * ow], wlo = col[3 * ow + 1], whi = col[3 * ow + 2];
+        if (hlo >= hhi || wlo >= whi) { /* no tap inside the input (pool pads forbid it) */
+          y[oh * OW + ow] = 0;
+          continue;
+        }
+        float best = x[(sh + hlo * dh) * W + sw + wlo * dw];
+        for (int64_t kh = hlo; kh < hhi; kh++) {
+          const float *row = x + (sh + kh * dh) * W + sw;
+          for (int64_t kw = wlo; kw < whi; kw++) {
+            float v = row[kw * dw];
+            best = v > best ? v : best; /* a NaN seed stays; a later NaN is skipped */
+          }
+        }
+        y[oh * OW + ow] = best;
+      }
+    }
+  }
+  return NULL;
+}
+
 ivm_status rt_k_MaxPool(const rt_call *call) {
   pool_plan p;
   IVM_TRY(make_plan(call, 1, &p));
@@ -147,6 +196,7 @@ ivm_status rt_k_MaxPool(const rt_call *call) {
   int col_major = call->attrs[ISA_A_MaxPool_storage_order].v.i != 0;
   const void *X = call->in[0]->data;
   void *Y = call->out[0]->data;
+  if (!I && p.w.n == 2 && call->out[0]->dtype == IVM_DT_F32) return maxpool2d_f32(call, &p, X, Y);
   switch (call->out[0]->dtype) {
     case IVM_DT_F32: maxpool_float(&p, X, Y, I, col_major); return NULL;
     case IVM_DT_F64: maxpool_double(&p, X, Y, I, col_major); return NULL;
