@@ -241,7 +241,7 @@ int cmd_bench(int argc, char **argv) {
            "backend, and what the JIT did at load (jit_functions, jit_compiled,\n"
            "jit_cache_hits, fused_regions, fused_instructions). With --profile, after the\n"
            "timed runs, as many profiled runs add \"profile\": per op kind, the\n"
-           "instructions, and ms per run (most first; profiling itself costs a little).\n\n%s",
+           "instructions, and mean ms per run (most first; a mean, so noisy runs weigh in).\n\n%s",
            usage, cli_ext_help);
     return CLI_OK;
   }
@@ -300,8 +300,8 @@ int cmd_bench(int argc, char **argv) {
     ivm_module_stats ms;
     memset(&ms, 0, sizeof ms);
     ivm_status_free(ivm_module_get_stats(m, &ms));
-    printf("\", \"load_ms\": %.4f, \"min_ms\": %.4f, \"median_ms\": %.4f, "
-           "\"mean_ms\": %.4f, \"reps\": %d, \"threads\": %d, \"backend\": \"%s\", "
+    printf("\", \"load_ms\": %.4f, \"min_ms\": %.6f, \"median_ms\": %.6f, "
+           "\"mean_ms\": %.6f, \"reps\": %d, \"threads\": %d, \"backend\": \"%s\", "
            "\"jit_functions\": %u, \"jit_compiled\": %u, \"jit_cache_hits\": %u, "
            "\"fused_regions\": %u, \"fused_instructions\": %u",
            load_ms, times[0], median, sum / reps, reps,
