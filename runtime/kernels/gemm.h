@@ -5,7 +5,12 @@
  * with A(i,p) = A[i*rsa + p*csa] and B(p,j) = B[p*rsb + j*csb], so a transpose is only a
  * swap of strides. C is row-major with leading dimension ldc. beta == 0 never reads C
  * (NaN/garbage in C does not leak). Cache-blocked: panels of A and B are packed into a
- * caller-provided buffer of rt_sgemm_pack_bytes(M, N, K) bytes (64-byte aligned). */
+ * caller-provided buffer of rt_sgemm_pack_bytes(M, N, K) bytes (any alignment).
+ *
+ * Thread-safe: calls on different threads are independent as long as each has its own
+ * packing buffer and C; sub-panels of one C (row or column ranges) may run concurrently.
+ * Each element's summation order depends on K only, so splitting M or N across calls
+ * gives bit-identical results. */
 #ifndef IVM_RUNTIME_KERNELS_GEMM_H
 #define IVM_RUNTIME_KERNELS_GEMM_H
 
@@ -25,6 +30,24 @@ void rt_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int6
 ivm_status rt_sgemm_scratch(rt_scratch *scratch, int64_t M, int64_t N, int64_t K, float alpha,
                             const float *A, int64_t rsa, int64_t csa, const float *B,
                             int64_t rsb, int64_t csb, float beta, float *C, int64_t ldc);
+
+/* The register-tile kernels rt_sgemm can run. The choice is made on first use: AVX-512
+ * when the CPU has avx512f/vl/bw/dq, unless the environment variable
+ * IVM_SGEMM_KERNEL=avx2 asks for the portable kernel (generic vectors; AVX2 in Release
+ * builds). rt_sgemm_pack_bytes covers every kernel, so changing the choice never
+ * invalidates a buffer. */
+typedef enum rt_sgemm_kernel {
+  RT_SGEMM_AUTO = 0, /* the CPU's best, as on first use (the environment is read again) */
+  RT_SGEMM_AVX2,
+  RT_SGEMM_AVX512,
+} rt_sgemm_kernel;
+
+/* Chooses the kernel for later calls (tests and benchmarks compare them) and returns the
+ * one now in use: RT_SGEMM_AVX512 on a CPU without AVX-512 gives RT_SGEMM_AVX2.
+ * Thread-safe; calls already running finish with the kernel they started with. */
+rt_sgemm_kernel rt_sgemm_use_kernel(rt_sgemm_kernel want);
+rt_sgemm_kernel rt_sgemm_current_kernel(void);
+const char *rt_sgemm_kernel_name(rt_sgemm_kernel k); /* "avx512", "avx2", ... */
 
 /* Rounds a byte count up to 64 so several buffers can share one scratch block. */
 static inline size_t rt_align64(size_t n) { return (n + 63) & ~(size_t)63; }
