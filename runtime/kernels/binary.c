@@ -5,7 +5,8 @@
  * every operand are merged. What remains is an outer loop and an inner run whose input
  * strides are each 0 or 1; the per-dtype inner functions have separate loops for those
  * cases so the compiler vectorises them (same-shape tensors become one call over all
- * elements; a scalar operand is hoisted out of the loop). */
+ * elements; a scalar operand is hoisted out of the loop). Large outputs are cut into
+ * ranges of elements across the session's worker pool. */
 #include <math.h>
 
 #include "runtime/kernels/ew.h"
@@ -16,32 +17,64 @@ typedef void (*bc_fn)(int64_t n, const char *const *in, const int64_t *st, char 
 
 #define BC_MAX_IN EW_BCAST_MAX_IN
 
-static ivm_status bcast_run(const char *op, rt_tensor *out, int n_in,
-                            const rt_tensor *const *in, bc_fn fn, const void *ctx) {
+/* The loop nest of one broadcasting call, run over any range of output elements: large
+ * outputs are cut into ranges across the pool; a range may start and end mid-row. */
+typedef struct bc_job {
+  int m, n_in;
   int64_t dims[ISA_MAX_RANK], st[BC_MAX_IN][ISA_MAX_RANK];
-  int m;
-  IVM_TRY(ew_bcast_plan(op, out, n_in, in, dims, st, &m));
-  if (m == 0) return NULL;
-  int64_t numel = rt_numel(out);
-  size_t esz[BC_MAX_IN];
-  for (int k = 0; k < n_in; k++) esz[k] = ivm_dtype_size((ivm_dtype)in[k]->dtype);
+  int64_t inner;
+  size_t esz[BC_MAX_IN], osz;
+  const char *in[BC_MAX_IN];
+  char *out;
+  bc_fn fn;
+  const void *ctx;
+} bc_job;
 
-  int64_t inner = dims[m - 1], outer = numel / inner;
-  int64_t ist[BC_MAX_IN], idx[ISA_MAX_RANK] = {0}, off[BC_MAX_IN] = {0};
-  for (int k = 0; k < n_in; k++) ist[k] = st[k][m - 1];
-  size_t osz = ivm_dtype_size((ivm_dtype)out->dtype);
-  char *o = out->data;
+static void bc_task(void *vjob, int64_t begin, int64_t end) {
+  const bc_job *j = vjob;
+  int m = j->m, n_in = j->n_in;
+  int64_t inner = j->inner, ist[BC_MAX_IN], idx[ISA_MAX_RANK] = {0}, off[BC_MAX_IN] = {0};
+  for (int k = 0; k < n_in; k++) ist[k] = j->st[k][m - 1];
+  /* Position of `begin`: its row's index in the outer dims, and its column. */
+  int64_t row = begin / inner, col = begin % inner;
+  for (int d = m - 2; d >= 0; d--) {
+    idx[d] = row % j->dims[d];
+    row /= j->dims[d];
+    for (int k = 0; k < n_in; k++) off[k] += idx[d] * j->st[k][d];
+  }
   const char *ip[BC_MAX_IN];
-  for (int64_t r = 0; r < outer; r++) {
-    for (int k = 0; k < n_in; k++) ip[k] = (const char *)in[k]->data + (size_t)off[k] * esz[k];
-    fn(inner, ip, ist, o + (size_t)(r * inner) * osz, ctx);
+  for (int64_t e = begin; e < end;) {
+    int64_t n = inner - col < end - e ? inner - col : end - e;
+    for (int k = 0; k < n_in; k++)
+      ip[k] = j->in[k] + (size_t)(off[k] + col * ist[k]) * j->esz[k];
+    j->fn(n, ip, ist, j->out + (size_t)e * j->osz, j->ctx);
+    e += n;
+    col = 0;
     for (int d = m - 2; d >= 0; d--) {
-      for (int k = 0; k < n_in; k++) off[k] += st[k][d];
-      if (++idx[d] < dims[d]) break;
-      for (int k = 0; k < n_in; k++) off[k] -= st[k][d] * dims[d];
+      for (int k = 0; k < n_in; k++) off[k] += j->st[k][d];
+      if (++idx[d] < j->dims[d]) break;
+      for (int k = 0; k < n_in; k++) off[k] -= j->st[k][d] * j->dims[d];
       idx[d] = 0;
     }
   }
+}
+
+static ivm_status bcast_run(const rt_call *c, const char *op, rt_tensor *out, int n_in,
+                            const rt_tensor *const *in, bc_fn fn, const void *ctx) {
+  bc_job j;
+  IVM_TRY(ew_bcast_plan(op, out, n_in, in, j.dims, j.st, &j.m));
+  if (j.m == 0) return NULL;
+  j.n_in = n_in;
+  j.inner = j.dims[j.m - 1];
+  for (int k = 0; k < n_in; k++) {
+    j.esz[k] = ivm_dtype_size((ivm_dtype)in[k]->dtype);
+    j.in[k] = in[k]->data;
+  }
+  j.osz = ivm_dtype_size((ivm_dtype)out->dtype);
+  j.out = out->data;
+  j.fn = fn;
+  j.ctx = ctx;
+  rt_pool_for(ew_pool(c), rt_numel(out), EW_GRAIN, bc_task, &j);
   return NULL;
 }
 
@@ -167,7 +200,7 @@ static ivm_status run_binary(const rt_call *c, const char *op, const bc_fn *tbl,
                      ivm_dtype_name((ivm_dtype)o->dtype));
   bc_fn fn = dt < EW_NDT ? tbl[dt] : NULL;
   if (!fn) return ew_bad_dtype(op, dt);
-  return bcast_run(op, o, 2, c->in, fn, NULL);
+  return bcast_run(c, op, o, 2, c->in, fn, NULL);
 }
 
 ivm_status rt_k_Add(const rt_call *c) { return run_binary(c, "Add", tbl_Add, 0); }
@@ -248,10 +281,10 @@ ivm_status rt_k_Pow(const rt_call *c) {
   if (dx == dy) {
     bc_fn fn = dx == IVM_DT_F32 ? Pow_f32 : dx == IVM_DT_F64 ? Pow_f64
              : dx == IVM_DT_F16 ? Pow_f16 : dx == IVM_DT_BF16 ? Pow_bf16 : NULL;
-    if (fn) return bcast_run("Pow", o, 2, c->in, fn, NULL);
+    if (fn) return bcast_run(c, "Pow", o, 2, c->in, fn, NULL);
   }
   pow_ctx pc = {dx, dy};
-  return bcast_run("Pow", o, 2, c->in, pow_mixed, &pc);
+  return bcast_run(c, "Pow", o, 2, c->in, pow_mixed, &pc);
 }
 
 /* ---- Where ---------------------------------------------------------------------------
@@ -289,5 +322,5 @@ ivm_status rt_k_Where(const rt_call *c) {
     case 8: fn = where_8; break;
     default: return ew_bad_dtype("Where", x->dtype);
   }
-  return bcast_run("Where", o, 3, c->in, fn, NULL);
+  return bcast_run(c, "Where", o, 3, c->in, fn, NULL);
 }

@@ -1,11 +1,18 @@
 /* Conv (1-D/2-D/3-D and up): per image and group, im2col into scratch and one matrix
  * product W_g (Mg x Cg*k) @ col (Cg*k x out) written straight into Y. A 1x1 kernel with
  * stride 1 and no padding uses X itself as the column matrix. f32 uses rt_sgemm, f64 a
- * plain loop. */
+ * plain loop.
+ *
+ * Across the worker pool, f32 takes one of two shapes. Many (image, group) pairs (a batch,
+ * a grouped or depthwise conv): each thread takes whole pairs with its own column and
+ * packing buffers. Few pairs (one image, one group): the pairs run in turn, each one's
+ * product split into panels (gemm_par.h); a thread builds the im2col columns of its own
+ * column panels, while row panels share one column matrix built by blocks of channels.
+ * Either way every output element is computed exactly as on one thread. */
 #include <string.h>
 
 #include "isa/infer_linalg.h"
-#include "runtime/kernels/gemm.h"
+#include "runtime/kernels/gemm_par.h"
 
 typedef struct conv_plan {
   isa_window w;
@@ -53,28 +60,36 @@ static ivm_status make_plan(const rt_call *call, conv_plan *p) {
 }
 
 /* Column matrix for one image and group: row (c, k...) holds, for every output position,
- * the input element under kernel offset k (0 in the padding). The last spatial dim runs
- * as a contiguous range per row segment. */
+ * the input element under kernel offset k (0 in the padding). Writes rows c in [c0, c1)
+ * and output positions j in [j0, j1) (flattened over the spatial dims) at
+ * col[(c * k_sz + k) * ldcol + j - j0], so threads can each fill a block of rows or a
+ * panel of columns. The last spatial dim runs as a contiguous range per row segment. */
 #define IM2COL(T)                                                                            \
-  static void im2col_##T(const conv_plan *p, const T *x, T *col) {                          \
+  static void im2col_##T(const conv_plan *p, const T *x, T *col, int64_t ldcol, int64_t c0, \
+                         int64_t c1, int64_t j0, int64_t j1) {                              \
     const isa_window *w = &p->w;                                                            \
     int n = w->n, last = n - 1;                                                             \
     int64_t in_last = w->in[last], out_last = w->out[last], s_last = w->stride[last];      \
-    int64_t outer_out = p->out_sz / (out_last ? out_last : 1);                              \
-    T *dst = col;                                                                           \
-    for (int64_t c = 0; c < p->Cg; c++) {                                                   \
+    if (j1 <= j0 || out_last <= 0) return;                                                  \
+    int64_t t0 = j0 / out_last, t1 = (j1 - 1) / out_last + 1; /* output rows touched */    \
+    for (int64_t c = c0; c < c1; c++) {                                                     \
       const T *xc = x + c * p->in_sz;                                                       \
       int64_t k[ISA_MAX_RANK] = {0};                                                        \
       for (int64_t kk = 0; kk < p->k_sz; kk++) {                                            \
+        T *dst = col + (c * p->k_sz + kk) * ldcol;                                          \
         int64_t off = k[last] * w->dilation[last] - w->pad_begin[last];                     \
         /* valid o in [lo, hi): 0 <= o*s + off < in_last */                                 \
         int64_t lo = off >= 0 ? 0 : (-off + s_last - 1) / s_last;                           \
         int64_t hi = in_last - off <= 0 ? 0 : (in_last - off + s_last - 1) / s_last;        \
-        if (lo > out_last) lo = out_last;                                                   \
-        if (hi > out_last) hi = out_last;                                                   \
-        if (hi < lo) hi = lo;                                                               \
-        int64_t o[ISA_MAX_RANK] = {0};                                                      \
-        for (int64_t t = 0; t < outer_out; t++) {                                           \
+        int64_t o[ISA_MAX_RANK] = {0}, rest = t0;                                           \
+        for (int d = last - 1; d >= 0; d--) {                                               \
+          o[d] = rest % w->out[d];                                                          \
+          rest /= w->out[d];                                                                \
+        }                                                                                   \
+        for (int64_t t = t0; t < t1; t++) {                                                 \
+          /* this row's part of [j0, j1): positions [a, b) of the last dim */               \
+          int64_t a = t == t0 ? j0 - t * out_last : 0;                                      \
+          int64_t b = t == t1 - 1 ? j1 - t * out_last : out_last;                           \
           int64_t base = 0, ok = 1;                                                         \
           for (int d = 0; d < last; d++) {                                                  \
             int64_t ix = o[d] * w->stride[d] + k[d] * w->dilation[d] - w->pad_begin[d];     \
@@ -82,17 +97,18 @@ static ivm_status make_plan(const rt_call *call, conv_plan *p) {
             base = base * w->in[d] + ix;                                                    \
           }                                                                                 \
           if (!ok) {                                                                        \
-            memset(dst, 0, (size_t)out_last * sizeof(T));                                   \
+            memset(dst, 0, (size_t)(b - a) * sizeof(T));                                    \
           } else {                                                                          \
             const T *row = xc + base * in_last;                                             \
-            for (int64_t j = 0; j < lo; j++) dst[j] = 0;                                    \
-            if (s_last == 1 && hi > lo)                                                     \
-              memcpy(dst + lo, row + lo + off, (size_t)(hi - lo) * sizeof(T));             \
+            int64_t l = lo < a ? a : lo > b ? b : lo, h = hi < l ? l : hi > b ? b : hi;     \
+            for (int64_t j = a; j < l; j++) dst[j - a] = 0;                                 \
+            if (s_last == 1 && h > l)                                                       \
+              memcpy(dst + (l - a), row + l + off, (size_t)(h - l) * sizeof(T));            \
             else                                                                            \
-              for (int64_t j = lo; j < hi; j++) dst[j] = row[j * s_last + off];             \
-            for (int64_t j = hi; j < out_last; j++) dst[j] = 0;                             \
+              for (int64_t j = l; j < h; j++) dst[j - a] = row[j * s_last + off];           \
+            for (int64_t j = h; j < b; j++) dst[j - a] = 0;                                 \
           }                                                                                 \
-          dst += out_last;                                                                  \
+          dst += b - a;                                                                     \
           for (int d = last - 1; d >= 0; d--) {                                             \
             if (++o[d] < w->out[d]) break;                                                  \
             o[d] = 0;                                                                       \
@@ -109,31 +125,159 @@ static ivm_status make_plan(const rt_call *call, conv_plan *p) {
 IM2COL(float)
 IM2COL(double)
 
-static ivm_status conv_f32(const rt_call *call, const conv_plan *p) {
-  const float *X = call->in[0]->data, *W = call->in[1]->data;
-  const rt_tensor *bt = call->n_in > 2 ? call->in[2] : NULL;
-  const float *Bias = bt ? bt->data : NULL;
-  float *Y = call->out[0]->data;
-  int64_t Kdim = p->Cg * p->k_sz;
-  size_t col_bytes = p->pointwise ? 0 : rt_align64((size_t)(Kdim * p->out_sz) * sizeof(float));
-  void *mem;
-  IVM_TRY(rt_scratch_get(call->scratch, col_bytes + rt_sgemm_pack_bytes(p->Mg, p->out_sz, Kdim),
-                         &mem));
-  float *col = mem, *pack = (float *)((char *)mem + col_bytes);
-  for (int64_t n = 0; n < p->N; n++)
-    for (int64_t g = 0; g < p->G; g++) {
-      const float *xg = X + (n * p->C + g * p->Cg) * p->in_sz;
-      float *yg = Y + (n * p->M + g * p->Mg) * p->out_sz;
-      if (Bias)
-        for (int64_t m = 0; m < p->Mg; m++)
-          for (int64_t j = 0; j < p->out_sz; j++) yg[m * p->out_sz + j] = Bias[g * p->Mg + m];
-      const float *cm = xg;
+/* ---- f32 ------------------------------------------------------------------------------ */
+typedef struct conv_job {
+  const conv_plan *p;
+  const float *X, *W, *Bias;
+  float *Y;
+  int64_t Kdim;
+  size_t col_bytes, pack_bytes; /* per run of work: [col][pack] at mem + r * (both) */
+  char *mem;
+  int ranges;       /* whole pairs: runs of (image, group) pairs */
+  int64_t n, g;     /* panels: the pair being computed and how its product is split */
+  rt_gemm_split sp;
+} conv_job;
+
+static const float *pair_x(const conv_job *j, int64_t n, int64_t g) {
+  return j->X + (n * j->p->C + g * j->p->Cg) * j->p->in_sz;
+}
+static float *pair_y(const conv_job *j, int64_t n, int64_t g) {
+  return j->Y + (n * j->p->M + g * j->p->Mg) * j->p->out_sz;
+}
+
+/* Rows [m0, m1) and columns [j0, j0 + n) of a pair's output start at the bias. */
+static void fill_bias(const conv_job *j, int64_t g, float *yg, int64_t m0, int64_t m1,
+                      int64_t j0, int64_t n) {
+  const conv_plan *p = j->p;
+  for (int64_t m = m0; m < m1; m++) {
+    float b = j->Bias[g * p->Mg + m], *row = yg + m * p->out_sz + j0;
+    for (int64_t k = 0; k < n; k++) row[k] = b;
+  }
+}
+
+/* Rows [i0, i0 + m) and columns [c0, c0 + n) of pair (n, g) from the column matrix cm
+ * (row stride ldcm, its column 0 is output position c0). */
+static void pair_product(const conv_job *j, int64_t nn, int64_t g, int64_t i0, int64_t m,
+                         int64_t c0, int64_t n, const float *cm, int64_t ldcm, float *pack) {
+  const conv_plan *p = j->p;
+  float *yg = pair_y(j, nn, g);
+  if (j->Bias) fill_bias(j, g, yg, i0, i0 + m, c0, n);
+  rt_sgemm(m, n, j->Kdim, 1.0f, j->W + (g * p->Mg + i0) * j->Kdim, j->Kdim, 1, cm, ldcm, 1,
+           j->Bias ? 1.0f : 0.0f, yg + i0 * p->out_sz + c0, p->out_sz, pack);
+}
+
+static void pairs_task(void *vjob, int64_t r0, int64_t r1) {
+  const conv_job *j = vjob;
+  const conv_plan *p = j->p;
+  int64_t pairs = p->N * p->G;
+  for (int64_t r = r0; r < r1; r++) {
+    char *mem = j->mem + (size_t)r * (j->col_bytes + j->pack_bytes);
+    float *col = (float *)mem, *pack = (float *)(mem + j->col_bytes);
+    for (int64_t t = r * pairs / j->ranges; t < (r + 1) * pairs / j->ranges; t++) {
+      int64_t n = t / p->G, g = t % p->G;
+      const float *cm = pair_x(j, n, g);
       if (!p->pointwise) {
-        im2col_float(p, xg, col);
+        im2col_float(p, cm, col, p->out_sz, 0, p->Cg, 0, p->out_sz);
         cm = col;
       }
-      rt_sgemm(p->Mg, p->out_sz, Kdim, 1.0f, W + g * p->Mg * Kdim, Kdim, 1, cm, p->out_sz, 1,
-               Bias ? 1.0f : 0.0f, yg, p->out_sz, pack);
+      pair_product(j, n, g, 0, p->Mg, 0, p->out_sz, cm, p->out_sz, pack);
+    }
+  }
+}
+
+/* Column panels: each run builds the columns of its own panels (the data stays in the
+ * cache of the thread that multiplies it) and multiplies them. */
+static void col_panels_task(void *vjob, int64_t r0, int64_t r1) {
+  const conv_job *j = vjob;
+  const conv_plan *p = j->p;
+  const rt_gemm_split *sp = &j->sp;
+  for (int64_t r = r0; r < r1; r++) {
+    char *mem = j->mem + (size_t)r * (j->col_bytes + j->pack_bytes);
+    float *col = (float *)mem, *pack = (float *)(mem + j->col_bytes);
+    for (int64_t pn = r * sp->items / sp->ranges; pn < (r + 1) * sp->items / sp->ranges; pn++) {
+      int64_t i0, m, c0, n;
+      rt_gemm_panel(sp, pn, &i0, &m, &c0, &n);
+      const float *xg = pair_x(j, j->n, j->g);
+      if (p->pointwise) {
+        pair_product(j, j->n, j->g, i0, m, c0, n, xg + c0, p->out_sz, pack);
+      } else {
+        im2col_float(p, xg, col, n, 0, p->Cg, c0, c0 + n);
+        pair_product(j, j->n, j->g, i0, m, c0, n, col, n, pack);
+      }
+    }
+  }
+}
+
+/* Row panels (many output channels, few positions): the whole column matrix, built first
+ * by blocks of input channels, is shared by every panel. */
+static void im2col_task(void *vjob, int64_t c0, int64_t c1) {
+  const conv_job *j = vjob;
+  im2col_float(j->p, pair_x(j, j->n, j->g), (float *)j->mem, j->p->out_sz, c0, c1, 0,
+               j->p->out_sz);
+}
+
+static void row_panels_task(void *vjob, int64_t r0, int64_t r1) {
+  const conv_job *j = vjob;
+  const conv_plan *p = j->p;
+  const rt_gemm_split *sp = &j->sp;
+  const float *cm = p->pointwise ? pair_x(j, j->n, j->g) : (const float *)j->mem;
+  for (int64_t r = r0; r < r1; r++) {
+    float *pack = (float *)(j->mem + j->col_bytes + (size_t)r * j->pack_bytes);
+    for (int64_t pn = r * sp->items / sp->ranges; pn < (r + 1) * sp->items / sp->ranges; pn++) {
+      int64_t i0, m, c0, n;
+      rt_gemm_panel(sp, pn, &i0, &m, &c0, &n);
+      pair_product(j, j->n, j->g, i0, m, c0, n, cm + c0, p->out_sz, pack);
+    }
+  }
+}
+
+static ivm_status conv_f32(const rt_call *call, const conv_plan *p) {
+  const rt_tensor *bt = call->n_in > 2 ? call->in[2] : NULL;
+  conv_job j = {.p = p, .X = call->in[0]->data, .W = call->in[1]->data,
+                .Bias = bt ? bt->data : NULL, .Y = call->out[0]->data,
+                .Kdim = p->Cg * p->k_sz};
+  rt_pool *pool = rt_call_pool(call);
+  int64_t pairs = p->N * p->G;
+  /* Cost in multiply-adds: the products, plus im2col's copies at a few each. */
+  double macs = (double)pairs * (double)p->Mg * (double)p->out_sz * (double)j.Kdim;
+  if (!p->pointwise) macs += 8.0 * (double)pairs * (double)j.Kdim * (double)p->out_sz;
+  int threads = rt_gemm_threads(pool, macs);
+  size_t full_col = p->pointwise ? 0 : rt_align64((size_t)(j.Kdim * p->out_sz) * sizeof(float));
+  if (threads < 2 || pairs >= 4 * (int64_t)threads || pairs % threads == 0) {
+    j.ranges = pairs < threads ? (int)pairs : threads;
+    j.col_bytes = full_col;
+    j.pack_bytes = rt_align64(rt_sgemm_pack_bytes(p->Mg, p->out_sz, j.Kdim));
+    IVM_TRY(rt_scratch_get(call->scratch, (size_t)j.ranges * (j.col_bytes + j.pack_bytes),
+                           (void **)&j.mem));
+    rt_pool_for(pool, j.ranges, 1, pairs_task, &j);
+    return NULL;
+  }
+  rt_gemm_split_plan(threads, 1, p->Mg, p->out_sz, j.Kdim, &j.sp);
+  j.pack_bytes = rt_gemm_split_pack_bytes(&j.sp);
+  size_t bytes;
+  if (j.sp.by_rows) {
+    j.col_bytes = full_col;
+    bytes = j.col_bytes + (size_t)j.sp.ranges * j.pack_bytes;
+  } else {
+    int64_t widest = 0;
+    for (int64_t pn = 0; pn < j.sp.panels; pn++) {
+      int64_t i0, m, c0, n;
+      rt_gemm_panel(&j.sp, pn, &i0, &m, &c0, &n);
+      if (n > widest) widest = n;
+    }
+    j.col_bytes = p->pointwise ? 0 : rt_align64((size_t)(j.Kdim * widest) * sizeof(float));
+    bytes = (size_t)j.sp.ranges * (j.col_bytes + j.pack_bytes);
+  }
+  IVM_TRY(rt_scratch_get(call->scratch, bytes, (void **)&j.mem));
+  int64_t cgrain = (p->Cg + threads - 1) / threads;
+  for (j.n = 0; j.n < p->N; j.n++)
+    for (j.g = 0; j.g < p->G; j.g++) {
+      if (!j.sp.by_rows) {
+        rt_pool_for(pool, j.sp.ranges, 1, col_panels_task, &j);
+        continue;
+      }
+      if (!p->pointwise) rt_pool_for(pool, p->Cg, cgrain, im2col_task, &j);
+      rt_pool_for(pool, j.sp.ranges, 1, row_panels_task, &j);
     }
   return NULL;
 }
@@ -149,7 +293,8 @@ static ivm_status conv_f64(const rt_call *call, const conv_plan *p) {
   double *col = mem;
   for (int64_t n = 0; n < p->N; n++)
     for (int64_t g = 0; g < p->G; g++) {
-      im2col_double(p, X + (n * p->C + g * p->Cg) * p->in_sz, col);
+      im2col_double(p, X + (n * p->C + g * p->Cg) * p->in_sz, col, p->out_sz, 0, p->Cg, 0,
+                    p->out_sz);
       double *yg = Y + (n * p->M + g * p->Mg) * p->out_sz;
       const double *wg = W + g * p->Mg * Kdim;
       for (int64_t m = 0; m < p->Mg; m++)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "runtime/pool.h"
 #include "runtime/rt.h"
 
 /* ---- dtype lists (X-macros) --------------------------------------------------------
@@ -261,11 +262,36 @@ static inline ivm_status ew_bcast_plan(const char *op, const rt_tensor *out, int
   return NULL;
 }
 
+/* ---- the worker pool ------------------------------------------------------------------ */
+/* The session's pool (NULL outside sessions: everything inline). */
+static inline rt_pool *ew_pool(const rt_call *c) { return c->scratch ? c->scratch->pool : NULL; }
+
+/* Elements per range for elementwise work split across the pool: at about a nanosecond an
+ * element, 32K elements are tens of microseconds, well above a worker's wake-up. */
+#define EW_GRAIN ((int64_t)32768)
+
+/* Rounds a byte count up to 64 so several buffers can share one scratch block. */
+static inline size_t ew_align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
 /* ---- unary driver -------------------------------------------------------------------- */
 /* An elementwise unary inner function: n elements in -> out, with up to two parameters. */
 typedef void (*ew_unary_fn)(int64_t n, const void *in, void *out, const float *prm);
 
-/* Y = f(X) elementwise through tbl[dtype] (NULL: dtype unsupported), parameters p0, p1. */
+typedef struct ew_unary_job {
+  ew_unary_fn fn;
+  const char *in;
+  char *out;
+  size_t esz;
+  const float *prm;
+} ew_unary_job;
+
+static inline void ew_unary_task(void *vjob, int64_t begin, int64_t end) {
+  const ew_unary_job *j = vjob;
+  j->fn(end - begin, j->in + (size_t)begin * j->esz, j->out + (size_t)begin * j->esz, j->prm);
+}
+
+/* Y = f(X) elementwise through tbl[dtype] (NULL: dtype unsupported), parameters p0, p1;
+ * large tensors in chunks across the pool. */
 static inline ivm_status ew_run_unary(const rt_call *c, const char *op, const ew_unary_fn *tbl,
                                       float p0, float p1) {
   IVM_TRY(ew_check_io(c, op, 1, 1));
@@ -277,7 +303,8 @@ static inline ivm_status ew_run_unary(const rt_call *c, const char *op, const ew
   ew_unary_fn fn = dt < EW_NDT ? tbl[dt] : NULL;
   if (!fn) return ew_bad_dtype(op, dt);
   const float prm[2] = {p0, p1};
-  fn(rt_numel(x), x->data, y->data, prm);
+  ew_unary_job job = {fn, x->data, y->data, ivm_dtype_size((ivm_dtype)dt), prm};
+  rt_pool_for(ew_pool(c), rt_numel(x), EW_GRAIN, ew_unary_task, &job);
   return NULL;
 }
 

@@ -11,10 +11,13 @@
  * X viewed as [outer, n, inner] around the softmax axis. Stable form: subtract the max
  * along the axis before exp. With inner > 1 the reduction runs across rows of `inner`
  * contiguous elements (tmp holds a max and a sum per inner position) so the loops stay
- * unit-stride and vectorisable. */
-#define DEF_SOFTMAX(T, suf, EXP)                                                       \
+ * unit-stride and vectorisable; a call covers inner positions [j0, j1).
+ *
+ * Across the pool: rows (inner == 1) in runs of rows; otherwise items (outer index, run
+ * of inner positions), handed out as `ranges` runs with a tmp buffer each. */
+#define DEF_SOFTMAX(T, suf, EXP)                                                         \
   static void softmax_##suf(const T *x, T *y, int64_t outer, int64_t n, int64_t inner,   \
-                            int logsm, T *tmp) {                                         \
+                            int64_t j0, int64_t j1, int logsm, T *tmp) {                 \
     if (inner == 1) { /* rows: max and sum over 8 lanes so the loops vectorise */        \
       for (int64_t o = 0; o < outer; o++) {                                              \
         const T *xr = x + o * n;                                                         \
@@ -52,31 +55,67 @@
     for (int64_t o = 0; o < outer; o++) {                                                \
       const T *xb = x + o * n * inner;                                                   \
       T *yb = y + o * n * inner;                                                         \
-      for (int64_t j = 0; j < inner; j++) mx[j] = -INFINITY, sm[j] = 0;                  \
+      for (int64_t j = j0; j < j1; j++) mx[j] = -INFINITY, sm[j] = 0;                    \
       for (int64_t k = 0; k < n; k++)                                                    \
-        for (int64_t j = 0; j < inner; j++) {                                            \
+        for (int64_t j = j0; j < j1; j++) {                                              \
           T v = xb[k * inner + j];                                                       \
           mx[j] = v > mx[j] ? v : mx[j];                                                 \
         }                                                                                \
       for (int64_t k = 0; k < n; k++)                                                    \
-        for (int64_t j = 0; j < inner; j++) {                                            \
-          T e = EXP(xb[k * inner + j] - mx[j]);                                      \
+        for (int64_t j = j0; j < j1; j++) {                                              \
+          T e = EXP(xb[k * inner + j] - mx[j]);                                          \
           if (!logsm) yb[k * inner + j] = e;                                             \
           sm[j] += e;                                                                    \
         }                                                                                \
       if (logsm) {                                                                       \
-        for (int64_t j = 0; j < inner; j++) sm[j] = mx[j] + GF(log, sm[j]);              \
+        for (int64_t j = j0; j < j1; j++) sm[j] = mx[j] + GF(log, sm[j]);                \
         for (int64_t k = 0; k < n; k++)                                                  \
-          for (int64_t j = 0; j < inner; j++) yb[k * inner + j] = xb[k * inner + j] - sm[j]; \
+          for (int64_t j = j0; j < j1; j++) yb[k * inner + j] = xb[k * inner + j] - sm[j]; \
       } else {                                                                           \
-        for (int64_t j = 0; j < inner; j++) sm[j] = (T)1 / sm[j];                        \
+        for (int64_t j = j0; j < j1; j++) sm[j] = (T)1 / sm[j];                          \
         for (int64_t k = 0; k < n; k++)                                                  \
-          for (int64_t j = 0; j < inner; j++) yb[k * inner + j] *= sm[j];                \
+          for (int64_t j = j0; j < j1; j++) yb[k * inner + j] *= sm[j];                  \
       }                                                                                  \
     }                                                                                    \
   }
 DEF_SOFTMAX(float, f32, expf)
 DEF_SOFTMAX(double, f64, exp)
+
+/* Elements per range: exp and two more passes make a softmax element a few nanoseconds. */
+#define SM_GRAIN ((int64_t)16384)
+
+typedef struct sm_job {
+  int dt, logsm; /* f16 / bf16 jobs run on an f32 copy */
+  int64_t outer, n, inner;
+  int64_t width, runs; /* inner positions per item, items per outer index */
+  int64_t ranges;
+  void *x, *y;
+  char *tmp;
+  size_t tmp_bytes;
+} sm_job;
+
+static void sm_call(const sm_job *j, int64_t o0, int64_t o1, int64_t j0, int64_t j1, void *tmp) {
+  int64_t off = o0 * j->n * j->inner;
+  if (j->dt == IVM_DT_F64)
+    softmax_f64((const double *)j->x + off, (double *)j->y + off, o1 - o0, j->n, j->inner, j0,
+                j1, j->logsm, tmp);
+  else
+    softmax_f32((const float *)j->x + off, (float *)j->y + off, o1 - o0, j->n, j->inner, j0, j1,
+                j->logsm, tmp);
+}
+
+static void sm_rows_task(void *vjob, int64_t o0, int64_t o1) { sm_call(vjob, o0, o1, 0, 1, NULL); }
+
+static void sm_items_task(void *vjob, int64_t r0, int64_t r1) {
+  const sm_job *j = vjob;
+  int64_t items = j->outer * j->runs;
+  for (int64_t r = r0; r < r1; r++)
+    for (int64_t it = r * items / j->ranges; it < (r + 1) * items / j->ranges; it++) {
+      int64_t o = it / j->runs, j0 = it % j->runs * j->width;
+      int64_t j1 = j0 + j->width < j->inner ? j0 + j->width : j->inner;
+      sm_call(j, o, o + 1, j0, j1, j->tmp + (size_t)r * j->tmp_bytes);
+    }
+}
 
 static ivm_status run_softmax(const rt_call *c, const char *op, int logsm) {
   IVM_TRY(ew_check_io(c, op, 1, 1));
@@ -100,28 +139,45 @@ static ivm_status run_softmax(const rt_call *c, const char *op, int logsm) {
   }
   int64_t numel = outer * n * inner;
   if (numel == 0) return NULL;
-  void *tmp = NULL;
-  size_t tmpb = inner > 1 ? 2 * (size_t)inner * (dt == IVM_DT_F64 ? 8 : 4) : 0;
-  switch (dt) {
-    case IVM_DT_F32:
-      if (tmpb) IVM_TRY(rt_scratch_get(c->scratch, tmpb, &tmp));
-      softmax_f32(x->data, y->data, outer, n, inner, logsm, tmp);
-      return NULL;
-    case IVM_DT_F64:
-      if (tmpb) IVM_TRY(rt_scratch_get(c->scratch, tmpb, &tmp));
-      softmax_f64(x->data, y->data, outer, n, inner, logsm, tmp);
-      return NULL;
-    case IVM_DT_F16:
-    case IVM_DT_BF16: {
-      IVM_TRY(rt_scratch_get(c->scratch, (size_t)numel * 4 + tmpb, &tmp));
-      float *w = tmp;
-      ew_half_to_f32(dt, x->data, w, numel);
-      softmax_f32(w, w, outer, n, inner, logsm, w + numel);
-      ew_f32_to_half(dt, w, y->data, numel);
-      return NULL;
+  if (dt != IVM_DT_F32 && dt != IVM_DT_F64 && !ew_is_half(dt)) return ew_bad_dtype(op, dt);
+  sm_job j = {dt, logsm, outer, n, inner, 1, 1, 1, x->data, y->data, NULL, 0};
+  size_t esz = dt == IVM_DT_F64 ? 8 : 4, half_bytes = 0;
+  rt_pool *pool = ew_pool(c);
+  if (inner > 1) {
+    /* Enough items for the threads worth using, runs of 16 inner positions at least. */
+    int64_t worth = numel / SM_GRAIN, t = rt_pool_threads(pool);
+    if (t > worth) t = worth < 1 ? 1 : worth;
+    j.ranges = t;
+    if (outer < t) {
+      int64_t width = (inner + (t + outer - 1) / outer - 1) / ((t + outer - 1) / outer);
+      width = (width + 15) / 16 * 16;
+      j.width = width < inner ? width : inner;
+      j.runs = (inner + j.width - 1) / j.width;
+    } else {
+      j.width = inner;
     }
-    default: return ew_bad_dtype(op, dt);
+    if (j.ranges > outer * j.runs) j.ranges = outer * j.runs;
+    j.tmp_bytes = ew_align64(2 * (size_t)inner * esz);
   }
+  if (ew_is_half(dt)) half_bytes = ew_align64((size_t)numel * 4);
+  char *mem = NULL;
+  size_t bytes = half_bytes + (size_t)j.ranges * j.tmp_bytes;
+  if (bytes) {
+    IVM_TRY(rt_scratch_get(c->scratch, bytes, (void **)&mem));
+    j.tmp = mem + half_bytes;
+  }
+  if (half_bytes) { /* f16 / bf16: computed on an f32 copy, in place */
+    ew_half_to_f32(dt, x->data, (float *)mem, numel);
+    j.x = j.y = mem;
+  }
+  if (inner == 1) {
+    int64_t rows = SM_GRAIN / n;
+    rt_pool_for(pool, outer, rows < 1 ? 1 : rows, sm_rows_task, &j);
+  } else {
+    rt_pool_for(pool, j.ranges, 1, sm_items_task, &j);
+  }
+  if (half_bytes) ew_f32_to_half(dt, (const float *)mem, y->data, numel);
+  return NULL;
 }
 
 ivm_status rt_k_Softmax(const rt_call *c) { return run_softmax(c, "Softmax", 0); }
@@ -131,19 +187,39 @@ ivm_status rt_k_LogSoftmax(const rt_call *c) { return run_softmax(c, "LogSoftmax
  * Y = X * a[c] + b[c] with a = scale / sqrt(var + eps), b = B - mean * a, folded per
  * channel in double. X is [N, C, spatial...]; rank 1 means C = 1. */
 #define DEF_BN(T, CT, LD, ST, suf)                                                        \
-  static void bn_##suf(const T *x, T *y, int64_t N, int64_t C, int64_t S, const double *ab) { \
-    for (int64_t nn = 0; nn < N; nn++)                                                    \
-      for (int64_t cc = 0; cc < C; cc++) {                                                \
-        const CT a = (CT)ab[2 * cc], b = (CT)ab[2 * cc + 1];                              \
-        const T *xs = x + (nn * C + cc) * S;                                              \
-        T *ys = y + (nn * C + cc) * S;                                                    \
-        for (int64_t s = 0; s < S; s++) ys[s] = ST(LD(xs[s]) * a + b);                    \
-      }                                                                                   \
+  static void bn_##suf(const T *x, T *y, int64_t q0, int64_t q1, int64_t C, int64_t S,      \
+                       const double *ab) {                                                  \
+    for (int64_t q = q0; q < q1; q++) { /* plane q: image q / C, channel q % C */           \
+      int64_t cc = q % C;                                                                   \
+      const CT a = (CT)ab[2 * cc], b = (CT)ab[2 * cc + 1];                                  \
+      const T *xs = x + q * S;                                                              \
+      T *ys = y + q * S;                                                                    \
+      for (int64_t s = 0; s < S; s++) ys[s] = ST(LD(xs[s]) * a + b);                        \
+    }                                                                                       \
   }
 DEF_BN(float, float, EW_ID, EW_ID, f32)
 DEF_BN(double, double, EW_ID, EW_ID, f64)
 DEF_BN(uint16_t, float, ew_f16_to_f32, ew_f32_to_f16, f16)
 DEF_BN(uint16_t, float, ew_bf16_to_f32, ew_f32_to_bf16, bf16)
+
+typedef struct bn_job {
+  int dt;
+  const void *x;
+  void *y;
+  int64_t C, S;
+  const double *ab;
+} bn_job;
+
+static void bn_task(void *vjob, int64_t q0, int64_t q1) {
+  const bn_job *j = vjob;
+  switch (j->dt) {
+    case IVM_DT_F32: bn_f32(j->x, j->y, q0, q1, j->C, j->S, j->ab); break;
+    case IVM_DT_F64: bn_f64(j->x, j->y, q0, q1, j->C, j->S, j->ab); break;
+    case IVM_DT_F16: bn_f16(j->x, j->y, q0, q1, j->C, j->S, j->ab); break;
+    case IVM_DT_BF16: bn_bf16(j->x, j->y, q0, q1, j->C, j->S, j->ab); break;
+    default: break;
+  }
+}
 
 ivm_status rt_k_BatchNormalization(const rt_call *c) {
   IVM_TRY(ew_check_io(c, "BatchNormalization", 5, 1));
@@ -169,13 +245,10 @@ ivm_status rt_k_BatchNormalization(const rt_call *c) {
     ab[2 * k] = a;
     ab[2 * k + 1] = ew_load_d(bi->dtype, bi->data, k) - ew_load_d(me->dtype, me->data, k) * a;
   }
-  switch (dt) {
-    case IVM_DT_F32: bn_f32(x->data, y->data, N, C, S, ab); break;
-    case IVM_DT_F64: bn_f64(x->data, y->data, N, C, S, ab); break;
-    case IVM_DT_F16: bn_f16(x->data, y->data, N, C, S, ab); break;
-    case IVM_DT_BF16: bn_bf16(x->data, y->data, N, C, S, ab); break;
-    default: return ew_bad_dtype("BatchNormalization", dt);
-  }
+  if (!isa_dtype_is_float(dt)) return ew_bad_dtype("BatchNormalization", dt);
+  bn_job job = {dt, x->data, y->data, C, S, ab};
+  int64_t planes = S ? EW_GRAIN / S : 1;
+  rt_pool_for(ew_pool(c), N * C, planes < 1 ? 1 : planes, bn_task, &job);
   return NULL;
 }
 
@@ -217,6 +290,28 @@ ivm_status rt_k_BatchNormalization(const rt_call *c) {
   }
 DEF_LN(float, f32)
 DEF_LN(double, f64)
+
+typedef struct ln_job {
+  int f64;
+  const void *x;
+  void *y;
+  int64_t n;
+  const void *scale, *bias;
+  double eps;
+  double *mean, *inv;
+} ln_job;
+
+/* Rows [o0, o1). */
+static void ln_task(void *vjob, int64_t o0, int64_t o1) {
+  const ln_job *j = vjob;
+  size_t off = (size_t)(o0 * j->n);
+  if (j->f64)
+    ln_f64((const double *)j->x + off, (double *)j->y + off, o1 - o0, j->n, j->scale, j->bias,
+           j->eps, j->mean + o0, j->inv + o0);
+  else
+    ln_f32((const float *)j->x + off, (float *)j->y + off, o1 - o0, j->n, j->scale, j->bias,
+           j->eps, j->mean + o0, j->inv + o0);
+}
 
 /* Writes p broadcast to shape dims[0..rank) into dst (n elements) in the compute dtype. */
 static void ln_expand(const rt_tensor *p, int rank, const int64_t *dims, int64_t n, int cdt,
@@ -293,16 +388,15 @@ ivm_status rt_k_LayerNormalization(const rt_call *c) {
   ln_expand(scale, nr, nd, n, cdt, ps);
   if (bias) ln_expand(bias, nr, nd, n, cdt, pb);
   double eps = ew_attr_f(c, ISA_A_LayerNormalization_epsilon, 1e-5f);
-  if (dt == IVM_DT_F32) {
-    ln_f32(x->data, y->data, outer, n, ps, pb, eps, mean, inv);
-  } else if (dt == IVM_DT_F64) {
-    ln_f64(x->data, y->data, outer, n, ps, pb, eps, mean, inv);
-  } else {
+  ln_job job = {dt == IVM_DT_F64, x->data, y->data, n, ps, pb, eps, mean, inv};
+  if (ew_is_half(dt)) { /* computed on an f32 copy, in place */
     float *w = (float *)(inv + outer);
     ew_half_to_f32(dt, x->data, w, outer * n);
-    ln_f32(w, w, outer, n, ps, pb, eps, mean, inv);
-    ew_f32_to_half(dt, w, y->data, outer * n);
+    job.x = job.y = w;
   }
+  int64_t rows = SM_GRAIN / n;
+  rt_pool_for(ew_pool(c), outer, rows < 1 ? 1 : rows, ln_task, &job);
+  if (ew_is_half(dt)) ew_f32_to_half(dt, job.y, y->data, outer * n);
   for (int64_t o = 0; o < outer; o++) {
     if (mo) ew_store_d(mo->dtype, mo->data, o, mean[o]);
     if (io) ew_store_d(io->dtype, io->data, o, inv[o]);

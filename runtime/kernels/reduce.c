@@ -140,6 +140,54 @@ static void red_drive(const char *x, char *o, size_t esz, int m, const int64_t *
   }
 }
 
+/* ---- across the pool: only splits that keep every output element's order of folding.
+ * Outermost dim kept: each of its indices owns a slice of X and of Y. Otherwise, for
+ * [reduced, kept]: runs of output columns, each folding every row in turn. */
+typedef struct red_job {
+  const char *x;
+  char *o;
+  size_t esz;
+  int m;
+  const int64_t *dims;
+  const uint8_t *red;
+  const red_ops *ops;
+  int64_t x_step, o_step; /* elements per index of dims[0] */
+} red_job;
+
+static void red_outer_task(void *vjob, int64_t i0, int64_t i1) {
+  const red_job *j = vjob;
+  int64_t dims[ISA_MAX_RANK];
+  memcpy(dims, j->dims, (size_t)j->m * sizeof *dims);
+  dims[0] = i1 - i0;
+  red_drive(j->x + (size_t)(i0 * j->x_step) * j->esz, j->o + (size_t)(i0 * j->o_step) * j->esz,
+            j->esz, j->m, dims, j->red, j->ops);
+}
+
+static void red_cols_task(void *vjob, int64_t c0, int64_t c1) {
+  const red_job *j = vjob;
+  int64_t rows = j->dims[0], cols = j->dims[1];
+  for (int64_t r = 0; r < rows; r++)
+    j->ops->col(j->x + (size_t)(r * cols + c0) * j->esz, c1 - c0, j->o + (size_t)c0 * j->esz);
+}
+
+static void red_parallel(rt_pool *pool, const char *x, char *o, size_t esz, int m,
+                         const int64_t *dims, const uint8_t *red, const red_ops *ops) {
+  red_job j = {x, o, esz, m, dims, red, ops, 1, 1};
+  for (int d = 1; d < m; d++) {
+    j.x_step *= dims[d];
+    if (!red[d]) j.o_step *= dims[d];
+  }
+  if (!red[0] && dims[0] > 1) {
+    int64_t grain = EW_GRAIN / j.x_step;
+    rt_pool_for(pool, dims[0], grain < 1 ? 1 : grain, red_outer_task, &j);
+  } else if (m == 2 && red[0]) {
+    int64_t grain = (EW_GRAIN / dims[0] + 15) / 16 * 16; /* whole cache lines of Y */
+    rt_pool_for(pool, dims[1], grain, red_cols_task, &j);
+  } else {
+    red_drive(x, o, esz, m, dims, red, ops);
+  }
+}
+
 /* Mean: divides the f32/f64 sums by count (0/0 gives NaN for an empty reduction). */
 static void red_divide(int dt, void *o, int64_t n, int64_t count) {
   if (dt == IVM_DT_F32) {
@@ -216,7 +264,7 @@ static ivm_status run_reduce(const rt_call *c, const char *op, int kind, int slo
     ys = buf + (size_t)nx * ce;
   }
   ops.init(ys, kept);
-  if (nx > 0) red_drive(xs, ys, ce, m, dims, red, &ops);
+  if (nx > 0) red_parallel(ew_pool(c), xs, ys, ce, m, dims, red, &ops);
   if (kind == R_MEAN) red_divide(cdt, ys, kept, count);
   if (widen) {
     if (cdt == IVM_DT_F32) {

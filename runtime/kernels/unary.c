@@ -1,7 +1,8 @@
 /* Unary elementwise kernels (math functions, activations), Not, Identity and Clip.
  * Inputs and outputs have the same shape and are contiguous, so each kernel is one loop
- * over all elements; the output may alias the input (element i is read before it is
- * written). f16 / bf16 compute through float. */
+ * over all elements, cut into chunks across the worker pool when large (ew_run_unary); the
+ * output may alias the input (element i is read before it is written). f16 / bf16 compute
+ * through float. */
 #include <math.h>
 
 #include "runtime/kernels/ew.h"
@@ -158,6 +159,40 @@ DEF_CLIP(int32_t, int32_t, EW_ID, EW_ID, i32)
 DEF_CLIP(uint64_t, uint64_t, EW_ID, EW_ID, u64)
 DEF_CLIP(int64_t, int64_t, EW_ID, EW_ID, i64)
 
+/* Elements [0, n) of the chunk at in / out. */
+static void clip_run(int dt, int64_t n, const void *in, void *out, const void *lo,
+                     const void *hi) {
+  switch (dt) {
+    case IVM_DT_F32: clip_f32(n, in, out, lo, hi, -INFINITY, INFINITY); break;
+    case IVM_DT_F64: clip_f64(n, in, out, lo, hi, -INFINITY, INFINITY); break;
+    case IVM_DT_F16: clip_f16(n, in, out, lo, hi, -INFINITY, INFINITY); break;
+    case IVM_DT_BF16: clip_bf16(n, in, out, lo, hi, -INFINITY, INFINITY); break;
+    case IVM_DT_U8: clip_u8(n, in, out, lo, hi, 0, UINT8_MAX); break;
+    case IVM_DT_I8: clip_i8(n, in, out, lo, hi, INT8_MIN, INT8_MAX); break;
+    case IVM_DT_U16: clip_u16(n, in, out, lo, hi, 0, UINT16_MAX); break;
+    case IVM_DT_I16: clip_i16(n, in, out, lo, hi, INT16_MIN, INT16_MAX); break;
+    case IVM_DT_U32: clip_u32(n, in, out, lo, hi, 0, UINT32_MAX); break;
+    case IVM_DT_I32: clip_i32(n, in, out, lo, hi, INT32_MIN, INT32_MAX); break;
+    case IVM_DT_U64: clip_u64(n, in, out, lo, hi, 0, UINT64_MAX); break;
+    case IVM_DT_I64: clip_i64(n, in, out, lo, hi, INT64_MIN, INT64_MAX); break;
+    default: break;
+  }
+}
+
+typedef struct clip_job {
+  int dt;
+  size_t esz;
+  const char *in;
+  char *out;
+  const void *lo, *hi;
+} clip_job;
+
+static void clip_task(void *vjob, int64_t begin, int64_t end) {
+  const clip_job *j = vjob;
+  clip_run(j->dt, end - begin, j->in + (size_t)begin * j->esz, j->out + (size_t)begin * j->esz,
+           j->lo, j->hi);
+}
+
 ivm_status rt_k_Clip(const rt_call *c) {
   IVM_TRY(ew_check_io(c, "Clip", 1, 1));
   const rt_tensor *x = c->in[0];
@@ -173,21 +208,9 @@ ivm_status rt_k_Clip(const rt_call *c) {
   }
   if (y->dtype != x->dtype || !ew_same_shape(x, y))
     return ivm_error(IVM_ERR_INTERNAL, "Clip: output type differs from input");
-  int64_t n = rt_numel(x);
-  switch (x->dtype) {
-    case IVM_DT_F32: clip_f32(n, x->data, y->data, lo, hi, -INFINITY, INFINITY); break;
-    case IVM_DT_F64: clip_f64(n, x->data, y->data, lo, hi, -INFINITY, INFINITY); break;
-    case IVM_DT_F16: clip_f16(n, x->data, y->data, lo, hi, -INFINITY, INFINITY); break;
-    case IVM_DT_BF16: clip_bf16(n, x->data, y->data, lo, hi, -INFINITY, INFINITY); break;
-    case IVM_DT_U8: clip_u8(n, x->data, y->data, lo, hi, 0, UINT8_MAX); break;
-    case IVM_DT_I8: clip_i8(n, x->data, y->data, lo, hi, INT8_MIN, INT8_MAX); break;
-    case IVM_DT_U16: clip_u16(n, x->data, y->data, lo, hi, 0, UINT16_MAX); break;
-    case IVM_DT_I16: clip_i16(n, x->data, y->data, lo, hi, INT16_MIN, INT16_MAX); break;
-    case IVM_DT_U32: clip_u32(n, x->data, y->data, lo, hi, 0, UINT32_MAX); break;
-    case IVM_DT_I32: clip_i32(n, x->data, y->data, lo, hi, INT32_MIN, INT32_MAX); break;
-    case IVM_DT_U64: clip_u64(n, x->data, y->data, lo, hi, 0, UINT64_MAX); break;
-    case IVM_DT_I64: clip_i64(n, x->data, y->data, lo, hi, INT64_MIN, INT64_MAX); break;
-    default: return ew_bad_dtype("Clip", x->dtype);
-  }
+  if (!isa_dtype_is_float(x->dtype) && !isa_dtype_is_int(x->dtype))
+    return ew_bad_dtype("Clip", x->dtype);
+  clip_job job = {x->dtype, ivm_dtype_size((ivm_dtype)x->dtype), x->data, y->data, lo, hi};
+  rt_pool_for(ew_pool(c), rt_numel(x), EW_GRAIN, clip_task, &job);
   return NULL;
 }
