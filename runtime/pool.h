@@ -16,7 +16,8 @@
 typedef struct rt_pool rt_pool;
 
 /* threads: total threads including the caller (>= 1); 0 = the number of online cores.
- * threads - 1 workers are started; they sleep while there is no work. */
+ * threads - 1 workers start on the first rt_pool_for that needs them (a tiny model never
+ * creates a thread); they spin briefly, then sleep, while there is no work. */
 ivm_status rt_pool_create(int threads, rt_pool **out);
 void rt_pool_destroy(rt_pool *pool); /* NULL is fine */
 int rt_pool_threads(const rt_pool *pool); /* 1 for NULL */

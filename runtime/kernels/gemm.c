@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "runtime/kernels/gemm.h"
+#include "runtime/kernels/gemm_par.h"
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
@@ -661,6 +662,6 @@ ivm_status rt_k_Gemm(const rt_call *call) {
       for (int64_t j = 0; j < N; j++) Y[i * N + j] = C[c_index(c, i, j)];
     b_eff = beta;
   }
-  return rt_sgemm_scratch(call->scratch, M, N, K, alpha, a->data, ta ? 1 : K, ta ? M : 1,
-                          b->data, tb ? 1 : N, tb ? K : 1, b_eff, Y, N);
+  return rt_sgemm_par(call->scratch, M, N, K, alpha, a->data, ta ? 1 : K, ta ? M : 1, b->data,
+                      tb ? 1 : N, tb ? K : 1, b_eff, Y, N);
 }
