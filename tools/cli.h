@@ -13,6 +13,8 @@ enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
 int cli_fail(const char *cmd, ivm_status st);
 int cli_usage(const char *cmd, const char *usage);
 int cli_is_help(const char *arg);
+/* "auto", "seq" (or "sequential"), "graph" -> *out; 0 if it is none of them. */
+int cli_parse_schedule(const char *arg, ivm_schedule *out);
 int cli_ends_with(const char *s, const char *suffix);
 /* Reads a whole file; *out is malloc'd and NUL-terminated. */
 ivm_status cli_read_file(const char *path, char **out, size_t *out_size);

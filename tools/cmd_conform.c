@@ -24,6 +24,9 @@
 
 static cli_ext conform_ext; /* --backend, --allow-* for every test */
 static int conform_diff;    /* also run the interpreter and compare the two backends */
+static ivm_session_options conform_session; /* --threads, --schedule */
+/* The reference of --diff: one thread, program order. */
+static const ivm_session_options reference_session = {{0}, 1, IVM_SCHEDULE_SEQUENTIAL};
 
 typedef struct test_case {
   char *dir;  /* path of the test directory */
@@ -182,12 +185,12 @@ static ivm_status bind_and_run(ivm_module *m, ivm_session *s, const char *ds) {
   return ivm_session_run(s);
 }
 
-/* Runs the data set on `other` too (the interpreter) and compares every tensor output of
- * the two within DIFF_RTOL. */
+/* Runs the data set on `other` too (the interpreter, in program order on one thread) and
+ * compares every tensor output of the two within DIFF_RTOL. */
 static ivm_status diff_backends(ivm_module *m, ivm_session *s, ivm_module *other,
                                 const char *ds) {
   ivm_session *s2 = NULL;
-  IVM_TRY(ivm_session_create(other, NULL, &s2));
+  IVM_TRY(ivm_session_create(other, &reference_session, &s2));
   ivm_status st = bind_and_run(other, s2, ds);
   for (uint32_t k = 0; !st && k < ivm_module_output_count(m); k++) {
     ivm_tensor_info info;
@@ -200,7 +203,7 @@ static ivm_status diff_backends(ivm_module *m, ivm_session *s, ivm_module *other
     ivm_host_tensor ref = {NULL, want.dtype, want.rank, {0}, (void *)want.data, want.nbytes};
     memcpy(ref.dims, want.dims, sizeof ref.dims);
     st = compare_tol(info.name, &got, &ref, DIFF_RTOL, DIFF_ATOL);
-    if (st) st = ivm_status_wrap(st, "jit vs interpreter");
+    if (st) st = ivm_status_wrap(st, "%s", m == other ? "scheduled vs sequential" : "jit vs interpreter");
   }
   ivm_session_destroy(s2);
   return st;
@@ -208,7 +211,7 @@ static ivm_status diff_backends(ivm_module *m, ivm_session *s, ivm_module *other
 
 static ivm_status run_data_set(ivm_module *m, ivm_module *other, const char *ds) {
   ivm_session *s = NULL;
-  IVM_TRY(ivm_session_create(m, NULL, &s));
+  IVM_TRY(ivm_session_create(m, &conform_session, &s));
   ivm_status st = bind_and_run(m, s, ds);
   if (!st && other) st = diff_backends(m, s, other, ds);
   for (uint32_t k = 0; !st && k < ivm_module_output_count(m); k++) {
@@ -252,11 +255,13 @@ static void run_case(const char *dir, int fd) {
     st = ivm_module_load_memory(bytes, size, 0, &lo, &interp);
   }
   ivm_free(bytes);
+  /* --diff on the interpreter: the same module, in program order on one thread. */
+  ivm_module *other = interp ? interp : (!st && conform_diff) ? m : NULL;
   int n_sets = 0;
   char **sets = st ? NULL : list_dirs(dir, "test_data_set_", &n_sets);
   for (int i = 0; !st && i < n_sets; i++) {
     cli_fmt(p, sizeof p, "%s/%s", dir, sets[i]);
-    st = run_data_set(m, interp, p);
+    st = run_data_set(m, other, p);
     if (st) st = ivm_status_wrap(st, "%s", sets[i]);
   }
   for (int i = 0; i < n_sets; i++) free(sets[i]);
@@ -356,7 +361,8 @@ static void write_markdown(const char *path, test_case *v, int n) {
 
 int cmd_conform(int argc, char **argv) {
   const char *usage = "[-j N] [--timeout SEC] [--expect FILE] [--markdown FILE]\n"
-                      "    [--backend interp|jit [--diff]] [--allow-plugin PATH]... DIR...";
+                      "    [--backend interp|jit] [--threads N] [--schedule auto|seq|graph] [--diff]\n"
+                      "    [--allow-plugin PATH]... DIR...";
   const char *expect = NULL, *markdown = NULL;
   int jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), timeout = 120;
   test_case *v = NULL;
@@ -373,12 +379,21 @@ int cmd_conform(int argc, char **argv) {
              "                   tests not listed are reported so they can be added\n"
              "  --markdown FILE  write a pass/fail table (docs/conformance.md)\n"
              "  -j N             parallel processes (default: cores)\n"
-             "  --diff           with --backend jit: also run every test on the interpreter\n"
-             "                   and require the same outputs within rtol %g, atol %g\n%s",
+             "  --threads N      threads per test session (default: cores)\n"
+             "  --schedule MODE  auto, seq or graph (ivm run --help)\n"
+             "  --diff           also run every test on the interpreter in program order on\n"
+             "                   one thread and require the same outputs within rtol %g,\n"
+             "                   atol %g (against the JIT with --backend jit, else against\n"
+             "                   --threads/--schedule)\n%s",
              usage, RTOL, ATOL, DIFF_RTOL, DIFF_ATOL, cli_ext_help);
       return CLI_OK;
     } else if (strcmp(argv[i], "--diff") == 0) {
       conform_diff = 1;
+    } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      conform_session.threads = atoi(argv[++i]);
+    } else if (strcmp(argv[i], "--schedule") == 0 && i + 1 < argc) {
+      if (!cli_parse_schedule(argv[++i], &conform_session.schedule))
+        return cli_usage("conform", usage);
     } else if (strcmp(argv[i], "-j") == 0 && i + 1 < argc) {
       jobs = atoi(argv[++i]);
     } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {

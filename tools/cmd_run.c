@@ -64,8 +64,8 @@ static void print_values(const ivm_tensor_view *v) {
 }
 
 static int parse_common(const char *cmd, int argc, char **argv, const char **model,
-                        input_arg *inputs, int *n_inputs, const char **outdir, int *threads,
-                        int *reps, cli_ext *ext, int *profile) {
+                        input_arg *inputs, int *n_inputs, const char **outdir,
+                        ivm_session_options *so, int *reps, cli_ext *ext, int *profile) {
   *n_inputs = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -90,8 +90,13 @@ static int parse_common(const char *cmd, int argc, char **argv, const char **mod
       (*n_inputs)++;
     } else if (outdir && (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
       *outdir = argv[++i];
-    } else if (threads && strcmp(a, "--threads") == 0 && i + 1 < argc) {
-      *threads = atoi(argv[++i]);
+    } else if (so && strcmp(a, "--threads") == 0 && i + 1 < argc) {
+      so->threads = atoi(argv[++i]);
+    } else if (so && strcmp(a, "--schedule") == 0 && i + 1 < argc) {
+      if (!cli_parse_schedule(argv[++i], &so->schedule)) {
+        fprintf(stderr, "ivm %s: --schedule takes auto, seq or graph, not '%s'\n", cmd, argv[i]);
+        return 0;
+      }
     } else if (reps && strcmp(a, "--reps") == 0 && i + 1 < argc) {
       *reps = atoi(argv[++i]);
       if (*reps < 1) return 0;
@@ -110,6 +115,7 @@ static int parse_common(const char *cmd, int argc, char **argv, const char **mod
 
 int cmd_run(int argc, char **argv) {
   const char *usage = "MODEL.(ivm|onnx) [-i [NAME=]FILE]... [-o OUTDIR] [--threads N]\n"
+                      "    [--schedule auto|seq|graph]\n"
                       "    [--allow-plugin PATH]...\n"
                       "    [--allow-ffi SYMBOL]... [--backend interp|jit] [--jit-cache DIR]";
   if (argc >= 2 && cli_is_help(argv[1])) {
@@ -127,8 +133,9 @@ int cmd_run(int argc, char **argv) {
   if (!inputs) return cli_fail("run", ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
   cli_ext ext;
   memset(&ext, 0, sizeof ext);
-  int threads = 0;
-  if (!parse_common("run", argc, argv, &model, inputs, &n_inputs, &outdir, &threads, NULL, &ext,
+  ivm_session_options so;
+  memset(&so, 0, sizeof so);
+  if (!parse_common("run", argc, argv, &model, inputs, &n_inputs, &outdir, &so, NULL, &ext,
                     NULL)) {
     free(inputs);
     return cli_usage("run", usage);
@@ -136,7 +143,6 @@ int cmd_run(int argc, char **argv) {
   ivm_module *m = NULL;
   ivm_session *s = NULL;
   ivm_status st = cli_load_model(model, &ext, &m);
-  ivm_session_options so = {{0}, threads};
   if (!st) st = ivm_session_create(m, &so, &s);
   if (!st) st = bind_inputs(m, s, inputs, n_inputs);
   if (!st) st = ivm_session_run(s);
@@ -232,6 +238,7 @@ static int cmp_double(const void *a, const void *b) {
 
 int cmd_bench(int argc, char **argv) {
   const char *usage = "MODEL.(ivm|onnx) [-i [NAME=]FILE]... [--threads N] [--reps N] [--profile]\n"
+                      "    [--schedule auto|seq|graph]\n"
                       "    [--allow-plugin PATH]... [--allow-ffi SYMBOL]... [--backend interp|jit]";
   if (argc >= 2 && cli_is_help(argv[1])) {
     printf("usage: ivm bench %s\n\n"
@@ -246,13 +253,15 @@ int cmd_bench(int argc, char **argv) {
     return CLI_OK;
   }
   const char *model = NULL;
-  int threads = 0, reps = 20, n_inputs = 0;
+  int reps = 20, n_inputs = 0;
+  ivm_session_options so;
+  memset(&so, 0, sizeof so);
   input_arg *inputs = calloc((size_t)argc, sizeof *inputs);
   if (!inputs) return cli_fail("bench", ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
   cli_ext ext;
   memset(&ext, 0, sizeof ext);
   int profile = 0;
-  if (!parse_common("bench", argc, argv, &model, inputs, &n_inputs, NULL, &threads, &reps,
+  if (!parse_common("bench", argc, argv, &model, inputs, &n_inputs, NULL, &so, &reps,
                     &ext, &profile)) {
     free(inputs);
     return cli_usage("bench", usage);
@@ -264,7 +273,6 @@ int cmd_bench(int argc, char **argv) {
   ivm_status st = times ? cli_load_model(model, &ext, &m)
                         : ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "oom");
   double load_ms = cli_now_ms() - t0;
-  ivm_session_options so = {{0}, threads};
   if (!st) st = ivm_session_create(m, &so, &s);
   /* Unbound inputs with static shapes get zeros, so a model can be timed without files. */
   for (uint32_t k = 0; !st && k < ivm_module_input_count(m); k++) {
@@ -301,11 +309,14 @@ int cmd_bench(int argc, char **argv) {
     memset(&ms, 0, sizeof ms);
     ivm_status_free(ivm_module_get_stats(m, &ms));
     printf("\", \"load_ms\": %.4f, \"min_ms\": %.6f, \"median_ms\": %.6f, "
-           "\"mean_ms\": %.6f, \"reps\": %d, \"threads\": %d, \"backend\": \"%s\", "
+           "\"mean_ms\": %.6f, \"reps\": %d, \"threads\": %d, \"schedule\": \"%s\", \"backend\": \"%s\", "
            "\"jit_functions\": %u, \"jit_compiled\": %u, \"jit_cache_hits\": %u, "
            "\"fused_regions\": %u, \"fused_instructions\": %u",
            load_ms, times[0], median, sum / reps, reps,
-           threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN),
+           so.threads ? so.threads : (int)sysconf(_SC_NPROCESSORS_ONLN),
+           so.schedule == IVM_SCHEDULE_GRAPH        ? "graph"
+           : so.schedule == IVM_SCHEDULE_SEQUENTIAL ? "seq"
+                                                    : "auto",
            ms.backend == IVM_BACKEND_JIT ? "jit" : "interp", ms.jit_functions, ms.jit_compiled,
            ms.jit_cache_hits, ms.fused_regions, ms.fused_instructions);
     if (profile) st = print_profile(s, reps);

@@ -22,6 +22,14 @@ int cli_usage(const char *cmd, const char *usage) {
 
 int cli_is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0; }
 
+int cli_parse_schedule(const char *a, ivm_schedule *out) {
+  if (strcmp(a, "auto") == 0) *out = IVM_SCHEDULE_AUTO;
+  else if (strcmp(a, "seq") == 0 || strcmp(a, "sequential") == 0) *out = IVM_SCHEDULE_SEQUENTIAL;
+  else if (strcmp(a, "graph") == 0) *out = IVM_SCHEDULE_GRAPH;
+  else return 0;
+  return 1;
+}
+
 int cli_ends_with(const char *s, const char *suf) {
   size_t a = strlen(s), b = strlen(suf);
   return a >= b && strcmp(s + a - b, suf) == 0;

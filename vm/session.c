@@ -6,7 +6,15 @@
 #include <time.h>
 
 #include "runtime/pool.h"
+#include "vm/schedule.h"
 #include "vm/vm.h"
+
+/* What a segment's scheduler nodes need to run their instructions. */
+typedef struct segment_run {
+  struct ivm_session *session;
+  uint32_t first;
+  rt_sched_cpu *cpu;
+} segment_run;
 
 struct ivm_session {
   ivm_module *module;
@@ -35,6 +43,13 @@ struct ivm_session {
    * over runs until reset. NULL when off. */
   double *prof_ns;
   uint64_t *prof_count;
+  /* The dependency-graph scheduler (vm/schedule.h): segments of the program it runs,
+   * and one scratch buffer per pool thread (lane 0 is `scratch`), since instructions of a
+   * segment run at once on different threads. */
+  vm_schedule *schedule;
+  segment_run *segment_runs;
+  rt_scratch *lanes;
+  int n_lanes;
 };
 
 static double now_ns(void) {
@@ -119,6 +134,12 @@ void ivm_session_destroy(ivm_session *s) {
   for (uint32_t b = 0; b < s->n_blocks; b++) rt_free(a, s->blocks[b].data);
   rt_free(a, s->blocks);
   rt_free(a, s->block_of);
+  if (s->segment_runs)
+    for (uint32_t k = 0; k < s->schedule->n_segments; k++) rt_sched_cpu_free(s->segment_runs[k].cpu);
+  free(s->segment_runs);
+  vm_schedule_free(s->schedule);
+  for (int k = 1; k < s->n_lanes; k++) rt_scratch_release(&s->lanes[k]);
+  free(s->lanes);
   rt_scratch_release(&s->scratch);
   rt_pool_destroy(s->scratch.pool);
   free(s->prof_ns);
@@ -134,6 +155,32 @@ void ivm_session_destroy(ivm_session *s) {
   rt_free(a, s->infer_data);
   ivm_module_release(s->module);
   rt_free(a, s);
+}
+
+static ivm_status run_node(void *ctx, uint32_t node, int lane);
+
+static ivm_status create_schedule(ivm_session *s, ivm_schedule mode) {
+  int threads = rt_pool_threads(s->scratch.pool);
+  IVM_TRY(vm_schedule_create(s->module, threads, mode, &s->schedule));
+  uint32_t n = s->schedule->n_segments;
+  if (!n) return NULL;
+  s->lanes = calloc((size_t)threads, sizeof *s->lanes);
+  s->segment_runs = calloc(n, sizeof *s->segment_runs);
+  if (!s->lanes || !s->segment_runs)
+    return ivm_error(IVM_ERR_OUT_OF_MEMORY, "session: out of memory for the schedule");
+  s->n_lanes = threads;
+  for (int k = 1; k < threads; k++) {
+    s->lanes[k].allocator = &s->allocator;
+    s->lanes[k].pool = s->scratch.pool;
+  }
+  for (uint32_t k = 0; k < n; k++) {
+    segment_run *r = &s->segment_runs[k];
+    r->session = s;
+    r->first = s->schedule->segments[k].first;
+    IVM_TRY(rt_sched_cpu_create(s->schedule->segments[k].graph, s->scratch.pool, run_node, r,
+                                &r->cpu));
+  }
+  return NULL;
 }
 
 ivm_status ivm_session_create(ivm_module *m, const ivm_session_options *opts,
@@ -154,6 +201,15 @@ ivm_status ivm_session_create(ivm_module *m, const ivm_session_options *opts,
     return ivm_error(IVM_ERR_INVALID_ARGUMENT, "session: threads must be >= 0 (0: one per core)");
   }
   ivm_status pst = rt_pool_create(opts ? opts->threads : 0, &s->scratch.pool);
+  if (pst) {
+    ivm_session_destroy(s);
+    return pst;
+  }
+  if (opts && (opts->schedule < IVM_SCHEDULE_AUTO || opts->schedule > IVM_SCHEDULE_GRAPH)) {
+    ivm_session_destroy(s);
+    return ivm_error(IVM_ERR_INVALID_ARGUMENT, "session: unknown schedule %d", (int)opts->schedule);
+  }
+  pst = create_schedule(s, opts ? opts->schedule : IVM_SCHEDULE_AUTO);
   if (pst) {
     ivm_session_destroy(s);
     return pst;
@@ -446,6 +502,28 @@ static ivm_status exec_control(ivm_session *s, uint32_t pc, uint32_t *next) {
   }
 }
 
+/* One scheduler node: instruction first + node of a segment, on pool lane `lane`. */
+static ivm_status run_node(void *ctx, uint32_t node, int lane) {
+  const segment_run *r = ctx;
+  ivm_session *s = r->session;
+  uint32_t i = r->first + node;
+  rt_call *c = &s->calls[i];
+  c->scratch = lane > 0 && lane < s->n_lanes ? &s->lanes[lane] : &s->scratch;
+  double t0 = s->prof_ns ? now_ns() : 0;
+  ivm_status st = s->module->instrs[i].kernel(c);
+  if (s->prof_ns) {
+    s->prof_ns[i] += now_ns() - t0;
+    s->prof_count[i]++;
+  }
+  c->scratch = &s->scratch;
+  if (st) {
+    char where[256];
+    vm_instr_context(s->module, i, where, sizeof where);
+    return ivm_status_wrap(st, "%s: %s", s->module->what, where);
+  }
+  return NULL;
+}
+
 ivm_status ivm_session_run(ivm_session *s) {
   if (!s) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "run: NULL session");
   ivm_module *m = s->module;
@@ -464,6 +542,13 @@ ivm_status ivm_session_run(ivm_session *s) {
   for (uint32_t i = 0, next; i < v->n_instrs; i = next) {
     ivm_status st = NULL;
     next = i + 1;
+    uint32_t seg = s->schedule ? s->schedule->segment_at[i] : 0;
+    if (seg) {
+      const vm_segment *g = &s->schedule->segments[seg - 1];
+      IVM_TRY(rt_sched_execute(g->graph, s->segment_runs[seg - 1].cpu, NULL, 0));
+      next = g->first + g->count;
+      continue;
+    }
     double t0 = s->prof_ns ? now_ns() : 0;
     if (instrs[i].ctl) {
       st = exec_control(s, i, &next);

@@ -230,10 +230,23 @@ ivm_status ivm_module_find_input(const ivm_module *module, const char *name,
 /* ---- sessions ---------------------------------------------------------------------- */
 typedef struct ivm_session ivm_session; /* one thread at a time */
 
+/* How a session orders instructions (docs/architecture.md, "Scheduling"). AUTO: the
+ * straight-line parts of the program whose independent instructions are estimated to
+ * gain from running at once go through the dependency-graph scheduler, the rest runs
+ * in program order; with one thread everything runs in program order. GRAPH: every
+ * straight-line part goes through the scheduler (for testing and measuring).
+ * SEQUENTIAL: program order only (kernels still split large work across threads). */
+typedef enum ivm_schedule {
+  IVM_SCHEDULE_AUTO = 0,
+  IVM_SCHEDULE_SEQUENTIAL = 1,
+  IVM_SCHEDULE_GRAPH = 2,
+} ivm_schedule;
+
 typedef struct ivm_session_options {
   ivm_allocator allocator; /* zero = the module's */
   int32_t threads;         /* worker threads for this session's runs, the caller included;
                             * 0 = one per online core */
+  ivm_schedule schedule;
 } ivm_session_options;
 
 ivm_status ivm_session_create(ivm_module *module, const ivm_session_options *opts,

@@ -71,7 +71,7 @@ Test(pool, dynamic_tensors_reuse_storage_and_steady_state_allocates_nothing) {
   ivm_module *m;
   ok(ivm_module_load_memory(bytes, size, 1, NULL, &m));
   counting c = {0, 0, 0};
-  ivm_session_options so = {{&c, count_alloc, count_free}, 0};
+  ivm_session_options so = {{&c, count_alloc, count_free}, 0, IVM_SCHEDULE_AUTO};
   ivm_session *s;
   ok(ivm_session_create(m, &so, &s));
   long after_create = c.allocs, bytes_after_create = c.bytes;

@@ -98,14 +98,14 @@ static void count_free(void *ctx, void *p) {
 
 Test(vm, host_allocator_is_used_and_failures_are_reported) {
   counting c = {0, 0, -1};
-  ivm_session_options so = {{&c, count_alloc, count_free}, 0};
+  ivm_session_options so = {{&c, count_alloc, count_free}, 0, IVM_SCHEDULE_AUTO};
   ivm_module *m = load_example(NULL);
   run_and_check(m, &so);
   cr_assert(c.allocs > 0, "the session allocated nothing through the hook");
   cr_assert_eq(c.allocs, c.frees);
   for (long k = 0; k < c.allocs; k++) {
     counting f = {0, 0, k};
-    ivm_session_options fo = {{&f, count_alloc, count_free}, 0};
+    ivm_session_options fo = {{&f, count_alloc, count_free}, 0, IVM_SCHEDULE_AUTO};
     ivm_session *s = NULL;
     ivm_status st = ivm_session_create(m, &fo, &s);
     if (st) {
