@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
-  libcriterion-dev libffi-dev llvm-19-dev
+  libcriterion-dev libffi-dev llvm-19-dev zlib1g-dev
   libopenblas-dev
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
   python3-onnx python3-numpy
