@@ -149,7 +149,7 @@ ivm_status rt_sched_graph_build(uint32_t n, const uint32_t *acc_start,
         }
       }
     }
-    qsort(deps.v, deps.n, sizeof *deps.v, cmp_u32);
+    if (deps.n > 1) qsort(deps.v, deps.n, sizeof *deps.v, cmp_u32);
     for (uint32_t k = 0; k < deps.n; k++)
       if ((k == 0 || deps.v[k] != deps.v[k - 1]) && !u32vec_push(&preds, deps.v[k])) goto oom;
   }
