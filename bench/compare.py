@@ -230,10 +230,17 @@ def micro_cases(work, want):
 
 # ------------------------------------------------------------------ measuring
 
-def compile_ivm(ivm, case, work, timeout):
+def compile_ivm(ivm, case, work, timeout, dynamic=False):
     out = os.path.join(work, case["name"], "model.ivm")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    rc, so, se = run([ivm, "compile", case["onnx"], "-o", out], timeout)
+    cmd = [ivm, "compile", case["onnx"], "-o", out]
+    if not dynamic:
+        # The inputs' shapes fixed at compile time (what an AOT compiler is for): every
+        # shape becomes static. ORT sees the same shapes at run time.
+        for name, path in case["binds"]:
+            shape = np.load(path, mmap_mode="r").shape
+            cmd += ["--shape", "%s=%s" % (name, ",".join(str(d) for d in shape))]
+    rc, so, se = run(cmd, timeout)
     if rc != 0:
         case["ivm_fail"] = "compile: " + first_line(se or so)
         return
@@ -525,6 +532,8 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated model names")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench"), help="results folder")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per process (600)")
+    ap.add_argument("--dynamic", action="store_true",
+                    help="compile without fixing the input shapes (symbolic dims stay dynamic)")
     args = ap.parse_args()
     try:
         args.threads = [int(t) for t in args.threads.split(",") if t]
@@ -564,7 +573,7 @@ def main():
         log("compare: no model named %s" % ", ".join(sorted(unknown)))
     for c in cases:
         if not c.get("skip"):
-            compile_ivm(ivm, c, work, args.timeout)
+            compile_ivm(ivm, c, work, args.timeout, args.dynamic)
     measure(ivm, cases, args, env)
     if args.profile:   # a separate run, so that profiling does not touch the timings above
         for c in cases:

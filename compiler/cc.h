@@ -68,6 +68,9 @@ typedef struct cc_graph {
   /* Ops beyond the built-ins (plugins the host allowed, the ivm.ffi / ivm.expr families);
    * NULL: built-ins only. Not owned. */
   isa_registry *registry;
+  /* Input shapes fixed by the caller (ivm_compile_options.input_shapes); not owned. */
+  const ivm_input_shape *input_shapes;
+  uint32_t n_input_shapes;
 } cc_graph;
 
 void cc_graph_init(cc_graph *g);
@@ -155,6 +158,21 @@ typedef struct cc_plan_item {
 ivm_status cc_plan_arena(cc_plan_item *items, uint32_t n, uint32_t align, uint64_t *arena_size,
                          uint64_t *unplanned_size);
 
+/* The data-dependency order of a straight-line program (no control flow): which
+ * instructions must finish before each starts, who produces and who reads each tensor.
+ * *out stays NULL for programs too large to be worth it (> 8192 instructions). */
+typedef struct cc_plan_order cc_plan_order;
+ivm_status cc_plan_order_build(const isa_def_instr *instrs, uint32_t n_instrs,
+                               uint32_t n_tensors, cc_plan_order **out);
+void cc_plan_order_free(cc_plan_order *order);
+/* cc_plan_arena, where items (item k is tensor item_tensor[k]) whose lifetimes are
+ * disjoint in program order still never share storage unless the dependency order puts
+ * every use of one before the producer of the other, so that the dependency-graph
+ * scheduler can run independent instructions at once. order NULL: cc_plan_arena. */
+ivm_status cc_plan_arena_ordered(cc_plan_item *items, uint32_t n, const uint32_t *item_tensor,
+                                 const cc_plan_order *order, uint32_t align,
+                                 uint64_t *arena_size, uint64_t *unplanned_size);
+
 /* ---- emission ------------------------------------------------------------------- */
 typedef struct cc_emit_stats {
   uint64_t arena_size, unplanned_size;
@@ -189,7 +207,9 @@ ivm_status cc_import_and_optimize(const uint8_t *bytes, size_t size, const char 
                                   cc_graph *g);
 /* Whole pipeline on ONNX bytes. */
 /* registry: custom ops (see cc_graph.registry), may be NULL. */
+/* input_shapes: see ivm_compile_options (may be NULL). */
 ivm_status cc_compile_onnx_bytes(const uint8_t *bytes, size_t size, const char *base_dir,
+                                 const ivm_input_shape *input_shapes, uint32_t n_input_shapes,
                                  isa_registry *registry,
                                  uint8_t **out_bytes, size_t *out_size, cc_emit_stats *stats);
 

@@ -207,6 +207,7 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
   uint32_t *lb = calloc(n_instrs + 1, sizeof *lb), *le = calloc(n_instrs + 1, sizeof *le);
   int64_t *defpos = malloc((n_tensors + 1) * sizeof *defpos);
   uint32_t n_loops = 0;
+  int straight_line = 1; /* no control flow: the planner may keep independent values apart */
   if (!first || !last || !lb || !le || !defpos) {
     free(first);
     free(last);
@@ -222,6 +223,8 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
     const cc_node *n = &g->nodes[i];
     if (n->dead) continue;
     if (n->op == ISA_OP_LoopEnd && n_loops) n_loops--;
+    const isa_op_desc *nd = n->op == CC_OP_CUSTOM ? n->desc : isa_builtin_desc((isa_builtin_op)n->op);
+    if (!nd || (nd->flags & (ISA_OPF_CONTROL | ISA_OPF_SEQ))) straight_line = 0;
     int32_t imp = n->op == CC_OP_CUSTOM ? find_import(&b, n_imports, n->desc) : import_of[n->op];
     if (imp < 0) {
       const isa_op_desc *d = n->desc;
@@ -296,7 +299,11 @@ ivm_status cc_build_def(cc_graph *g, cc_emitted *out) {
   dyn = NULL;
   loop_end = NULL;
   uint64_t arena = 0, unplanned = 0;
-  IVM_TRY_GOTO(st, cc_plan_arena(b.items, n_items, ARENA_ALIGN, &arena, &unplanned), done);
+  cc_plan_order *order = NULL;
+  if (straight_line) IVM_TRY_GOTO(st, cc_plan_order_build(b.instrs, n_instrs, n_tensors, &order), done);
+  st = cc_plan_arena_ordered(b.items, n_items, b.item_tensor, order, ARENA_ALIGN, &arena, &unplanned);
+  cc_plan_order_free(order);
+  if (st) goto done;
   for (uint32_t k = 0; k < n_items; k++) b.tensors[b.item_tensor[k]].offset = b.items[k].offset;
 
   isa_module_def def;
@@ -351,13 +358,32 @@ ivm_status cc_import_and_optimize(const uint8_t *bytes, size_t size, const char 
   return cc_pass_dce(g);
 }
 
+/* Every fixed shape must name a graph input (a misspelt name would otherwise compile a
+ * model that still has dynamic shapes, silently). */
+static ivm_status check_input_shapes(const cc_graph *g) {
+  for (uint32_t k = 0; k < g->n_input_shapes; k++) {
+    const char *name = g->input_shapes[k].name;
+    int found = 0;
+    for (uint32_t i = 0; name && !found && i < g->n_inputs; i++)
+      found = strcmp(g->values[g->inputs[i]].name, name) == 0;
+    if (!found)
+      return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input shape given for '%s', which is not a graph input",
+                       name ? name : "(null)");
+  }
+  return NULL;
+}
+
 ivm_status cc_compile_onnx_bytes(const uint8_t *bytes, size_t size, const char *base_dir,
+                                 const ivm_input_shape *input_shapes, uint32_t n_input_shapes,
                                  isa_registry *registry, uint8_t **out_bytes, size_t *out_size,
                                  cc_emit_stats *stats) {
   cc_graph g;
   cc_graph_init(&g);
   g.registry = registry;
+  g.input_shapes = input_shapes;
+  g.n_input_shapes = n_input_shapes;
   ivm_status st = cc_import_and_optimize(bytes, size, base_dir, &g);
+  if (!st) st = check_input_shapes(&g);
   if (!st) st = cc_emit(&g, out_bytes, out_size, stats);
   cc_graph_free(&g);
   return st;
@@ -415,7 +441,9 @@ ivm_status ivm_compile_onnx_file_opts(const char *path, const ivm_compile_option
   memset(&stats, 0, sizeof stats);
   isa_registry *reg = NULL;
   ivm_status st = compile_registry(opts, &reg);
-  if (!st) st = cc_compile_onnx_bytes(bytes, size, dir, reg, &out, &out_len, &stats);
+  if (!st)
+    st = cc_compile_onnx_bytes(bytes, size, dir, opts ? opts->input_shapes : NULL,
+                               opts ? opts->n_input_shapes : 0, reg, &out, &out_len, &stats);
   isa_registry_destroy(reg);
   free(bytes);
   free(dir);

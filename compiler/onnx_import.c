@@ -322,6 +322,8 @@ ivm_status cc_type_from_type_proto(cc_graph *g, const Onnx__TypeProto *tp, const
   return NULL;
 }
 
+static ivm_status fix_input_shape(const cc_graph *g, const char *name, isa_type *t);
+
 static ivm_status type_from_proto(cc_graph *g, const Onnx__ValueInfoProto *vi, isa_type *out) {
   return cc_type_from_type_proto(g, vi->type, vi->name ? vi->name : "", out);
 }
@@ -413,6 +415,7 @@ static ivm_status import_graph(cc_imp *im, const Onnx__ModelProto *m) {
     if (cc_imp_lookup(im, vi->name) >= 0) continue; /* an initializer: a constant */
     isa_type t;
     IVM_TRY(ivm_status_wrap(type_from_proto(g, vi, &t), "graph input %zu", i));
+    IVM_TRY(fix_input_shape(g, vi->name, &t));
     int32_t id = cc_add_value(g, vi->name, CC_V_INPUT);
     if (id < 0) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
     g->values[id].type = t;
@@ -468,6 +471,30 @@ static ivm_status import_graph(cc_imp *im, const Onnx__ModelProto *m) {
       return ivm_error(IVM_ERR_FORMAT, "graph output '%s' is not produced by any node", vi->name);
     g->values[id].is_output = 1;
     g->outputs[g->n_outputs++] = id;
+  }
+  return NULL;
+}
+
+/* Applies the caller's shape for input `name`, if any: it must agree with every dim the
+ * model states. */
+static ivm_status fix_input_shape(const cc_graph *g, const char *name, isa_type *t) {
+  for (uint32_t k = 0; k < g->n_input_shapes; k++) {
+    const ivm_input_shape *s = &g->input_shapes[k];
+    if (!s->name || strcmp(s->name, name) != 0) continue;
+    if (s->rank < 0 || s->rank > ISA_MAX_RANK)
+      return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': bad rank %d", name, (int)s->rank);
+    if (t->rank >= 0 && t->rank != s->rank)
+      return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': the model gives rank %d, not %d",
+                       name, (int)t->rank, (int)s->rank);
+    for (int d = 0; d < s->rank; d++) {
+      if (s->dims[d] < 0)
+        return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': dim %d is negative", name, d);
+      if (t->rank >= 0 && t->dims[d] >= 0 && t->dims[d] != s->dims[d])
+        return ivm_error(IVM_ERR_INVALID_ARGUMENT, "input '%s': dim %d is %lld in the model, not %lld",
+                         name, d, (long long)t->dims[d], (long long)s->dims[d]);
+    }
+    t->rank = (int8_t)s->rank;
+    for (int d = 0; d < s->rank; d++) t->dims[d] = s->dims[d];
   }
   return NULL;
 }

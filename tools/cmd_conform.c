@@ -245,7 +245,7 @@ static void run_case(const char *dir, int fd) {
   ivm_module *m = NULL, *interp = NULL;
   ivm_load_options lo;
   cli_ext_load_options(&conform_ext, &lo);
-  ivm_compile_options co = {lo.allow_plugins, lo.n_allow_plugins};
+  ivm_compile_options co = {lo.allow_plugins, lo.n_allow_plugins, NULL, 0};
   ivm_status st = ivm_compile_onnx_file_opts(p, &co, &bytes, &size, NULL);
   char kind = 'F';
   if (st && ivm_status_get_code(st) == IVM_ERR_UNSUPPORTED) kind = 'S';

@@ -28,31 +28,79 @@ static int single_file_args(int argc, char **argv, const char **in, const char *
   return *in != NULL;
 }
 
+/* "NAME=D0,D1,..." (an empty list: a scalar) -> *out; 0 if malformed. */
+static int parse_shape(char *arg, ivm_input_shape *out) {
+  char *eq = strrchr(arg, '=');
+  if (!eq || eq == arg) return 0;
+  *eq = 0;
+  out->name = arg;
+  out->rank = 0;
+  for (char *p = eq + 1; *p;) {
+    char *end;
+    long long d = strtoll(p, &end, 10);
+    if (end == p || d < 0 || out->rank == IVM_MAX_RANK || (*end && *end != ',')) return 0;
+    out->dims[out->rank++] = d;
+    p = *end ? end + 1 : end;
+  }
+  return 1;
+}
+
 int cmd_compile(int argc, char **argv) {
-  const char *usage = "MODEL.onnx -o MODEL.ivm [--allow-plugin PATH]...";
+  const char *usage = "MODEL.onnx -o MODEL.ivm [--shape NAME=D0,D1,...]... [--allow-plugin PATH]...";
   if (argc >= 2 && cli_is_help(argv[1])) {
     printf("usage: ivm compile %s\n\n"
            "Imports the ONNX model, infers shapes, folds constants, removes dead code and\n"
            "identities, plans arena memory and writes verified bytecode. Prints a summary\n"
            "(instructions, constants, arena bytes and what the planner saved). A model\n"
            "with plugin ops needs --allow-plugin PATH (their shape inference runs);\n"
-           "ivm.ffi and ivm.expr nodes need no permission to compile.\n",
+           "ivm.ffi and ivm.expr nodes need no permission to compile.\n"
+           "--shape NAME=D0,D1,... fixes graph input NAME to that shape (its symbolic\n"
+           "dims included): every shape becomes static, so memory is planned ahead,\n"
+           "nothing is inferred at run time and more fusions and scheduling apply; the\n"
+           "module then accepts only that shape.\n",
            usage);
     return CLI_OK;
   }
   const char *in = NULL, *out = NULL;
   cli_ext ext;
   memset(&ext, 0, sizeof ext);
-  if (!single_file_args(argc, argv, &in, &out, &ext) || !out) return cli_usage("compile", usage);
+  /* --shape options are taken out first; the rest is the usual single-file syntax. */
+  ivm_input_shape *shapes = calloc((size_t)argc, sizeof *shapes);
+  char **rest = calloc((size_t)argc + 1, sizeof *rest);
+  int n_shapes = 0, n_rest = 0;
+  if (!shapes || !rest) {
+    free(shapes);
+    free(rest);
+    return cli_fail("compile", ivm_status_create(IVM_ERR_OUT_OF_MEMORY, "out of memory"));
+  }
+  for (int i = 0; i < argc; i++) {
+    if (i > 0 && strcmp(argv[i], "--shape") == 0 && i + 1 < argc) {
+      if (!parse_shape(argv[++i], &shapes[n_shapes++])) {
+        fprintf(stderr, "ivm compile: --shape takes NAME=D0,D1,... (dims >= 0), not '%s'\n", argv[i]);
+        free(shapes);
+        free(rest);
+        return cli_usage("compile", usage);
+      }
+    } else {
+      rest[n_rest++] = argv[i];
+    }
+  }
+  if (!single_file_args(n_rest, rest, &in, &out, &ext) || !out) {
+    free(shapes);
+    free(rest);
+    return cli_usage("compile", usage);
+  }
   ivm_load_options lo;
   cli_ext_load_options(&ext, &lo);
-  ivm_compile_options co = {lo.allow_plugins, lo.n_allow_plugins};
+  ivm_compile_options co = {lo.allow_plugins, lo.n_allow_plugins, shapes, (uint32_t)n_shapes};
   int tty = isatty(2);
   if (tty) fprintf(stderr, "compiling %s ...", in);
   void *bytes = NULL;
   size_t size = 0;
   ivm_compile_report rep;
   ivm_status st = ivm_compile_onnx_file_opts(in, &co, &bytes, &size, &rep);
+  free(shapes);
+  free(rest);
   if (tty) fprintf(stderr, "\r\033[K");
   if (st) return cli_fail("compile", st);
   /* Verify what we wrote, so a compiler bug never ships a module the VM refuses. */

@@ -245,8 +245,10 @@ int cmd_bench(int argc, char **argv) {
            "Loads MODEL, binds the inputs (as ivm run does; inputs not given are zeros when\n"
            "their shape is static), runs it once to warm up, then --reps times (default 20),\n"
            "and prints one JSON line: load_ms, min_ms, median_ms, mean_ms, reps, threads,\n"
-           "backend, and what the JIT did at load (jit_functions, jit_compiled,\n"
-           "jit_cache_hits, fused_regions, fused_instructions). With --profile, after the\n"
+           "schedule, backend, what the JIT did at load (jit_functions, jit_compiled,\n"
+           "jit_cache_hits, fused_regions, fused_instructions) and what the scheduler runs\n"
+           "as graphs (graph_segments, graph_instructions of instructions, and the cost\n"
+           "model's estimated_serial_ms and estimated_critical_ms). With --profile, after the\n"
            "timed runs, as many profiled runs add \"profile\": per op kind, the\n"
            "instructions, and mean ms per run (most first; a mean, so noisy runs weigh in).\n\n%s",
            usage, cli_ext_help);
@@ -319,6 +321,13 @@ int cmd_bench(int argc, char **argv) {
                                                     : "auto",
            ms.backend == IVM_BACKEND_JIT ? "jit" : "interp", ms.jit_functions, ms.jit_compiled,
            ms.jit_cache_hits, ms.fused_regions, ms.fused_instructions);
+    ivm_schedule_stats ss;
+    memset(&ss, 0, sizeof ss);
+    ivm_status_free(ivm_session_schedule_stats(s, &ss));
+    printf(", \"graph_segments\": %u, \"graph_instructions\": %u, \"instructions\": %u, "
+           "\"estimated_serial_ms\": %.4f, \"estimated_critical_ms\": %.4f",
+           ss.graph_segments, ss.graph_instructions, ss.instructions, ss.estimated_serial_ms,
+           ss.estimated_critical_ms);
     if (profile) st = print_profile(s, reps);
     printf("}\n");
   }

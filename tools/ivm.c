@@ -133,7 +133,7 @@ ivm_status cli_load_model(const char *path, const cli_ext *e, ivm_module **out) 
   if (cli_ends_with(path, ".onnx")) {
     void *bytes;
     size_t size;
-    ivm_compile_options co = {lo.allow_plugins, lo.n_allow_plugins};
+    ivm_compile_options co = {lo.allow_plugins, lo.n_allow_plugins, NULL, 0};
     IVM_TRY(ivm_compile_onnx_file_opts(path, &co, &bytes, &size, NULL));
     lo.name = path;
     return ivm_module_load_memory(bytes, size, 1, &lo, out);

@@ -502,6 +502,22 @@ static ivm_status exec_control(ivm_session *s, uint32_t pc, uint32_t *next) {
   }
 }
 
+ivm_status ivm_session_schedule_stats(const ivm_session *s, ivm_schedule_stats *out) {
+  if (!s || !out) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "schedule stats: NULL argument");
+  memset(out, 0, sizeof *out);
+  out->instructions = s->module->view.n_instrs;
+  const vm_schedule *sc = s->schedule;
+  for (uint32_t k = 0; sc && k < sc->n_segments; k++) {
+    rt_sched_graph_stats gs;
+    rt_sched_graph_stats_get(sc->segments[k].graph, &gs);
+    out->graph_segments++;
+    out->graph_instructions += gs.nodes;
+    out->estimated_serial_ms += gs.total_ns / 1e6;
+    out->estimated_critical_ms += gs.critical_ns / 1e6;
+  }
+  return NULL;
+}
+
 /* One scheduler node: instruction first + node of a segment, on pool lane `lane`. */
 static ivm_status run_node(void *ctx, uint32_t node, int lane) {
   const segment_run *r = ctx;

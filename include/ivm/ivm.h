@@ -152,9 +152,21 @@ ivm_status ivm_compile_onnx_file(const char *path, void **out_bytes, size_t *out
 /* Compiling a model with plugin ops runs the plugin's shape inference, so the host allows
  * the plugin here too. ivm.ffi and ivm.expr nodes compile without permission (nothing runs
  * until load). */
+/* A graph input's shape fixed at compile time: its symbolic or unknown dims become
+ * these, so that every shape downstream is static (static arena plan, no shape inference
+ * at run time, fusions and the dependency-graph scheduler apply). The module then only
+ * accepts inputs of exactly this shape. */
+typedef struct ivm_input_shape {
+  const char *name;
+  int32_t rank;
+  int64_t dims[IVM_MAX_RANK];
+} ivm_input_shape;
+
 typedef struct ivm_compile_options {
   const char *const *allow_plugins;
   uint32_t n_allow_plugins;
+  const ivm_input_shape *input_shapes; /* each must name a graph input */
+  uint32_t n_input_shapes;
 } ivm_compile_options;
 
 /* ivm_compile_onnx_file with options (NULL: none). */
@@ -287,6 +299,16 @@ ivm_status ivm_session_set_profiling(ivm_session *session, int enable);
 /* Fills up to capacity entries, most time first; *out_count is the number of kinds. */
 ivm_status ivm_session_profile(ivm_session *session, ivm_profile_entry *entries,
                                uint32_t capacity, uint32_t *out_count);
+
+/* What the session's schedule made of the module (ivm_session_options.schedule): the
+ * segments that run as dependency graphs, their instructions, and the cost model's
+ * estimates over those segments of one thread's time and of the critical path (the
+ * time with unlimited threads), in ms. All zero when everything runs in program order. */
+typedef struct ivm_schedule_stats {
+  uint32_t graph_segments, graph_instructions, instructions;
+  double estimated_serial_ms, estimated_critical_ms;
+} ivm_schedule_stats;
+ivm_status ivm_session_schedule_stats(const ivm_session *session, ivm_schedule_stats *out);
 
 #ifdef __cplusplus
 }

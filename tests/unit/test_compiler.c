@@ -713,3 +713,66 @@ Test(fuse, conv_output_read_elsewhere_is_not_folded) {
   compiled_free(&c);
   run_matches(IVM_TEST_DATA "/conv_bn_shared.onnx", 0, IVM_TEST_DATA "/conv_bn_y.npy");
 }
+
+/* ---- fixed input shapes (ivm_compile_options.input_shapes, ivm compile --shape) ---- */
+static ivm_status compile_with_shape(const ivm_input_shape *shapes, uint32_t n, ivm_module **m) {
+  ivm_compile_options co = {NULL, 0, shapes, n};
+  void *bytes;
+  size_t size;
+  IVM_TRY(ivm_compile_onnx_file_opts(IVM_TEST_DATA "/dyn_mlp.onnx", &co, &bytes, &size, NULL));
+  return ivm_module_load_memory(bytes, size, 1, NULL, m);
+}
+
+Test(compiler, fixed_input_shape_makes_every_shape_static_and_gives_numpys_answer) {
+  ivm_input_shape shape = {"x", 2, {3, 8}};
+  ivm_module *m;
+  ivm_status st = compile_with_shape(&shape, 1, &m);
+  cr_assert_null(st, "%s", ivm_status_message(st));
+  ivm_tensor_info info;
+  cr_assert_null(ivm_module_input_info(m, 0, &info));
+  cr_assert(info.rank == 2 && info.dims[0] == 3 && info.dims[1] == 8);
+  cr_assert_null(ivm_module_output_info(m, 1, &info)); /* Reshape(x, Shape(x)): folded */
+  cr_assert(info.rank == 2 && info.dims[0] == 3 && info.dims[1] == 8, "y2 rank %d", info.rank);
+  ivm_session *s;
+  cr_assert_null(ivm_session_create(m, NULL, &s));
+  ivm_host_tensor x, want;
+  cr_assert_null(ivm_host_tensor_read_file(IVM_TEST_DATA "/dyn_mlp_x.npy", &x));
+  cr_assert_null(ivm_host_tensor_read_file(IVM_TEST_DATA "/dyn_mlp_y.npy", &want));
+  cr_assert_null(ivm_session_bind_input(s, 0, x.dtype, x.rank, x.dims, x.data, x.nbytes));
+  cr_assert_null(ivm_session_run(s));
+  ivm_tensor_view v;
+  cr_assert_null(ivm_session_output(s, 0, &v));
+  cr_assert_eq(v.nbytes, want.nbytes);
+  const float *g = v.data, *w = want.data;
+  for (size_t i = 0; i < v.nbytes / 4; i++)
+    cr_assert(fabsf(g[i] - w[i]) <= 1e-5f * (1 + fabsf(w[i])), "y[%zu]: %g vs %g", i, g[i], w[i]);
+  /* Another batch size is refused: the module is for [3, 8] only. */
+  int64_t other[2] = {4, 8};
+  float z[32] = {0};
+  st = ivm_session_bind_input(s, 0, IVM_DT_F32, 2, other, z, sizeof z);
+  cr_assert_not_null(st);
+  ivm_status_free(st);
+  ivm_host_tensor_free(&x);
+  ivm_host_tensor_free(&want);
+  ivm_session_destroy(s);
+  ivm_module_release(m);
+}
+
+Test(compiler, fixed_input_shape_errors_name_the_input) {
+  struct {
+    ivm_input_shape shape;
+    const char *msg;
+  } cases[] = {
+      {{"x", 3, {3, 8, 1}}, "input 'x': the model gives rank 2, not 3"},
+      {{"x", 2, {3, 9}}, "input 'x': dim 1 is 8 in the model, not 9"},
+      {{"X", 2, {3, 8}}, "input shape given for 'X', which is not a graph input"},
+      {{"x", 2, {-1, 8}}, "input 'x': dim 0 is negative"},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    ivm_module *m = NULL;
+    ivm_status st = compile_with_shape(&cases[k].shape, 1, &m);
+    cr_assert_not_null(st, "case %zu compiled", k);
+    cr_assert(strstr(ivm_status_message(st), cases[k].msg), "case %zu: %s", k, ivm_status_message(st));
+    ivm_status_free(st);
+  }
+}

@@ -30,7 +30,7 @@ static void fails(ivm_status st, ivm_status_code code, const char *needle) {
 
 static ivm_status compile_with(const char *plugin, void **bytes, size_t *size) {
   const char *allow[] = {plugin};
-  ivm_compile_options co = {allow, plugin ? 1 : 0};
+  ivm_compile_options co = {allow, plugin ? 1 : 0, NULL, 0};
   return ivm_compile_onnx_file_opts(MODEL, &co, bytes, size, NULL);
 }
 
