@@ -1,0 +1,391 @@
+/* Vector building blocks of the recurrent kernels (see rnn_vec.h). Products run on
+ * AVX-512 when rt_sgemm does (same CPU check and IVM_SGEMM_KERNEL override), else on
+ * GCC generic vectors (AVX2 in Release builds); the activations on generic vectors. */
+#include "runtime/kernels/rnn_vec.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "runtime/kernels/gemm.h"
+
+/* a * b + c fused where the target has FMA: the compiler decides per build, and every
+ * element of one build goes through the same instructions. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define RNN_FMA_ATTR __attribute__((optimize("fp-contract=fast")))
+#else
+#define RNN_FMA_ATTR
+#endif
+
+static int use_avx512(void) { return rt_sgemm_current_kernel() == RT_SGEMM_AVX512; }
+
+/* ---- packing ------------------------------------------------------------------------- */
+size_t rt_rnn_packed_floats(int64_t G, int64_t H, int64_t K) {
+  int64_t Q = (H + RT_RNN_PANEL - 1) / RT_RNN_PANEL;
+  return (size_t)Q * (size_t)G * (size_t)K * RT_RNN_PANEL;
+}
+
+/* Scalar packing of panel lanes [l0, l1), columns [p0, K), of gate g's panel q. */
+static void pack_lanes(const float *R, int64_t H, int64_t K, int64_t g, int64_t j0, int64_t l0,
+                       int64_t l1, int64_t p0, float *panel) {
+  for (int64_t l = l0; l < l1; l++) {
+    const float *row = R + (g * H + j0 + l) * K;
+    for (int64_t p = p0; p < K; p++) panel[p * RT_RNN_PANEL + l] = row[p];
+  }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+static void pack_blocks_avx512(const float *R, int64_t H, int64_t K, int64_t g, int64_t j0,
+                               int64_t width, float *panel);
+#endif
+
+void rt_rnn_pack(const float *R, int64_t G, int64_t H, int64_t K, int64_t q0, int64_t q1,
+                 float *out) {
+  for (int64_t q = q0; q < q1; q++)
+    for (int64_t g = 0; g < G; g++) {
+      float *panel = out + rt_rnn_panel_off(G, K, q, g);
+      int64_t j0 = q * RT_RNN_PANEL, width = H - j0 < RT_RNN_PANEL ? H - j0 : RT_RNN_PANEL;
+      if (width < RT_RNN_PANEL) memset(panel, 0, (size_t)K * RT_RNN_PANEL * sizeof(float));
+#if defined(__GNUC__) && defined(__x86_64__)
+      if (use_avx512()) { /* 16 x 16 blocks transposed in registers, then the edges */
+        pack_blocks_avx512(R, H, K, g, j0, width, panel);
+        int64_t lw = width / 16 * 16, pk = K / 16 * 16;
+        pack_lanes(R, H, K, g, j0, 0, lw, pk, panel);
+        pack_lanes(R, H, K, g, j0, lw, width, 0, panel);
+        continue;
+      }
+#endif
+      pack_lanes(R, H, K, g, j0, 0, width, 0, panel);
+    }
+}
+
+/* ---- portable products ----------------------------------------------------------------- */
+#if defined(__GNUC__)
+/* Vectors as wide as the build's registers (passing wider ones by value changes the ABI). */
+#if defined(__AVX__)
+#define VW 8
+#else
+#define VW 4
+#endif
+typedef float vf __attribute__((vector_size(VW * sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(VW * sizeof(int32_t))));
+
+static inline vf ldv(const float *p) {
+  vf v; /* memcpy: no alignment or aliasing assumptions; one unaligned load */
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void stv(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static inline vf splat(float f) { return (vf){0} + f; }
+static inline float hsum(vf v) {
+  float a[VW];
+  memcpy(a, &v, sizeof a);
+  for (int w = VW / 2; w > 0; w /= 2) /* pairwise: a[i] += a[i + w] */
+    for (int i = 0; i < w; i++) a[i] += a[i + w];
+  return a[0];
+}
+
+RNN_FMA_ATTR static void panel_mv_portable(const float *panel, int64_t K, const float *x,
+                                           int64_t ldx, int64_t nb, float *out, int64_t ldo,
+                                           int64_t width) {
+  for (int64_t b = 0; b < nb; b++) {
+    enum { NV = RT_RNN_PANEL / VW };
+    vf acc[NV];
+    for (int v = 0; v < NV; v++) acc[v] = (vf){0};
+    const float *xb = x + b * ldx;
+    for (int64_t p = 0; p < K; p++) {
+      vf xv = splat(xb[p]);
+      const float *w = panel + p * RT_RNN_PANEL;
+      for (int v = 0; v < NV; v++) acc[v] += ldv(w + VW * v) * xv;
+    }
+    float tmp[RT_RNN_PANEL];
+    for (int v = 0; v < NV; v++) stv(tmp + VW * v, acc[v]);
+    memcpy(out + b * ldo, tmp, (size_t)width * sizeof(float));
+  }
+}
+
+RNN_FMA_ATTR static void rows_mv_portable(const float *rows, int64_t nrows, int64_t K,
+                                          const float *x, float *out) {
+  for (int64_t r = 0; r < nrows; r++) {
+    const float *w = rows + r * K;
+    vf acc = (vf){0};
+    int64_t p = 0;
+    for (; p + VW <= K; p += VW) acc += ldv(w + p) * ldv(x + p);
+    float tail = 0.0f;
+    for (; p < K; p++) tail += w[p] * x[p];
+    out[r] = hsum(acc) + tail;
+  }
+}
+#else
+static void panel_mv_portable(const float *panel, int64_t K, const float *x, int64_t ldx,
+                              int64_t nb, float *out, int64_t ldo, int64_t width) {
+  for (int64_t b = 0; b < nb; b++)
+    for (int64_t l = 0; l < width; l++) {
+      float s = 0.0f;
+      for (int64_t p = 0; p < K; p++) s += x[b * ldx + p] * panel[p * RT_RNN_PANEL + l];
+      out[b * ldo + l] = s;
+    }
+}
+static void rows_mv_portable(const float *rows, int64_t nrows, int64_t K, const float *x,
+                             float *out) {
+  for (int64_t r = 0; r < nrows; r++) {
+    float s = 0.0f;
+    for (int64_t p = 0; p < K; p++) s += rows[r * K + p] * x[p];
+    out[r] = s;
+  }
+}
+#endif
+
+/* ---- AVX-512 products ------------------------------------------------------------------ */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define RNN_HAS_AVX512 1
+#include <immintrin.h>
+
+#define AVX512_FN __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+
+static __mmask16 lanes16(int64_t n) {
+  return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+/* Transposes a 16 x 16 block (r[i] = row i) in place: unpack pairs of rows, shuffle 4 x 4
+ * blocks within 128-bit lanes, then move the 128-bit lanes. */
+AVX512_FN static inline void z_transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int g = 0; g < 4; g++) {
+    r[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+    r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+    r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+    r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+  }
+  /* r[4g+k], 128-bit lane L, now holds column 4L+k of rows 4g..4g+3. */
+  for (int k = 0; k < 4; k++) {
+    __m512 even_lo = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
+    __m512 odd_lo = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
+    __m512 even_hi = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
+    __m512 odd_hi = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
+    t[k] = _mm512_shuffle_f32x4(even_lo, even_hi, 0x88);
+    t[8 + k] = _mm512_shuffle_f32x4(even_lo, even_hi, 0xDD);
+    t[4 + k] = _mm512_shuffle_f32x4(odd_lo, odd_hi, 0x88);
+    t[12 + k] = _mm512_shuffle_f32x4(odd_lo, odd_hi, 0xDD);
+  }
+  for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+/* The whole 16 x 16 blocks of one panel: lanes [0, width / 16 * 16), columns [0, K / 16 * 16). */
+AVX512_FN static void pack_blocks_avx512(const float *R, int64_t H, int64_t K, int64_t g,
+                                         int64_t j0, int64_t width, float *panel) {
+  for (int64_t l0 = 0; l0 + 16 <= width; l0 += 16) {
+    const float *rows = R + (g * H + j0 + l0) * K;
+    for (int64_t p0 = 0; p0 + 16 <= K; p0 += 16) {
+      __m512 v[16];
+      for (int i = 0; i < 16; i++) v[i] = _mm512_loadu_ps(rows + i * K + p0);
+      z_transpose16(v);
+      for (int i = 0; i < 16; i++) _mm512_storeu_ps(panel + (p0 + i) * RT_RNN_PANEL + l0, v[i]);
+    }
+  }
+}
+
+/* nb (1..6) rows of x against one panel: 4 zmm accumulators per row, one FMA chain per
+ * lane in order of p, the panel row loaded once for all nb rows. */
+AVX512_FN static inline __attribute__((always_inline)) void
+z_panel(const float *panel, int64_t K, const float *x, int64_t ldx, const int nb, float *out,
+        int64_t ldo, int64_t width) {
+  __m512 acc[6][4];
+  for (int b = 0; b < nb; b++)
+    for (int v = 0; v < 4; v++) acc[b][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < K; p++) {
+    const float *w = panel + p * RT_RNN_PANEL;
+    __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
+    __m512 w2 = _mm512_loadu_ps(w + 32), w3 = _mm512_loadu_ps(w + 48);
+    for (int b = 0; b < nb; b++) {
+      __m512 xv = _mm512_set1_ps(x[b * ldx + p]);
+      acc[b][0] = _mm512_fmadd_ps(w0, xv, acc[b][0]);
+      acc[b][1] = _mm512_fmadd_ps(w1, xv, acc[b][1]);
+      acc[b][2] = _mm512_fmadd_ps(w2, xv, acc[b][2]);
+      acc[b][3] = _mm512_fmadd_ps(w3, xv, acc[b][3]);
+    }
+  }
+  for (int b = 0; b < nb; b++)
+    for (int v = 0; v < 4; v++)
+      _mm512_mask_storeu_ps(out + b * ldo + 16 * v, lanes16(width - 16 * v), acc[b][v]);
+}
+
+AVX512_FN static void panel_mv_avx512(const float *panel, int64_t K, const float *x,
+                                      int64_t ldx, int64_t nb, float *out, int64_t ldo,
+                                      int64_t width) {
+  for (int64_t b = 0; b < nb; b += 6) {
+    const float *xb = x + b * ldx;
+    float *ob = out + b * ldo;
+    switch (nb - b < 6 ? nb - b : 6) {
+      case 1: z_panel(panel, K, xb, ldx, 1, ob, ldo, width); break;
+      case 2: z_panel(panel, K, xb, ldx, 2, ob, ldo, width); break;
+      case 3: z_panel(panel, K, xb, ldx, 3, ob, ldo, width); break;
+      case 4: z_panel(panel, K, xb, ldx, 4, ob, ldo, width); break;
+      case 5: z_panel(panel, K, xb, ldx, 5, ob, ldo, width); break;
+      default: z_panel(panel, K, xb, ldx, 6, ob, ldo, width); break;
+    }
+  }
+}
+
+/* nr (1 or 4) dot products; each row's arithmetic is the same in either block size. */
+AVX512_FN static inline __attribute__((always_inline)) void
+z_dots(const float *rows, const int nr, int64_t K, const float *x, float *out) {
+  __m512 acc[4];
+  for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+  int64_t p = 0;
+  for (; p + 16 <= K; p += 16) {
+    __m512 xv = _mm512_loadu_ps(x + p);
+    for (int r = 0; r < nr; r++)
+      acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(rows + r * K + p), xv, acc[r]);
+  }
+  if (p < K) {
+    __mmask16 m = lanes16(K - p);
+    __m512 xv = _mm512_maskz_loadu_ps(m, x + p);
+    for (int r = 0; r < nr; r++)
+      acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, rows + r * K + p), xv, acc[r]);
+  }
+  for (int r = 0; r < nr; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+AVX512_FN static void rows_mv_avx512(const float *rows, int64_t nrows, int64_t K,
+                                     const float *x, float *out) {
+  int64_t r = 0;
+  for (; r + 4 <= nrows; r += 4) z_dots(rows + r * K, 4, K, x, out + r);
+  for (; r < nrows; r++) z_dots(rows + r * K, 1, K, x, out + r);
+}
+#endif
+
+void rt_rnn_panel_mv(const float *panel, int64_t K, const float *x, int64_t ldx, int64_t nb,
+                     float *out, int64_t ldo, int64_t width) {
+#ifdef RNN_HAS_AVX512
+  if (use_avx512()) {
+    panel_mv_avx512(panel, K, x, ldx, nb, out, ldo, width);
+    return;
+  }
+#endif
+  panel_mv_portable(panel, K, x, ldx, nb, out, ldo, width);
+}
+
+void rt_rnn_rows_mv(const float *rows, int64_t nrows, int64_t K, const float *x, float *out) {
+#ifdef RNN_HAS_AVX512
+  if (use_avx512()) {
+    rows_mv_avx512(rows, nrows, K, x, out);
+    return;
+  }
+#endif
+  rows_mv_portable(rows, nrows, K, x, out);
+}
+
+/* ---- activations ------------------------------------------------------------------------
+ * e^x as in Cephes expf: x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts), a degree-6
+ * polynomial for e^r, 2^n put into the exponent. x is clamped to [-87, 88] so 2^n stays a
+ * normal float; past that the results are within 1e-38 of libm's (0 or 1 after the gate
+ * formulas). Comparisons are written so that NaN falls through unchanged. */
+#if defined(__GNUC__)
+static inline vf blend(vi mask, vf yes, vf no) {
+  return (vf)(((vi)yes & mask) | ((vi)no & ~mask));
+}
+
+RNN_FMA_ATTR static inline vf v_exp(vf x) {
+  x = blend(x < splat(-87.0f), splat(-87.0f), x);
+  x = blend(x > splat(88.0f), splat(88.0f), x);
+  /* n = round(x / ln2): adding 1.5 * 2^23 rounds to an integer (|x / ln2| < 2^22). */
+  vf n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  vf r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  vf z = r * r;
+  vf y = 1.9875691500e-4f * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * z + r + 1.0f;
+  vi e = (__builtin_convertvector(n, vi) + 127) << 23;
+  return y * (vf)e;
+}
+
+RNN_FMA_ATTR static inline vf v_sigmoid(vf x) { return 1.0f / (1.0f + v_exp(-x)); }
+
+/* tanh as in Cephes tanhf: an odd polynomial below |x| = 0.625, else 1 - 2 / (e^2|x| + 1)
+ * with x's sign. */
+RNN_FMA_ATTR static inline vf v_tanh(vf x) {
+  const vi sign = (vi){0} + (int32_t)0x80000000;
+  vf ax = (vf)((vi)x & ~sign);
+  vf z = x * x;
+  vf p = -5.70498872745e-3f * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  vf small = p * z * x + x;
+  vf big = 1.0f - 2.0f / (v_exp(ax + ax) + 1.0f);
+  big = (vf)((vi)big | ((vi)x & sign));
+  return blend(ax < splat(0.625f), small, big);
+}
+
+/* Whole vectors in place, then the tail through a padded copy so that every element goes
+ * through the same instructions wherever it sits. */
+#define RNN_MAP(fn, x, n)                                  \
+  do {                                                     \
+    int64_t i_ = 0;                                        \
+    for (; i_ + VW <= (n); i_ += VW) stv((x) + i_, fn(ldv((x) + i_))); \
+    if (i_ < (n)) {                                        \
+      float pad_[VW] = {0};                                \
+      memcpy(pad_, (x) + i_, (size_t)((n) - i_) * sizeof(float)); \
+      stv(pad_, fn(ldv(pad_)));                            \
+      memcpy((x) + i_, pad_, (size_t)((n) - i_) * sizeof(float)); \
+    }                                                      \
+  } while (0)
+
+void rt_rnn_sigmoid(float *x, int64_t n) { RNN_MAP(v_sigmoid, x, n); }
+void rt_rnn_tanh(float *x, int64_t n) { RNN_MAP(v_tanh, x, n); }
+
+/* One vector of units: gate pre-activations are products plus projections, i o f c. */
+RNN_FMA_ATTR static inline void lstm_vec(const float *g, const float *x, int64_t gs, float *c,
+                                         float *h) {
+  vf i = v_sigmoid(ldv(g) + ldv(x));
+  vf o = v_sigmoid(ldv(g + gs) + ldv(x + gs));
+  vf f = v_sigmoid(ldv(g + 2 * gs) + ldv(x + 2 * gs));
+  vf cand = v_tanh(ldv(g + 3 * gs) + ldv(x + 3 * gs));
+  vf cn = f * ldv(c) + i * cand;
+  stv(c, cn);
+  stv(h, o * v_tanh(cn));
+}
+
+void rt_rnn_lstm_default(const float *g, const float *x, int64_t gs, float *c, float *h,
+                         int64_t n) {
+  int64_t j = 0;
+  for (; j + VW <= n; j += VW) lstm_vec(g + j, x + j, gs, c + j, h + j);
+  if (j < n) { /* the tail through padded copies, by the same instructions */
+    size_t tail = (size_t)(n - j) * sizeof(float);
+    float pg[4 * VW] = {0}, px[4 * VW] = {0}, pc[VW] = {0}, ph[VW];
+    for (int q = 0; q < 4; q++) {
+      memcpy(pg + q * VW, g + q * gs + j, tail);
+      memcpy(px + q * VW, x + q * gs + j, tail);
+    }
+    memcpy(pc, c + j, tail);
+    lstm_vec(pg, px, VW, pc, ph);
+    memcpy(c + j, pc, tail);
+    memcpy(h + j, ph, tail);
+  }
+}
+#else
+void rt_rnn_sigmoid(float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) x[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+void rt_rnn_tanh(float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
+}
+void rt_rnn_lstm_default(const float *g, const float *x, int64_t gs, float *c, float *h,
+                         int64_t n) {
+  for (int64_t j = 0; j < n; j++) {
+    float i = 1.0f / (1.0f + expf(-(g[j] + x[j])));
+    float o = 1.0f / (1.0f + expf(-(g[gs + j] + x[gs + j])));
+    float f = 1.0f / (1.0f + expf(-(g[2 * gs + j] + x[2 * gs + j])));
+    c[j] = f * c[j] + i * tanhf(g[3 * gs + j] + x[3 * gs + j]);
+    h[j] = o * tanhf(c[j]);
+  }
+}
+#endif
