@@ -1,4 +1,6 @@
 /* Graph fusions that change no result beyond rounding: they remove whole instructions.
+ * This file holds the driver, the bookkeeping the fusion passes share (pass_fuse.h) and
+ * the Conv + BatchNormalization fold; the pattern passes live in pass_fuse_*.c.
  *
  * Conv + BatchNormalization (inference): BN(conv(x, W) + b) with constant W, b, scale,
  * bias, mean and var is conv(x, W') + b' where, per output channel c,
@@ -8,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler/cc.h"
+#include "compiler/pass_fuse.h"
 
 static int64_t numel(const isa_type *t) {
   int64_t n = 1;
@@ -96,6 +98,250 @@ static ivm_status fold_conv_bn(cc_graph *g, uint32_t bn_id, int *folded) {
   return NULL;
 }
 
+/* ---- bookkeeping shared by the pattern passes (pass_fuse.h) ----------------------------- */
+static int is_region_marker(isa_builtin_op op) {
+  return op == ISA_OP_IfThen || op == ISA_OP_Else || op == ISA_OP_EndIf ||
+         op == ISA_OP_LoopBegin || op == ISA_OP_LoopEnd;
+}
+
+ivm_status fuse_ctx_init(fuse_ctx *f, cc_graph *g) {
+  memset(f, 0, sizeof *f);
+  f->g = g;
+  f->uses = calloc(g->n_values + 1, sizeof *f->uses);
+  f->reader = malloc((g->n_values + 1) * sizeof *f->reader);
+  f->block = calloc(g->n_nodes + 1, sizeof *f->block);
+  if (!f->uses || !f->reader || !f->block) {
+    fuse_ctx_free(f);
+    return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+  }
+  f->cap = g->n_values;
+  for (uint32_t v = 0; v < g->n_values; v++) f->reader[v] = -1;
+  uint32_t b = 0;
+  for (uint32_t i = 0; i < g->n_nodes; i++) {
+    const cc_node *n = &g->nodes[i];
+    if (n->dead) {
+      f->block[i] = b;
+      continue;
+    }
+    if (is_region_marker(n->op)) { /* a marker is a block of its own */
+      f->block[i] = ++b;
+      b++;
+    } else {
+      f->block[i] = b;
+    }
+    for (uint32_t k = 0; k < n->n_in; k++)
+      if (n->in[k] >= 0) {
+        f->uses[n->in[k]]++;
+        f->reader[n->in[k]] = (int32_t)i;
+      }
+  }
+  for (uint32_t k = 0; k < g->n_outputs; k++)
+    if (g->outputs[k] >= 0) f->uses[g->outputs[k]]++;
+  return NULL;
+}
+
+void fuse_ctx_free(fuse_ctx *f) {
+  free(f->uses);
+  free(f->reader);
+  free(f->block);
+  memset(f, 0, sizeof *f);
+}
+
+/* v is an intermediate a fusion may swallow: produced by a node, read once, not an
+ * output, not a var. */
+static int private_value(const fuse_ctx *f, int32_t v) {
+  if (v < 0 || (uint32_t)v >= f->cap) return 0; /* values added since are constants */
+  const cc_value *x = &f->g->values[v];
+  return x->kind == CC_V_INTER && !x->is_output && !x->is_var && x->producer >= 0 &&
+         f->uses[v] == 1;
+}
+
+int32_t fuse_producer(const fuse_ctx *f, int32_t v, isa_builtin_op op, uint32_t user) {
+  if (v < 0 || (uint32_t)v >= f->g->n_values) return -1;
+  const cc_value *x = &f->g->values[v];
+  if (x->kind != CC_V_INTER || x->is_var || x->producer < 0) return -1;
+  uint32_t p = (uint32_t)x->producer;
+  const cc_node *n = &f->g->nodes[p];
+  if (n->dead || n->op != op || p >= user || f->block[p] != f->block[user]) return -1;
+  return (int32_t)p;
+}
+
+int32_t fuse_single_producer(const fuse_ctx *f, int32_t v, isa_builtin_op op, uint32_t user) {
+  if (!private_value(f, v)) return -1;
+  int32_t p = fuse_producer(f, v, op, user);
+  if (p < 0) return -1;
+  /* Other outputs of the node would be lost with it. */
+  const cc_node *n = &f->g->nodes[p];
+  for (uint32_t k = 0; k < n->n_out; k++) {
+    int32_t o = n->out[k];
+    if (o >= 0 && o != v && (f->uses[o] || f->g->values[o].is_output || f->g->values[o].is_var))
+      return -1;
+  }
+  return p;
+}
+
+int32_t fuse_single_reader(fuse_ctx *f, int32_t v, isa_builtin_op op) {
+  if (!private_value(f, v)) return -1;
+  const cc_graph *g = f->g;
+  int32_t r = f->reader[v];
+  int reads = 0;
+  if (r >= 0 && !g->nodes[r].dead)
+    for (uint32_t k = 0; k < g->nodes[r].n_in; k++) reads |= g->nodes[r].in[k] == v;
+  if (!reads) { /* the cached reader went away with an earlier fusion: look again */
+    r = -1;
+    for (uint32_t i = 0; i < g->n_nodes && r < 0; i++) {
+      const cc_node *n = &g->nodes[i];
+      if (n->dead) continue;
+      for (uint32_t k = 0; k < n->n_in; k++)
+        if (n->in[k] == v) r = (int32_t)i;
+    }
+    if (r < 0) return -1;
+    f->reader[v] = r;
+  }
+  const cc_node *n = &g->nodes[r];
+  uint32_t p = (uint32_t)g->values[v].producer;
+  if (n->op != op || f->block[r] != f->block[p] || (uint32_t)r <= p) return -1;
+  return r;
+}
+
+static int const_scalar(const cc_graph *g, int32_t v, int rank, double *out) {
+  if (v < 0 || (uint32_t)v >= g->n_values) return 0;
+  const cc_value *x = &g->values[v];
+  if (x->kind != CC_V_CONST || !x->data || x->type.rank < 0 || x->type.rank > rank ||
+      numel(&x->type) != 1)
+    return 0;
+  switch (x->type.dtype) {
+    case IVM_DT_F32: *out = *(const float *)x->data; return 1;
+    case IVM_DT_F64: *out = *(const double *)x->data; return 1;
+    case IVM_DT_F16: *out = isa_f16_to_f32(*(const uint16_t *)x->data); return 1;
+    default: return 0;
+  }
+}
+
+int fuse_const_scalar_is(const cc_graph *g, int32_t v, double want, double rel_tol, int rank) {
+  double c;
+  if (!const_scalar(g, v, rank, &c)) return 0;
+  return rel_tol == 0 ? c == want : fabs(c - want) <= rel_tol * fabs(want);
+}
+
+float fuse_const_scalar_f32(const cc_graph *g, int32_t v, int rank, int *ok) {
+  double c;
+  *ok = v >= 0 && (uint32_t)v < g->n_values && g->values[v].type.dtype == IVM_DT_F32 &&
+        const_scalar(g, v, rank, &c);
+  return *ok ? (float)c : 0.0f;
+}
+
+int32_t fuse_other_input(const cc_node *n, int32_t v) {
+  if (n->n_in != 2) return -1;
+  if (n->in[0] == v && n->in[1] != v) return n->in[1];
+  if (n->in[1] == v && n->in[0] != v) return n->in[0];
+  return -1;
+}
+
+ivm_status fuse_rewrite(fuse_ctx *f, uint32_t id, isa_builtin_op op, const int32_t *in,
+                        uint32_t n_in, cc_node *saved) {
+  cc_node *n = &f->g->nodes[id];
+  *saved = *n;
+  int32_t *arr = cc_alloc(f->g, (n_in + 1) * sizeof *arr);
+  if (!arr) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+  memcpy(arr, in, n_in * sizeof *arr);
+  n->op = op;
+  n->desc = isa_builtin_desc(op);
+  n->in = arr;
+  n->n_in = n_in;
+  n->n_attrs = 0;
+  cc_node_decode(n);
+  return NULL;
+}
+
+static int same_type(const isa_type *a, const isa_type *b) {
+  if (a->dtype != b->dtype || a->vkind != b->vkind || a->rank != b->rank) return 0;
+  for (int k = 0; k < a->rank; k++)
+    if (a->dims[k] != b->dims[k]) return 0;
+  return 1;
+}
+
+/* Inference of node id's outputs into out (n_out <= 4), without touching the graph. */
+static int infer_matches(const cc_graph *g, uint32_t id) {
+  const cc_node *n = &g->nodes[id];
+  isa_type tin[8], tout[4];
+  const void *din[8];
+  if (n->n_in > 8 || n->n_out > 4) return 0;
+  for (uint32_t k = 0; k < n->n_in; k++) {
+    memset(&tin[k], 0, sizeof tin[k]);
+    din[k] = NULL;
+    if (n->in[k] < 0) continue;
+    const cc_value *v = &g->values[n->in[k]];
+    tin[k] = v->type;
+    if (v->kind == CC_V_CONST) din[k] = v->data;
+  }
+  for (uint32_t k = 0; k < n->n_out; k++) {
+    memset(&tout[k], 0, sizeof tout[k]);
+    tout[k].rank = -1;
+  }
+  isa_infer_ctx ctx = {n->n_in, tin, din, n->slots, n->n_out, tout};
+  ivm_status st = n->desc->infer(&ctx);
+  if (st) {
+    ivm_status_free(st);
+    return 0;
+  }
+  for (uint32_t k = 0; k < n->n_out; k++)
+    if (n->out[k] >= 0 && !same_type(&tout[k], &g->values[n->out[k]].type)) return 0;
+  return 1;
+}
+
+/* Extends uses / reader over the values added since fuse_ctx_init (new constants). */
+static ivm_status fit_values(fuse_ctx *f) {
+  uint32_t n = f->g->n_values;
+  if (n <= f->cap) return NULL;
+  uint32_t *uses = realloc(f->uses, (n + 1) * sizeof *uses);
+  if (uses) f->uses = uses;
+  int32_t *reader = uses ? realloc(f->reader, (n + 1) * sizeof *reader) : NULL;
+  if (!uses || !reader) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+  f->reader = reader;
+  for (uint32_t v = f->cap; v < n; v++) {
+    f->uses[v] = 0;
+    f->reader[v] = -1;
+  }
+  f->cap = n;
+  return NULL;
+}
+
+ivm_status fuse_commit(fuse_ctx *f, uint32_t id, const cc_node *saved, const uint32_t *dead,
+                       uint32_t n_dead, int *done) {
+  cc_graph *g = f->g;
+  *done = 0;
+  IVM_TRY(fit_values(f));
+  /* The fused node reads its inputs later than the chain's first node did: a var could
+   * have been written in between. */
+  int reads_var = 0;
+  for (uint32_t k = 0; k < g->nodes[id].n_in; k++)
+    if (g->nodes[id].in[k] >= 0 && g->values[g->nodes[id].in[k]].is_var) reads_var = 1;
+  if (reads_var || !infer_matches(g, id)) {
+    g->nodes[id] = *saved;
+    return NULL;
+  }
+  for (uint32_t k = 0; k < saved->n_in; k++)
+    if (saved->in[k] >= 0) f->uses[saved->in[k]]--;
+  const cc_node *n = &g->nodes[id];
+  for (uint32_t k = 0; k < n->n_in; k++)
+    if (n->in[k] >= 0) {
+      f->uses[n->in[k]]++;
+      f->reader[n->in[k]] = (int32_t)id;
+    }
+  for (uint32_t d = 0; d < n_dead; d++) {
+    cc_node *x = &g->nodes[dead[d]];
+    for (uint32_t k = 0; k < x->n_in; k++)
+      if (x->in[k] >= 0) f->uses[x->in[k]]--;
+    for (uint32_t k = 0; k < x->n_out; k++)
+      if (x->out[k] >= 0) g->values[x->out[k]].producer = -1;
+    x->dead = 1;
+  }
+  *done = 1;
+  return NULL;
+}
+
+/* ---- the driver ------------------------------------------------------------------------- */
 ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats) {
   if (stats) memset(stats, 0, sizeof *stats);
   for (uint32_t i = 0; i < g->n_nodes; i++) {
@@ -104,5 +350,18 @@ ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats) {
     IVM_TRY(fold_conv_bn(g, i, &folded));
     if (stats) stats->conv_bn += (uint32_t)folded;
   }
-  return NULL;
+  /* IVM_FUSE=0 leaves the pattern fusions out (A/B comparisons, bisecting a problem). */
+  const char *env = getenv("IVM_FUSE");
+  if (env && strcmp(env, "0") == 0) return NULL;
+  fuse_ctx f;
+  IVM_TRY(fuse_ctx_init(&f, g));
+  /* Order matters: GELU chains become Gelu before the MatMul epilogue looks for an
+   * activation, and attention claims its MatMuls before the epilogue pass sees them. */
+  uint32_t count = 0;
+  ivm_status st = fuse_gelu(&f, &count);
+  if (!st) st = fuse_layernorm(&f, &count);
+  if (!st) st = fuse_attention(&f, &count);
+  if (!st) st = fuse_matmul_epilogue(&f, &count);
+  fuse_ctx_free(&f);
+  return st;
 }

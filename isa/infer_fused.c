@@ -1,0 +1,164 @@
+/* Shape and type inference for the fused family (isa/ops_fused.def): FusedMatMul and
+ * FusedAttention. Both are f32 only (the passes fuse f32 chains only) and accept exactly
+ * the shapes whose chain they stand for, so a module's fused instruction can never be
+ * handed operands its kernel would misread. */
+#include <string.h>
+
+#include "isa/infer_fused.h"
+#include "isa/infer_util.h"
+
+#define BAD(...) ivm_error(IVM_ERR_INVALID_ARGUMENT, __VA_ARGS__)
+
+/* ---- activations ---------------------------------------------------------------------- */
+const isa_builtin_op isa_fused_activation_ops[] = {
+    ISA_OP_Relu,     ISA_OP_LeakyRelu, ISA_OP_Sigmoid,  ISA_OP_Tanh,  ISA_OP_Gelu,
+    ISA_OP_HardSigmoid, ISA_OP_HardSwish, ISA_OP_Elu,   ISA_OP_Celu,  ISA_OP_Softplus,
+    ISA_OP_Softsign, ISA_OP_Mish,      ISA_OP_ThresholdedRelu,
+};
+const uint32_t isa_fused_activation_count =
+    sizeof isa_fused_activation_ops / sizeof isa_fused_activation_ops[0];
+
+int isa_fused_activation(const char *name, isa_builtin_op *out) {
+  *out = ISA_OP_COUNT;
+  if (!name || !*name) return 1;
+  for (uint32_t k = 0; k < isa_fused_activation_count; k++)
+    if (strcmp(isa_builtin_desc(isa_fused_activation_ops[k])->name, name) == 0) {
+      *out = isa_fused_activation_ops[k];
+      return 1;
+    }
+  return 0;
+}
+
+void isa_fused_activation_attrs(isa_builtin_op act, const isa_attr *fused, isa_attr *slots) {
+  const isa_op_desc *d = isa_builtin_desc(act);
+  if (!d) return;
+  isa_attrs_init_defaults(d, slots);
+  if (!fused) return;
+  static const struct {
+    const char *name;
+    int slot;
+  } map[] = {{"alpha", ISA_A_FusedMatMul_act_alpha},
+             {"beta", ISA_A_FusedMatMul_act_beta},
+             {"approximate", ISA_A_FusedMatMul_act_approximate}};
+  for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
+    int s = isa_attr_index(d, map[k].name);
+    if (s < 0 || !fused[map[k].slot].present || d->attrs[s].type != fused[map[k].slot].type)
+      continue;
+    slots[s] = fused[map[k].slot];
+  }
+}
+
+/* ---- helpers -------------------------------------------------------------------------- */
+static ivm_status need_f32(const isa_infer_ctx *ctx, uint32_t i, const char *what) {
+  if (ctx->in[i].dtype != IVM_DT_F32)
+    return BAD("input %u (%s): expected f32, got %s", i, what, iu_dtn(ctx->in[i].dtype));
+  return NULL;
+}
+
+/* Dims a and b must be equal where both are known. */
+static ivm_status merge(int64_t a, int64_t b, const char *what, int64_t *out) {
+  if (!iu_merge_dim(a, b, out))
+    return BAD("%s: %lld vs %lld", what, (long long)a, (long long)b);
+  return NULL;
+}
+
+/* ---- FusedMatMul ---------------------------------------------------------------------- */
+ivm_status isa_infer_fused_matmul(isa_infer_ctx *ctx) {
+  IVM_TRY(iu_check_io(ctx, 2, 4, 1, 1));
+  IVM_TRY(need_f32(ctx, 0, "A"));
+  IVM_TRY(need_f32(ctx, 1, "B"));
+  int has_bias = iu_present(ctx, 2), has_z = iu_present(ctx, 3);
+  if (has_bias) IVM_TRY(need_f32(ctx, 2, "Bias"));
+  if (has_z) IVM_TRY(need_f32(ctx, 3, "Z"));
+  isa_builtin_op act;
+  const char *an = ctx->attrs ? ctx->attrs[ISA_A_FusedMatMul_activation].v.s : "";
+  if (!isa_fused_activation(an, &act)) return BAD("attribute activation: '%s' is not supported", an);
+  int64_t tb = iu_attr_i(ctx, ISA_A_FusedMatMul_transB, 0);
+  if (tb != 0 && tb != 1) return BAD("attribute transB: must be 0 or 1, got %lld", (long long)tb);
+  const isa_type *a = &ctx->in[0], *b = &ctx->in[1];
+  isa_type *o = &ctx->out[0];
+  if (a->rank == 0) return BAD("input 0 (A): expected rank >= 1, got 0");
+  if (b->rank >= 0 && b->rank != 2) return BAD("input 1 (B): expected rank 2, got %d", b->rank);
+  if (a->rank < 0) {
+    iu_set_unknown_rank(o, IVM_DT_F32);
+    return NULL;
+  }
+  int64_t k, n = b->rank == 2 ? b->dims[tb ? 0 : 1] : ISA_DIM_ANY;
+  IVM_TRY(merge(a->dims[a->rank - 1], b->rank == 2 ? b->dims[tb ? 1 : 0] : ISA_DIM_ANY,
+                "inner dimension", &k));
+  iu_set_like(o, IVM_DT_F32, a);
+  o->dims[a->rank - 1] = n;
+  if (has_bias && ctx->in[2].rank >= 0) {
+    /* Bias broadcasts along rows only: (N) or (1, ..., 1, N), never widening Y. */
+    const isa_type *c = &ctx->in[2];
+    if (c->rank == 0 || c->rank > a->rank)
+      return BAD("input 2 (Bias): rank %d, expected 1..%d", c->rank, a->rank);
+    for (int i = 0; i + 1 < c->rank; i++)
+      if (c->dims[i] != 1) return BAD("input 2 (Bias): dim %d is %lld, expected 1", i, (long long)c->dims[i]);
+    IVM_TRY(merge(c->dims[c->rank - 1], n, "Bias length vs N", &o->dims[a->rank - 1]));
+  }
+  if (has_z && ctx->in[3].rank >= 0) {
+    const isa_type *z = &ctx->in[3];
+    if (z->rank != o->rank) return BAD("input 3 (Z): rank %d, expected %d", z->rank, o->rank);
+    for (int i = 0; i < o->rank; i++)
+      IVM_TRY(merge(z->dims[i], o->dims[i], "Z dim vs Y dim", &o->dims[i]));
+  }
+  return NULL;
+}
+
+/* ---- FusedAttention ------------------------------------------------------------------- */
+ivm_status isa_infer_fused_attention(isa_infer_ctx *ctx) {
+  IVM_TRY(iu_check_io(ctx, 3, 4, 1, 1));
+  static const char *const names[] = {"Q", "Kt", "V", "Mask"};
+  for (uint32_t i = 0; i < ctx->n_in; i++)
+    if (iu_present(ctx, i)) IVM_TRY(need_f32(ctx, i, names[i]));
+  int64_t dv = iu_attr_i(ctx, ISA_A_FusedAttention_divide, 0);
+  if (dv != 0 && dv != 1) return BAD("attribute divide: must be 0 or 1, got %lld", (long long)dv);
+  const isa_type *q = &ctx->in[0], *kt = &ctx->in[1], *v = &ctx->in[2];
+  isa_type *o = &ctx->out[0];
+  int r = q->rank >= 0 ? q->rank : kt->rank >= 0 ? kt->rank : v->rank;
+  if (r < 0) {
+    iu_set_unknown_rank(o, IVM_DT_F32);
+    return NULL;
+  }
+  if (r < 2) return BAD("expected rank >= 2, got %d", r);
+  for (int i = 0; i < 3; i++)
+    if (ctx->in[i].rank >= 0 && ctx->in[i].rank != r)
+      return BAD("input %d (%s): rank %d, expected %d (Q, Kt and V share their rank)", i,
+                 names[i], ctx->in[i].rank, r);
+  memset(o, 0, sizeof *o);
+  o->dtype = IVM_DT_F32;
+  o->rank = (int8_t)r;
+  int64_t sq = ISA_DIM_ANY, dk = ISA_DIM_ANY, sk = ISA_DIM_ANY, dvv = ISA_DIM_ANY;
+  for (int i = 0; i < r - 2; i++) {
+    int64_t d = ISA_DIM_ANY;
+    for (int t = 0; t < 3; t++)
+      if (ctx->in[t].rank >= 0) IVM_TRY(merge(d, ctx->in[t].dims[i], "batch dim", &d));
+    o->dims[i] = d;
+  }
+  if (q->rank >= 0) sq = q->dims[r - 2], dk = q->dims[r - 1];
+  if (kt->rank >= 0) {
+    IVM_TRY(merge(dk, kt->dims[r - 2], "Q's last dim vs Kt's rows", &dk));
+    sk = kt->dims[r - 1];
+  }
+  if (v->rank >= 0) {
+    IVM_TRY(merge(sk, v->dims[r - 2], "Kt's columns vs V's rows", &sk));
+    dvv = v->dims[r - 1];
+  }
+  o->dims[r - 2] = sq;
+  o->dims[r - 1] = dvv;
+  if (iu_present(ctx, 3) && ctx->in[3].rank >= 0) {
+    /* The mask broadcasts to the scores (..., Sq, Sk) without widening them. */
+    const isa_type *m = &ctx->in[3];
+    if (m->rank > r) return BAD("input 3 (Mask): rank %d exceeds %d", m->rank, r);
+    for (int i = 0; i < m->rank; i++) {
+      int ax = r - m->rank + i;
+      int64_t want = ax == r - 2 ? sq : ax == r - 1 ? sk : o->dims[ax];
+      int64_t d = m->dims[i];
+      if (d >= 0 && d != 1 && want >= 0 && d != want)
+        return BAD("input 3 (Mask): dim %d is %lld, expected 1 or %lld", i, (long long)d,
+                   (long long)want);
+    }
+  }
+  return NULL;
+}

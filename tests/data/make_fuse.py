@@ -1,0 +1,278 @@
+#!/usr/bin/python3
+"""Fixtures for the fusion passes (compiler/pass_fuse*.c, tests/unit/test_fuse.c).
+
+Each model has one graph input (fuse_<model>_x.npy) and outputs y1, y2, ...; the expected
+outputs fuse_<model>_<out>.npy are numpy's, computed in float64 from the written-out
+formulas (math.erf for erf), never through the fused ops.
+
+fuse_gelu:        five exporter GELU forms (erf and tanh, factors in several orders)
+fuse_gelu_miss:   near misses: wrong constants, an intermediate that is also an output
+fuse_ln:          decomposed LayerNorm: Pow / Mul(d, d), scale and bias, scalar scale, none
+fuse_ln_miss:     mean over a non-last axis, exponent 4, the centred value also an output
+fuse_mm:          MatMul + bias + Relu / Gelu chain / LeakyRelu / residual, Gemm + Sigmoid,
+                  MatMul + residual without bias
+fuse_mm_miss:     MatMul output also an output, full-matrix addend, batched B, Gemm alpha
+fuse_att:         attention with Div scale + mask, Mul scale, no scale
+fuse_att_miss:    softmax over another axis, scores also an output, broadcast batch dims
+fuse_big:         products big enough to split across threads (the test makes the inputs)
+"""
+import math
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+rng = np.random.default_rng(29)
+F32 = TensorProto.FLOAT
+erf = np.vectorize(math.erf)
+
+
+class M:
+    """A model under construction: nodes, initializers, named outputs."""
+
+    def __init__(self, name, x):
+        self.name, self.x = name, x
+        self.nodes, self.inits, self.outs, self.want = [], [], [], {}
+        self.k = 0
+
+    def c(self, arr):
+        self.k += 1
+        n = "c%d" % self.k
+        self.inits.append(numpy_helper.from_array(np.asarray(arr, np.float32), n))
+        return n
+
+    def i64(self, *v):
+        self.k += 1
+        n = "i%d" % self.k
+        self.inits.append(numpy_helper.from_array(np.array(v, np.int64), n))
+        return n
+
+    def op(self, typ, ins, out=None, **attrs):
+        self.k += 1
+        out = out or "t%d" % self.k
+        self.nodes.append(helper.make_node(typ, ins, [out], **attrs))
+        return out
+
+    def output(self, name, want):
+        self.outs.append(name)
+        self.want[name] = want
+
+    def save(self, opset=17):
+        vi = lambda n, s: helper.make_tensor_value_info(n, F32, s)  # noqa: E731
+        g = helper.make_graph(self.nodes, self.name, [vi("x", list(self.x.shape))],
+                              [vi(o, list(self.want[o].shape)) for o in self.outs], self.inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        onnx.checker.check_model(m, full_check=True)
+        onnx.save(m, os.path.join(HERE, self.name + ".onnx"))
+        np.save(os.path.join(HERE, self.name + "_x.npy"), self.x)
+        for o in self.outs:
+            np.save(os.path.join(HERE, "%s_%s.npy" % (self.name, o)), self.want[o].astype(np.float32))
+
+
+def gelu_erf(x):
+    return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+# ---- GELU ------------------------------------------------------------------------------
+x = rng.uniform(-4, 4, (2, 3, 8)).astype(np.float32)
+xd = x.astype(np.float64)
+m = M("fuse_gelu", x)
+S2, R2, K = math.sqrt(2), math.sqrt(0.5), math.sqrt(2 / math.pi)
+a = m.op("Add", [m.op("Erf", [m.op("Div", ["x", m.c(S2)])]), m.c(1.0)])
+m.op("Mul", [m.op("Mul", ["x", a]), m.c(0.5)], "y1")                        # zoo / BERT form
+m.output("y1", gelu_erf(xd))
+a = m.op("Add", [m.c(1.0), m.op("Erf", [m.op("Mul", [m.c(R2), "x"])])])
+m.op("Mul", [m.op("Mul", ["x", m.c(0.5)]), a], "y2")                        # torch: x*0.5*(1+erf)
+m.output("y2", gelu_erf(xd))
+a = m.op("Add", [m.op("Erf", [m.op("Mul", ["x", m.c(0.70710678)])]), m.c(1.0)])
+m.op("Mul", ["x", m.op("Mul", [a, m.c(0.5)])], "y3")                        # x * ((1+erf)*0.5)
+m.output("y3", gelu_erf(xd))
+cube = m.op("Pow", ["x", m.c(3.0)])
+inner = m.op("Mul", [m.op("Add", ["x", m.op("Mul", [cube, m.c(0.044715)])]), m.c(K)])
+m.op("Mul", [m.op("Mul", ["x", m.c(0.5)]), m.op("Add", [m.op("Tanh", [inner]), m.c(1.0)])], "y4")
+m.output("y4", gelu_tanh(xd))
+cube = m.op("Mul", [m.op("Mul", ["x", "x"]), "x"])
+inner = m.op("Mul", [m.c(K), m.op("Add", [m.op("Mul", [m.c(0.044715), cube]), "x"])])
+m.op("Mul", [m.c(0.5), m.op("Mul", [m.op("Add", [m.c(1.0), m.op("Tanh", [inner])]), "x"])], "y5")
+m.output("y5", gelu_tanh(xd))
+m.save()
+
+m = M("fuse_gelu_miss", x)
+a = m.op("Add", [m.op("Erf", [m.op("Div", ["x", m.c(1.5)])]), m.c(1.0)])    # not sqrt(2)
+m.op("Mul", [m.op("Mul", ["x", a]), m.c(0.5)], "y1")
+m.output("y1", 0.5 * xd * (1 + erf(xd / 1.5)))
+a = m.op("Add", [m.op("Erf", [m.op("Div", ["x", m.c(S2)])]), m.c(1.0)])
+m.op("Mul", [m.op("Mul", ["x", a]), m.c(0.6)], "y2")                        # not 0.5
+m.output("y2", 0.6 * xd * (1 + erf(xd / S2)))
+e = m.op("Erf", [m.op("Div", ["x", m.c(S2)])], "y3")                        # erf is an output too
+m.output("y3", erf(xd / S2))
+m.op("Mul", [m.op("Mul", ["x", m.op("Add", [e, m.c(1.0)])]), m.c(0.5)], "y4")
+m.output("y4", gelu_erf(xd))
+a = m.op("Add", [m.op("Erf", [m.op("Div", ["x", m.c(S2)])]), m.c(2.0)])    # 2 + erf
+m.op("Mul", [m.op("Mul", ["x", a]), m.c(0.5)], "y5")
+m.output("y5", 0.5 * xd * (2 + erf(xd / S2)))
+m.save()
+
+# ---- LayerNorm --------------------------------------------------------------------------
+x = rng.standard_normal((2, 5, 16)).astype(np.float32) * 2 + 0.5
+xd = x.astype(np.float64)
+gamma = rng.standard_normal(16).astype(np.float32)
+beta = rng.standard_normal(16).astype(np.float32)
+
+
+def ln(x, eps, axis=-1):
+    mu = x.mean(axis=axis, keepdims=True)
+    return (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=axis, keepdims=True) + eps)
+
+
+m = M("fuse_ln", x)
+mu = m.op("ReduceMean", ["x"], axes=[-1])
+d = m.op("Sub", ["x", mu])
+var = m.op("ReduceMean", [m.op("Pow", [d, m.c(2.0)])], axes=[-1])
+n = m.op("Div", [d, m.op("Sqrt", [m.op("Add", [var, m.c(1e-5)])])])
+m.op("Add", [m.op("Mul", [n, m.c(gamma)]), m.c(beta)], "y1")
+m.output("y1", ln(xd, 1e-5) * gamma + beta)
+mu = m.op("ReduceMean", ["x"], axes=[2])
+d = m.op("Sub", ["x", mu])
+var = m.op("ReduceMean", [m.op("Mul", [d, d])], axes=[2])
+n = m.op("Div", [d, m.op("Sqrt", [m.op("Add", [m.c(1e-3), var])])])
+m.op("Mul", [m.c(np.float32(1.5)), n], "y2")                                # scalar scale, no bias
+m.output("y2", ln(xd, 1e-3) * 1.5)
+mu = m.op("ReduceMean", ["x"], axes=[-1])
+d = m.op("Sub", ["x", mu])
+var = m.op("ReduceMean", [m.op("Pow", [d, m.c(2.0)])], axes=[-1])
+m.op("Div", [d, m.op("Sqrt", [m.op("Add", [var, m.c(1e-6)])])], "y3")      # no affine part
+m.output("y3", ln(xd, 1e-6))
+m.save()
+
+m = M("fuse_ln_miss", x)
+mu = m.op("ReduceMean", ["x"], axes=[1])                                    # not the last axis
+d = m.op("Sub", ["x", mu])
+var = m.op("ReduceMean", [m.op("Pow", [d, m.c(2.0)])], axes=[1])
+m.op("Div", [d, m.op("Sqrt", [m.op("Add", [var, m.c(1e-5)])])], "y1")
+m.output("y1", ln(xd, 1e-5, axis=1))
+mu = m.op("ReduceMean", ["x"], axes=[-1])
+d = m.op("Sub", ["x", mu])
+var = m.op("ReduceMean", [m.op("Pow", [d, m.c(4.0)])], axes=[-1])           # not a square
+m.op("Div", [d, m.op("Sqrt", [m.op("Add", [var, m.c(1e-5)])])], "y2")
+dd = xd - xd.mean(-1, keepdims=True)
+m.output("y2", dd / np.sqrt((dd ** 4).mean(-1, keepdims=True) + 1e-5))
+mu = m.op("ReduceMean", ["x"], axes=[-1])
+d = m.op("Sub", ["x", mu], "y3")                                            # d is an output
+m.output("y3", dd)
+var = m.op("ReduceMean", [m.op("Pow", [d, m.c(2.0)])], axes=[-1])
+m.op("Div", [d, m.op("Sqrt", [m.op("Add", [var, m.c(1e-5)])])], "y4")
+m.output("y4", ln(xd, 1e-5))
+m.save()
+
+# ---- MatMul / Gemm epilogue --------------------------------------------------------------
+x = rng.uniform(-1, 1, (2, 4, 24)).astype(np.float32)
+xd = x.astype(np.float64)
+W = [rng.uniform(-0.5, 0.5, (24, n)).astype(np.float32) for n in (32, 32, 48, 20)]
+b = [rng.uniform(-0.5, 0.5, w.shape[1]).astype(np.float32) for w in W]
+Wg = rng.uniform(-0.5, 0.5, (40, 24)).astype(np.float32)
+bg = rng.uniform(-0.5, 0.5, 40).astype(np.float32)
+R = rng.uniform(-1, 1, (2, 4, 32)).astype(np.float32)
+mm = lambda i: xd @ W[i].astype(np.float64) + b[i]  # noqa: E731
+m = M("fuse_mm", x)
+m.op("Relu", [m.op("Add", [m.op("MatMul", ["x", m.c(W[0])]), m.c(b[0])])], "y1")
+m.output("y1", np.maximum(mm(0), 0))
+m.op("Add", [m.c(R), m.op("Add", [m.c(b[1]), m.op("MatMul", ["x", m.c(W[1])])])], "y2")
+m.output("y2", mm(1) + R)
+h = m.op("Add", [m.op("MatMul", ["x", m.c(W[2])]), m.c(b[2])])
+a = m.op("Add", [m.op("Erf", [m.op("Div", [h, m.c(S2)])]), m.c(1.0)])
+m.op("Mul", [m.op("Mul", [h, a]), m.c(0.5)], "y3")
+m.output("y3", gelu_erf(mm(2)))
+m.op("LeakyRelu", [m.op("Add", [m.op("MatMul", ["x", m.c(W[3])]), m.c(b[3])])], "y4", alpha=0.2)
+m.output("y4", np.where(mm(3) < 0, 0.2 * mm(3), mm(3)))
+x2 = m.op("Reshape", ["x", m.i64(8, 24)])
+m.op("Sigmoid", [m.op("Gemm", [x2, m.c(Wg), m.c(bg)], transB=1)], "y5")
+m.output("y5", 1 / (1 + np.exp(-(xd.reshape(8, 24) @ Wg.T.astype(np.float64) + bg))))
+m.op("Add", [m.op("MatMul", ["x", m.c(W[1])]), m.c(R)], "y6")               # Z, no bias
+m.output("y6", xd @ W[1] + R)
+m.save()
+
+m = M("fuse_mm_miss", x)
+p = m.op("MatMul", ["x", m.c(W[0])], "y1")                                  # product is an output
+m.output("y1", xd @ W[0])
+m.op("Relu", [m.op("Add", [p, m.c(b[0])])], "y2")
+m.output("y2", np.maximum(mm(0), 0))
+full = rng.uniform(-1, 1, (4, 32)).astype(np.float32)                       # not a row bias
+m.op("Add", [m.op("MatMul", ["x", m.c(W[1])]), m.c(full)], "y3")
+m.output("y3", xd @ W[1] + full)
+Wb = rng.uniform(-0.5, 0.5, (2, 24, 8)).astype(np.float32)                  # batched B
+m.op("Add", [m.op("MatMul", ["x", m.c(Wb)]), m.c(b[0][:8])], "y4")
+m.output("y4", np.matmul(xd, Wb) + b[0][:8])
+x2 = m.op("Reshape", ["x", m.i64(8, 24)])
+m.op("Relu", [m.op("Gemm", [x2, m.c(Wg), m.c(bg)], transB=1, alpha=0.5)], "y5")  # alpha 0.5
+m.output("y5", np.maximum(0.5 * (xd.reshape(8, 24) @ Wg.T) + bg, 0))
+m.save()
+
+# ---- attention --------------------------------------------------------------------------
+B, H, SQ, SK, DK, DV = 2, 3, 10, 12, 8, 6
+x = rng.uniform(-1, 1, (B, H, SQ, DK)).astype(np.float32)
+xd = x.astype(np.float64)
+Kt = rng.uniform(-1, 1, (B, H, DK, SK)).astype(np.float32)
+V = rng.uniform(-1, 1, (B, H, SK, DV)).astype(np.float32)
+mask = np.where(rng.random((B, 1, 1, SK)) < 0.3, -10000.0, 0.0).astype(np.float32)
+
+
+def softmax(s):
+    e = np.exp(s - s.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+sc = xd @ Kt.astype(np.float64)
+m = M("fuse_att", x)
+s = m.op("Add", [m.op("Div", [m.op("MatMul", ["x", m.c(Kt)]), m.c(math.sqrt(DK))]), m.c(mask)])
+m.op("MatMul", [m.op("Softmax", [s], axis=-1), m.c(V)], "y1")
+m.output("y1", softmax(sc / math.sqrt(DK) + mask) @ V)
+s = m.op("Mul", [m.c(0.25), m.op("MatMul", ["x", m.c(Kt)])])
+m.op("MatMul", [m.op("Softmax", [s], axis=3), m.c(V)], "y2")
+m.output("y2", softmax(sc * 0.25) @ V)
+m.op("MatMul", [m.op("Softmax", [m.op("MatMul", ["x", m.c(Kt)])]), m.c(V)], "y3")
+m.output("y3", softmax(sc) @ V)
+m.save()
+
+m = M("fuse_att_miss", x)
+Kq = rng.uniform(-1, 1, (B, H, DK, SQ)).astype(np.float32)                  # square scores
+Vq = rng.uniform(-1, 1, (B, H, SQ, DV)).astype(np.float32)
+s = m.op("MatMul", ["x", m.c(Kq)])
+m.op("MatMul", [m.op("Softmax", [s], axis=2), m.c(Vq)], "y1")               # not the last axis
+e = np.exp(xd @ Kq - (xd @ Kq).max(2, keepdims=True))
+m.output("y1", (e / e.sum(2, keepdims=True)) @ Vq)
+s = m.op("MatMul", ["x", m.c(Kt)], "y2")                                    # scores are an output
+m.output("y2", sc)
+m.op("MatMul", [m.op("Softmax", [s]), m.c(V)], "y3")
+m.output("y3", softmax(sc) @ V)
+K1 = Kt[:1]                                                                 # batch dim broadcast
+m.op("MatMul", [m.op("Softmax", [m.op("MatMul", ["x", m.c(K1)])]), m.c(V)], "y4")
+m.output("y4", softmax(xd @ K1) @ V)
+m.save()
+
+# ---- large enough to be split across threads (inputs made by the test itself) -----------
+# y1 = GELU(x @ w1 + b1) (N 160 < M: row panels, the activation over whole blocks),
+# y2 = Relu(x @ w2 + b2) (N 600 > M: column panels, row by row), y3 = attention over 2
+# query blocks per head.
+vi = lambda n, s: helper.make_tensor_value_info(n, F32, s)  # noqa: E731
+m = M("fuse_big", None)
+h = m.op("Add", [m.op("MatMul", ["x", "w1"]), m.c(np.linspace(-1, 1, 160))])
+a = m.op("Add", [m.op("Erf", [m.op("Div", [h, m.c(S2)])]), m.c(1.0)])
+m.op("Mul", [m.op("Mul", [h, a]), m.c(0.5)], "y1")
+m.op("Relu", [m.op("Add", [m.op("MatMul", ["x", "w2"]), m.c(np.linspace(-1, 1, 600))])], "y2")
+s = m.op("Div", [m.op("MatMul", ["q", "kt"]), m.c(math.sqrt(32))])
+m.op("MatMul", [m.op("Softmax", [s]), "v"], "y3")
+g = helper.make_graph(m.nodes, "fuse_big",
+                      [vi("x", [256, 256]), vi("w1", [256, 160]), vi("w2", [256, 600]),
+                       vi("q", [1, 4, 200, 32]), vi("kt", [1, 4, 32, 300]), vi("v", [1, 4, 300, 32])],
+                      [vi("y1", [256, 160]), vi("y2", [256, 600]), vi("y3", [1, 4, 200, 32])],
+                      m.inits)
+mod = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+onnx.checker.check_model(mod, full_check=True)
+onnx.save(mod, os.path.join(HERE, "fuse_big.onnx"))

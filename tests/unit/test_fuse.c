@@ -1,0 +1,472 @@
+/* The fusion passes (compiler/pass_fuse*.c) and the fused ops they emit (isa/ops_fused.def,
+ * runtime/kernels/fused.c).
+ *
+ * Fixtures come from tests/data/make_fuse.py: each model holds several instances of a
+ * pattern (or near misses of it), and the expected outputs are numpy's, computed in float64
+ * from the written-out formulas. A test counts the instructions the compiler emits and runs
+ * the model through the public API against those outputs. fuse_big is large enough for the
+ * products to be split across threads: its outputs must be bitwise the same for 1..4
+ * threads and match a plain double-precision loop written here. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/cc.h"
+#include "isa/infer_fused.h"
+#include "ivm/ivm.h"
+
+#define DATA IVM_TEST_DATA
+
+/* ---- compiling: instruction counts ------------------------------------------------------ */
+typedef struct compiled {
+  cc_graph g;
+  cc_emitted e;
+} compiled;
+
+static void compile_ok(const char *model, compiled *c) {
+  char path[512];
+  snprintf(path, sizeof path, DATA "/%s.onnx", model);
+  uint8_t *b;
+  size_t n;
+  cr_assert_null(cc_read_file(path, &b, &n), "cannot read %s", path);
+  cc_graph_init(&c->g);
+  memset(&c->e, 0, sizeof c->e);
+  ivm_status st = cc_import_and_optimize(b, n, NULL, &c->g);
+  if (!st) st = cc_build_def(&c->g, &c->e);
+  free(b);
+  cr_assert_null(st, "%s: %s", path, ivm_status_message(st));
+}
+
+static void compiled_free(compiled *c) {
+  cc_emitted_free(&c->e);
+  cc_graph_free(&c->g);
+}
+
+static const char *op_name(const compiled *c, uint32_t i) {
+  return c->e.def.imports[c->e.def.instrs[i].op].name;
+}
+
+static uint32_t count_op(const compiled *c, const char *name) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < c->e.def.n_instrs; i++) n += strcmp(op_name(c, i), name) == 0;
+  return n;
+}
+
+static const isa_def_attr *attr(const compiled *c, uint32_t i, const char *name) {
+  const isa_def_instr *in = &c->e.def.instrs[i];
+  for (uint32_t k = 0; k < in->n_attrs; k++)
+    if (strcmp(in->attrs[k].name, name) == 0) return &in->attrs[k];
+  return NULL;
+}
+
+/* The instruction writing graph output `name`. */
+static uint32_t writer_of(const compiled *c, const char *name) {
+  const isa_module_def *d = &c->e.def;
+  for (uint32_t i = 0; i < d->n_instrs; i++) {
+    const isa_def_instr *in = &d->instrs[i];
+    for (uint32_t k = in->n_in; k < in->n_in + in->n_out; k++) {
+      uint32_t t = in->operands[k];
+      if (t != ISA_NO_TENSOR && d->tensors[t].name && strcmp(d->tensors[t].name, name) == 0)
+        return i;
+    }
+  }
+  cr_assert_fail("no instruction writes %s", name);
+  return 0;
+}
+
+static const char *str_attr(const compiled *c, uint32_t i, const char *name) {
+  const isa_def_attr *a = attr(c, i, name);
+  return a ? a->v.s : "";
+}
+
+/* ---- running: outputs against the numpy fixtures ----------------------------------------- */
+static void check_close(const char *what, const float *got, const float *want, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    cr_assert(fabsf(got[i] - want[i]) <= 1e-5f * (1 + fabsf(want[i])), "%s[%zu]: %g vs %g",
+              what, i, got[i], want[i]);
+}
+
+/* Runs DATA/<model>.onnx on <model>_x.npy and compares outputs y1..yn with the fixtures. */
+static void run_matches(const char *model, uint32_t n_out) {
+  char path[512];
+  snprintf(path, sizeof path, DATA "/%s.onnx", model);
+  void *bytes;
+  size_t size;
+  ivm_status st = ivm_compile_onnx_file(path, &bytes, &size, NULL);
+  cr_assert_null(st, "%s", ivm_status_message(st));
+  ivm_module *m;
+  cr_assert_null(ivm_module_load_memory(bytes, size, 1, NULL, &m));
+  ivm_session *s;
+  cr_assert_null(ivm_session_create(m, NULL, &s));
+  ivm_host_tensor x;
+  snprintf(path, sizeof path, DATA "/%s_x.npy", model);
+  cr_assert_null(ivm_host_tensor_read_file(path, &x));
+  cr_assert_null(ivm_session_bind_input(s, 0, x.dtype, x.rank, x.dims, x.data, x.nbytes));
+  st = ivm_session_run(s);
+  cr_assert_null(st, "%s: %s", model, ivm_status_message(st));
+  for (uint32_t k = 0; k < n_out; k++) {
+    ivm_host_tensor want;
+    snprintf(path, sizeof path, DATA "/%s_y%u.npy", model, k + 1);
+    cr_assert_null(ivm_host_tensor_read_file(path, &want), "%s", path);
+    ivm_tensor_view v;
+    cr_assert_null(ivm_session_output(s, k, &v));
+    cr_assert_eq(v.rank, want.rank, "%s", path);
+    cr_assert_arr_eq(v.dims, want.dims, (size_t)v.rank * sizeof v.dims[0], "%s", path);
+    cr_assert_eq(v.nbytes, want.nbytes, "%s", path);
+    check_close(path, v.data, want.data, v.nbytes / 4);
+    ivm_host_tensor_free(&want);
+  }
+  ivm_host_tensor_free(&x);
+  ivm_session_destroy(s);
+  ivm_module_release(m);
+}
+
+/* ---- GELU --------------------------------------------------------------------------------- */
+Test(fuse, gelu_forms_become_gelu) {
+  compiled c;
+  compile_ok("fuse_gelu", &c);
+  cr_expect_eq(c.e.def.n_instrs, 5, "five chains, one Gelu each (got %u instructions)",
+               c.e.def.n_instrs);
+  cr_expect_eq(count_op(&c, "Gelu"), 5);
+  for (int k = 1; k <= 5; k++) {
+    char y[16];
+    snprintf(y, sizeof y, "y%d", k);
+    cr_expect_str_eq(str_attr(&c, writer_of(&c, y), "approximate"), k <= 3 ? "" : "tanh",
+                     "%s: erf forms keep the default, tanh forms say tanh", y);
+  }
+  compiled_free(&c);
+  run_matches("fuse_gelu", 5);
+}
+
+Test(fuse, gelu_near_misses_are_left_alone) {
+  compiled c;
+  compile_ok("fuse_gelu_miss", &c);
+  cr_expect_eq(count_op(&c, "Gelu"), 0, "wrong constants, or erf read elsewhere");
+  cr_expect_eq(count_op(&c, "Erf"), 4);
+  compiled_free(&c);
+  run_matches("fuse_gelu_miss", 5);
+}
+
+Test(fuse, ivm_fuse_0_turns_the_pattern_passes_off) {
+  setenv("IVM_FUSE", "0", 1);
+  compiled c;
+  compile_ok("fuse_gelu", &c);
+  cr_expect_eq(count_op(&c, "Gelu"), 0);
+  cr_expect_eq(count_op(&c, "Erf"), 3);
+  compiled_free(&c);
+  run_matches("fuse_gelu", 5);
+  unsetenv("IVM_FUSE");
+}
+
+/* ---- LayerNorm ---------------------------------------------------------------------------- */
+Test(fuse, decomposed_layernorm_becomes_layernormalization) {
+  compiled c;
+  compile_ok("fuse_ln", &c);
+  cr_expect_eq(c.e.def.n_instrs, 3, "got %u instructions", c.e.def.n_instrs);
+  cr_expect_eq(count_op(&c, "LayerNormalization"), 3);
+  const float eps[3] = {1e-5f, 1e-3f, 1e-6f};
+  for (int k = 0; k < 3; k++) {
+    char y[16];
+    snprintf(y, sizeof y, "y%d", k + 1);
+    uint32_t i = writer_of(&c, y);
+    const isa_def_attr *a = attr(&c, i, "epsilon");
+    cr_assert_not_null(a, "%s", y);
+    cr_expect_eq(a->v.f, eps[k], "%s: epsilon %g", y, a->v.f);
+    cr_expect_eq(c.e.def.instrs[i].n_in, k == 0 ? 3u : 2u, "%s: bias only where there was one", y);
+  }
+  compiled_free(&c);
+  run_matches("fuse_ln", 3);
+}
+
+Test(fuse, layernorm_near_misses_are_left_alone) {
+  compiled c;
+  compile_ok("fuse_ln_miss", &c);
+  cr_expect_eq(count_op(&c, "LayerNormalization"), 0, "other axis, exponent 4, d read elsewhere");
+  cr_expect_eq(count_op(&c, "ReduceMean"), 6);
+  compiled_free(&c);
+  run_matches("fuse_ln_miss", 4);
+}
+
+/* ---- MatMul / Gemm epilogue ------------------------------------------------------------- */
+Test(fuse, matmul_bias_activation_residual_become_fusedmatmul) {
+  compiled c;
+  compile_ok("fuse_mm", &c);
+  cr_expect_eq(count_op(&c, "FusedMatMul"), 6);
+  cr_expect_eq(c.e.def.n_instrs, 7, "six products and the Reshape before the Gemm (got %u)",
+               c.e.def.n_instrs);
+  uint32_t i = writer_of(&c, "y1");
+  cr_expect_str_eq(str_attr(&c, i, "activation"), "Relu");
+  cr_expect_eq(c.e.def.instrs[i].n_in, 3, "A, B, Bias");
+  i = writer_of(&c, "y2");
+  cr_expect_str_eq(str_attr(&c, i, "activation"), "");
+  cr_expect_eq(c.e.def.instrs[i].n_in, 4, "A, B, Bias, Z");
+  i = writer_of(&c, "y3");
+  cr_expect_str_eq(str_attr(&c, i, "activation"), "Gelu", "the GELU chain became Gelu first");
+  i = writer_of(&c, "y4");
+  cr_expect_str_eq(str_attr(&c, i, "activation"), "LeakyRelu");
+  cr_assert_not_null(attr(&c, i, "act_alpha"));
+  cr_expect_eq(attr(&c, i, "act_alpha")->v.f, 0.2f);
+  i = writer_of(&c, "y5");
+  cr_expect_str_eq(str_attr(&c, i, "activation"), "Sigmoid");
+  cr_assert_not_null(attr(&c, i, "transB"), "the Gemm's transB carries over");
+  cr_expect_eq(attr(&c, i, "transB")->v.i, 1);
+  i = writer_of(&c, "y6");
+  cr_assert_eq(c.e.def.instrs[i].n_in, 4, "A, B, no Bias, Z");
+  cr_expect_eq(c.e.def.instrs[i].operands[2], ISA_NO_TENSOR);
+  compiled_free(&c);
+  run_matches("fuse_mm", 6);
+}
+
+Test(fuse, matmul_near_misses_are_left_alone) {
+  compiled c;
+  compile_ok("fuse_mm_miss", &c);
+  cr_expect_eq(count_op(&c, "FusedMatMul"), 0,
+               "product read elsewhere, full-matrix addend, batched B, Gemm alpha 0.5");
+  cr_expect_eq(count_op(&c, "MatMul"), 3);
+  cr_expect_eq(count_op(&c, "Gemm"), 1);
+  compiled_free(&c);
+  run_matches("fuse_mm_miss", 5);
+}
+
+/* ---- attention ------------------------------------------------------------------------------ */
+Test(fuse, attention_becomes_fusedattention) {
+  compiled c;
+  compile_ok("fuse_att", &c);
+  cr_expect_eq(c.e.def.n_instrs, 3, "got %u instructions", c.e.def.n_instrs);
+  cr_expect_eq(count_op(&c, "FusedAttention"), 3);
+  uint32_t i = writer_of(&c, "y1");
+  cr_expect_eq(c.e.def.instrs[i].n_in, 4, "Q, Kt, V, Mask");
+  cr_assert_not_null(attr(&c, i, "divide"));
+  cr_expect_eq(attr(&c, i, "divide")->v.i, 1);
+  cr_expect_eq(attr(&c, i, "scale")->v.f, (float)sqrt(8.0));
+  i = writer_of(&c, "y2");
+  cr_expect_null(attr(&c, i, "divide"));
+  cr_expect_eq(attr(&c, i, "scale")->v.f, 0.25f);
+  i = writer_of(&c, "y3");
+  cr_expect_null(attr(&c, i, "scale"), "no scale op, no scale");
+  compiled_free(&c);
+  run_matches("fuse_att", 3);
+}
+
+Test(fuse, attention_near_misses_are_left_alone) {
+  compiled c;
+  compile_ok("fuse_att_miss", &c);
+  cr_expect_eq(count_op(&c, "FusedAttention"), 0,
+               "softmax on axis 2, scores read elsewhere, broadcast batch");
+  cr_expect_eq(count_op(&c, "Softmax"), 3);
+  compiled_free(&c);
+  run_matches("fuse_att_miss", 4);
+}
+
+/* ---- split across threads: bitwise the same, and right ------------------------------------ */
+static float *random_floats(size_t n, uint32_t seed) {
+  float *p = malloc(n * sizeof *p);
+  cr_assert_not_null(p);
+  uint32_t s = seed;
+  for (size_t i = 0; i < n; i++) {
+    s = s * 1664525u + 1013904223u;
+    p[i] = (float)((s >> 8) / 16777216.0 * 2.0 - 1.0);
+  }
+  return p;
+}
+
+typedef struct big_inputs {
+  float *in[6];
+  int64_t dims[6][4];
+  int rank[6];
+} big_inputs;
+
+static void big_make(big_inputs *b) {
+  static const int64_t d[6][4] = {{256, 256}, {256, 160}, {256, 600},
+                                  {1, 4, 200, 32}, {1, 4, 32, 300}, {1, 4, 300, 32}};
+  static const int r[6] = {2, 2, 2, 4, 4, 4};
+  for (int k = 0; k < 6; k++) {
+    size_t n = 1;
+    for (int j = 0; j < r[k]; j++) n *= (size_t)d[k][j];
+    b->in[k] = random_floats(n, 7u + (uint32_t)k);
+    b->rank[k] = r[k];
+    memcpy(b->dims[k], d[k], sizeof d[k]);
+  }
+  /* Weights scaled so that the products (sums of 256 terms) stay around +-1, where the
+   * activations are not flat. */
+  for (size_t i = 0; i < 256 * 160; i++) b->in[1][i] *= 0.1f;
+  for (size_t i = 0; i < 256 * 600; i++) b->in[2][i] *= 0.1f;
+}
+
+/* Runs fuse_big with `threads`; *out[k] receives a malloc'd copy of output k. */
+static void big_run(const void *bytes, size_t size, const big_inputs *b, int threads,
+                    float *out[3], size_t nout[3]) {
+  ivm_module *m;
+  cr_assert_null(ivm_module_load_memory(bytes, size, 0, NULL, &m));
+  ivm_session_options o;
+  memset(&o, 0, sizeof o);
+  o.threads = threads;
+  ivm_session *s;
+  cr_assert_null(ivm_session_create(m, &o, &s));
+  for (uint32_t k = 0; k < 6; k++) {
+    size_t n = 1;
+    for (int j = 0; j < b->rank[k]; j++) n *= (size_t)b->dims[k][j];
+    cr_assert_null(ivm_session_bind_input(s, k, IVM_DT_F32, b->rank[k], b->dims[k], b->in[k], n * 4));
+  }
+  ivm_status st = ivm_session_run(s);
+  cr_assert_null(st, "%s", ivm_status_message(st));
+  for (uint32_t k = 0; k < 3; k++) {
+    ivm_tensor_view v;
+    cr_assert_null(ivm_session_output(s, k, &v));
+    out[k] = malloc(v.nbytes);
+    memcpy(out[k], v.data, v.nbytes);
+    nout[k] = v.nbytes / 4;
+  }
+  ivm_session_destroy(s);
+  ivm_module_release(m);
+}
+
+/* The reference: plain loops in double. */
+static void big_reference(const big_inputs *b, double *y1, double *y2, double *y3) {
+  const float *x = b->in[0];
+  for (int i = 0; i < 256; i++) {
+    for (int j = 0; j < 160; j++) {
+      double s = 0;
+      for (int k = 0; k < 256; k++) s += (double)x[i * 256 + k] * b->in[1][k * 160 + j];
+      s += -1.0 + 2.0 * j / 159.0;
+      y1[i * 160 + j] = 0.5 * s * (1 + erf(s / sqrt(2.0)));
+    }
+    for (int j = 0; j < 600; j++) {
+      double s = 0;
+      for (int k = 0; k < 256; k++) s += (double)x[i * 256 + k] * b->in[2][k * 600 + j];
+      s += -1.0 + 2.0 * j / 599.0;
+      y2[i * 600 + j] = s > 0 ? s : 0;
+    }
+  }
+  const float *q = b->in[3], *kt = b->in[4], *v = b->in[5];
+  static double sc[300];
+  for (int h = 0; h < 4; h++)
+    for (int i = 0; i < 200; i++) {
+      double mx = -INFINITY, sum = 0;
+      for (int j = 0; j < 300; j++) {
+        double s = 0;
+        for (int k = 0; k < 32; k++) s += (double)q[(h * 200 + i) * 32 + k] * kt[(h * 32 + k) * 300 + j];
+        sc[j] = s / sqrt(32.0);
+        mx = sc[j] > mx ? sc[j] : mx;
+      }
+      for (int j = 0; j < 300; j++) sum += sc[j] = exp(sc[j] - mx);
+      for (int d = 0; d < 32; d++) {
+        double s = 0;
+        for (int j = 0; j < 300; j++) s += sc[j] / sum * v[(h * 300 + j) * 32 + d];
+        y3[(h * 200 + i) * 32 + d] = s;
+      }
+    }
+}
+
+Test(fuse, split_products_are_bitwise_the_same_for_any_thread_count, .timeout = 120) {
+  compiled c;
+  compile_ok("fuse_big", &c);
+  cr_expect_eq(count_op(&c, "FusedMatMul"), 2);
+  cr_expect_eq(count_op(&c, "FusedAttention"), 1);
+  cr_expect_eq(c.e.def.n_instrs, 3);
+  compiled_free(&c);
+  void *bytes;
+  size_t size;
+  ivm_status st = ivm_compile_onnx_file(DATA "/fuse_big.onnx", &bytes, &size, NULL);
+  cr_assert_null(st, "%s", ivm_status_message(st));
+  big_inputs b;
+  big_make(&b);
+  float *first[3];
+  size_t n[3];
+  big_run(bytes, size, &b, 1, first, n);
+  double *want[3] = {malloc(256 * 160 * 8), malloc(256 * 600 * 8), malloc(4 * 200 * 32 * 8)};
+  big_reference(&b, want[0], want[1], want[2]);
+  cr_assert_eq(n[0], 256 * 160);
+  cr_assert_eq(n[1], 256 * 600);
+  cr_assert_eq(n[2], 4 * 200 * 32);
+  for (int k = 0; k < 3; k++)
+    for (size_t i = 0; i < n[k]; i++)
+      cr_assert(fabs(first[k][i] - want[k][i]) <= 1e-4 * (1 + fabs(want[k][i])),
+                "y%d[%zu]: %g vs %g", k + 1, i, first[k][i], want[k][i]);
+  for (int threads = 2; threads <= 4; threads++) {
+    float *got[3];
+    size_t m[3];
+    big_run(bytes, size, &b, threads, got, m);
+    for (int k = 0; k < 3; k++) {
+      cr_assert_eq(m[k], n[k]);
+      cr_assert(memcmp(got[k], first[k], n[k] * 4) == 0, "y%d differs with %d threads", k + 1,
+                threads);
+      free(got[k]);
+    }
+  }
+  for (int k = 0; k < 3; k++) {
+    free(first[k]);
+    free(want[k]);
+  }
+  for (int k = 0; k < 6; k++) free(b.in[k]);
+  free(bytes);
+}
+
+/* ---- inference of the fused ops ----------------------------------------------------------- */
+static isa_type t_f32(int rank, int64_t d0, int64_t d1, int64_t d2) {
+  isa_type t;
+  memset(&t, 0, sizeof t);
+  t.dtype = IVM_DT_F32;
+  t.rank = (int8_t)rank;
+  t.dims[0] = d0, t.dims[1] = d1, t.dims[2] = d2;
+  return t;
+}
+
+static ivm_status infer_fmm(const char *activation, isa_type *in, uint32_t n_in, isa_type *out) {
+  const isa_op_desc *d = isa_builtin_desc(ISA_OP_FusedMatMul);
+  isa_attr slots[8];
+  isa_attrs_init_defaults(d, slots);
+  slots[ISA_A_FusedMatMul_activation].v.s = activation;
+  const void *data[4] = {0};
+  isa_infer_ctx ctx = {n_in, in, data, slots, 1, out};
+  return d->infer(&ctx);
+}
+
+Test(fuse, fusedmatmul_inference_accepts_its_chain_and_nothing_else) {
+  isa_type in[4] = {t_f32(3, 2, 4, 24), t_f32(2, 24, 32, 0), t_f32(1, 32, 0, 0), t_f32(3, 2, 4, 32)};
+  isa_type out;
+  cr_assert_null(infer_fmm("Relu", in, 4, &out));
+  cr_expect_eq(out.rank, 3);
+  cr_expect_eq(out.dims[0], 2);
+  cr_expect_eq(out.dims[1], 4);
+  cr_expect_eq(out.dims[2], 32);
+  ivm_status st = infer_fmm("Softmax", in, 4, &out);
+  cr_assert_not_null(st, "Softmax is not an elementwise activation");
+  ivm_status_free(st);
+  in[2] = t_f32(1, 31, 0, 0);
+  st = infer_fmm("", in, 3, &out);
+  cr_assert_not_null(st, "a bias of the wrong length");
+  ivm_status_free(st);
+  in[2] = t_f32(2, 4, 32, 0);
+  st = infer_fmm("", in, 3, &out);
+  cr_assert_not_null(st, "a full-matrix bias is not a bias");
+  ivm_status_free(st);
+  in[2] = t_f32(1, 32, 0, 0);
+  in[3] = t_f32(3, 1, 4, 32);
+  st = infer_fmm("", in, 4, &out);
+  cr_assert_not_null(st, "Z must not broadcast");
+  ivm_status_free(st);
+  in[1] = t_f32(3, 2, 24, 32);
+  st = infer_fmm("", in, 2, &out);
+  cr_assert_not_null(st, "B must be 2-D");
+  ivm_status_free(st);
+}
+
+Test(fuse, activation_attributes_map_onto_the_activation_op) {
+  const isa_op_desc *d = isa_builtin_desc(ISA_OP_FusedMatMul);
+  isa_attr fused[8], act[8];
+  isa_attrs_init_defaults(d, fused);
+  fused[ISA_A_FusedMatMul_act_alpha].v.f = 0.3f;
+  fused[ISA_A_FusedMatMul_act_alpha].present = 1;
+  isa_fused_activation_attrs(ISA_OP_LeakyRelu, fused, act);
+  cr_expect_eq(act[ISA_A_LeakyRelu_alpha].v.f, 0.3f);
+  isa_fused_activation_attrs(ISA_OP_HardSigmoid, fused, act);
+  cr_expect_eq(act[ISA_A_HardSigmoid_alpha].v.f, 0.3f);
+  cr_expect_eq(act[ISA_A_HardSigmoid_beta].v.f, 0.5f, "beta not given: HardSigmoid's default");
+  isa_builtin_op op;
+  cr_expect(isa_fused_activation("", &op) && op == ISA_OP_COUNT);
+  cr_expect(isa_fused_activation("Gelu", &op) && op == ISA_OP_Gelu);
+  cr_expect(!isa_fused_activation("Exp", &op));
+}
