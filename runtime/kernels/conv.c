@@ -11,15 +11,8 @@
  * Either way every output element is computed exactly as on one thread. */
 #include <string.h>
 
-#include "isa/infer_linalg.h"
+#include "runtime/kernels/conv.h"
 #include "runtime/kernels/gemm_par.h"
-
-typedef struct conv_plan {
-  isa_window w;
-  int64_t N, C, M, G, Cg, Mg;
-  int64_t in_sz, out_sz, k_sz; /* products of spatial input, output and kernel dims */
-  int pointwise;               /* 1x1, stride 1, no pads: col == X */
-} conv_plan;
 
 static ivm_status make_plan(const rt_call *call, conv_plan *p) {
   const rt_tensor *x = call->in[0], *wt = call->in[1];
@@ -126,6 +119,15 @@ IM2COL(float)
 IM2COL(double)
 
 /* ---- f32 ------------------------------------------------------------------------------ */
+/* An im2col matrix above this size is built and multiplied a tile of columns at a time
+ * (it stays in L2 between the two); CONV_TILE_MIN bounds how narrow a tile gets. */
+#ifndef CONV_COL_BYTES
+#define CONV_COL_BYTES (256 * 1024)
+#endif
+#ifndef CONV_TILE_MIN
+#define CONV_TILE_MIN 96
+#endif
+
 typedef struct conv_job {
   const conv_plan *p;
   const float *X, *W, *Bias;
@@ -133,7 +135,8 @@ typedef struct conv_job {
   int64_t Kdim;
   size_t col_bytes, pack_bytes; /* per run of work: [col][pack] at mem + r * (both) */
   char *mem;
-  int ranges;       /* whole pairs: runs of (image, group) pairs */
+  int ranges;       /* whole pairs: runs of (image, group) pairs; tiles: runs of items */
+  int64_t tiles, tile_w, items; /* tiles: per pair, their width, pairs * tiles */
   int64_t n, g;     /* panels: the pair being computed and how its product is split */
   rt_gemm_split sp;
 } conv_job;
@@ -181,6 +184,25 @@ static void pairs_task(void *vjob, int64_t r0, int64_t r1) {
         cm = col;
       }
       pair_product(j, n, g, 0, p->Mg, 0, p->out_sz, cm, p->out_sz, pack);
+    }
+  }
+}
+
+/* Column tiles of every pair (the im2col matrix would not fit in cache): item t is tile
+ * t % tiles of pair t / tiles; each run builds a tile's columns and multiplies them
+ * while they are in cache. */
+static void tiles_task(void *vjob, int64_t r0, int64_t r1) {
+  const conv_job *j = vjob;
+  const conv_plan *p = j->p;
+  for (int64_t r = r0; r < r1; r++) {
+    char *mem = j->mem + (size_t)r * (j->col_bytes + j->pack_bytes);
+    float *col = (float *)mem, *pack = (float *)(mem + j->col_bytes);
+    for (int64_t t = r * j->items / j->ranges; t < (r + 1) * j->items / j->ranges; t++) {
+      int64_t pair = t / j->tiles, c0 = t % j->tiles * j->tile_w;
+      int64_t n = pair / p->G, g = pair % p->G;
+      int64_t w = p->out_sz - c0 < j->tile_w ? p->out_sz - c0 : j->tile_w;
+      im2col_float(p, pair_x(j, n, g), col, w, 0, p->Cg, c0, c0 + w);
+      pair_product(j, n, g, 0, p->Mg, c0, w, col, w, pack);
     }
   }
 }
@@ -243,6 +265,25 @@ static ivm_status conv_f32(const rt_call *call, const conv_plan *p) {
   if (!p->pointwise) macs += 8.0 * (double)pairs * (double)j.Kdim * (double)p->out_sz;
   int threads = rt_gemm_threads(pool, macs);
   size_t full_col = p->pointwise ? 0 : rt_align64((size_t)(j.Kdim * p->out_sz) * sizeof(float));
+  if (full_col > CONV_COL_BYTES) {
+    /* Tiles of about CONV_COL_BYTES of columns, at least CONV_TILE_MIN wide so that
+     * packing the weights again per tile stays cheap, in whole register tiles. */
+    int64_t w = (int64_t)(CONV_COL_BYTES / sizeof(float)) / j.Kdim;
+    if (w < CONV_TILE_MIN) w = CONV_TILE_MIN;
+    w = w / 32 * 32;
+    j.tiles = (p->out_sz + w - 1) / w;
+    j.tile_w = (p->out_sz + j.tiles - 1) / j.tiles;
+    j.tile_w = (j.tile_w + 31) / 32 * 32;
+    j.tiles = (p->out_sz + j.tile_w - 1) / j.tile_w;
+    j.items = pairs * j.tiles;
+    j.ranges = j.items < threads ? (int)j.items : threads;
+    j.col_bytes = rt_align64((size_t)(j.Kdim * j.tile_w) * sizeof(float));
+    j.pack_bytes = rt_align64(rt_sgemm_pack_bytes(p->Mg, j.tile_w, j.Kdim));
+    IVM_TRY(rt_scratch_get(call->scratch, (size_t)j.ranges * (j.col_bytes + j.pack_bytes),
+                           (void **)&j.mem));
+    rt_pool_for(pool, j.ranges, 1, tiles_task, &j);
+    return NULL;
+  }
   if (threads < 2 || pairs >= 4 * (int64_t)threads || pairs % threads == 0) {
     j.ranges = pairs < threads ? (int)pairs : threads;
     j.col_bytes = full_col;
@@ -312,7 +353,10 @@ ivm_status rt_k_Conv(const rt_call *call) {
   IVM_TRY(make_plan(call, &p));
   if (p.N == 0 || p.M == 0 || p.out_sz == 0) return NULL;
   switch (call->out[0]->dtype) {
-    case IVM_DT_F32: return conv_f32(call, &p);
+    case IVM_DT_F32:
+      if (rt_conv_depthwise_ok(&p)) return rt_conv_depthwise_f32(call, &p);
+      if (rt_conv_direct_ok(&p)) return rt_conv_direct_f32(call, &p);
+      return conv_f32(call, &p);
     case IVM_DT_F64: return conv_f64(call, &p);
     default:
       return ivm_error(IVM_ERR_UNSUPPORTED, "Conv: dtype %s not supported",

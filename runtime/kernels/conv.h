@@ -1,0 +1,27 @@
+/* Conv's resolved geometry, shared by the general im2col path (conv.c) and the direct
+ * depthwise kernel (conv_dw.c). */
+#ifndef IVM_RUNTIME_KERNELS_CONV_H
+#define IVM_RUNTIME_KERNELS_CONV_H
+
+#include "isa/infer_linalg.h"
+#include "runtime/rt.h"
+
+typedef struct conv_plan {
+  isa_window w;
+  int64_t N, C, M, G, Cg, Mg;
+  int64_t in_sz, out_sz, k_sz; /* products of spatial input, output and kernel dims */
+  int pointwise;               /* 1x1, stride 1, no pads: col == X */
+} conv_plan;
+
+/* Whether the direct depthwise kernel takes this f32 conv: every output channel reads
+ * one input channel (Cg == 1), 1-D or 2-D. */
+int rt_conv_depthwise_ok(const conv_plan *p);
+ivm_status rt_conv_depthwise_f32(const rt_call *call, const conv_plan *p);
+
+/* Whether the direct kernel (conv_direct.c) takes this f32 conv: 1-D or 2-D, not 1x1,
+ * several input channels per group, and the AVX-512 matrix kernel in use (its register
+ * tile; elsewhere im2col + the portable sgemm). */
+int rt_conv_direct_ok(const conv_plan *p);
+ivm_status rt_conv_direct_f32(const rt_call *call, const conv_plan *p);
+
+#endif

@@ -1,0 +1,173 @@
+/* The Conv kernels (runtime/kernels/conv.c, conv_dw.c, conv_direct.c) against a
+ * double-precision reference written here from the ONNX definition, over shapes that
+ * reach every path: depthwise (strides 1-3, dilation, asymmetric pads, channel
+ * multiplier, 1-D, narrow and wide rows), direct (per-row and flattened positions,
+ * groups, 1-D, output channels that are not a multiple of the 14-row tile, narrow rows,
+ * stride 2 and 3 phases), im2col with tiled columns (forced with the AVX2 matrix kernel,
+ * which the direct kernel does not use) and 1x1. Also: results bitwise equal on 1, 2 and
+ * 3 threads, and every output written (Y starts as NaN). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/kernels/gemm.h"
+#include "runtime/pool.h"
+#include "runtime/rt.h"
+#include "kernel_test_util.h"
+
+typedef struct ccase {
+  int64_t N, C, M, G, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+  int one_d; /* input [N, C, W] with kh == 1 */
+} ccase;
+
+static int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p0, int64_t p1) {
+  return (in + p0 + p1 - d * (k - 1) - 1) / s + 1;
+}
+
+static void reference(const ccase *c, const float *x, const float *w, const float *b, double *y,
+                      int64_t OH, int64_t OW) {
+  int64_t Cg = c->C / c->G, Mg = c->M / c->G;
+  for (int64_t n = 0; n < c->N; n++)
+    for (int64_t m = 0; m < c->M; m++)
+      for (int64_t oy = 0; oy < OH; oy++)
+        for (int64_t ox = 0; ox < OW; ox++) {
+          double s = b[m];
+          for (int64_t ci = 0; ci < Cg; ci++)
+            for (int64_t ky = 0; ky < c->kh; ky++)
+              for (int64_t kx = 0; kx < c->kw; kx++) {
+                int64_t iy = oy * c->sh + ky * c->dh - c->pt, ix = ox * c->sw + kx * c->dw - c->pl;
+                if (iy < 0 || iy >= c->H || ix < 0 || ix >= c->W) continue;
+                int64_t ch = m / Mg * Cg + ci;
+                s += (double)w[((m * Cg + ci) * c->kh + ky) * c->kw + kx] *
+                     (double)x[((n * c->C + ch) * c->H + iy) * c->W + ix];
+              }
+          y[((n * c->M + m) * OH + oy) * OW + ox] = s;
+        }
+}
+
+static float rnd(unsigned *s) {
+  *s = *s * 1103515245u + 12345u;
+  return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* Runs Conv through its kernel on `threads` threads into y (numel floats). */
+static void run_conv(const ccase *c, const float *x, const float *w, const float *b, float *y,
+                     int64_t OH, int64_t OW, int threads) {
+  rt_tensor tx = c->one_d ? mk(IVM_DT_F32, 3, D(c->N, c->C, c->W), x)
+                          : mk(IVM_DT_F32, 4, D(c->N, c->C, c->H, c->W), x);
+  rt_tensor tw = c->one_d ? mk(IVM_DT_F32, 3, D(c->M, c->C / c->G, c->kw), w)
+                          : mk(IVM_DT_F32, 4, D(c->M, c->C / c->G, c->kh, c->kw), w);
+  rt_tensor tb = mk(IVM_DT_F32, 1, D(c->M), b);
+  rt_tensor ty = c->one_d ? mk(IVM_DT_F32, 3, D(c->N, c->M, OW), y)
+                          : mk(IVM_DT_F32, 4, D(c->N, c->M, OH, OW), y);
+  isa_attr a[16];
+  defaults(ISA_OP_Conv, a);
+  int64_t strides[2] = {c->sh, c->sw}, dil[2] = {c->dh, c->dw};
+  int64_t pads[4] = {c->pt, c->pl, c->pb, c->pr};
+  int64_t s1[1] = {c->sw}, d1[1] = {c->dw}, p1[2] = {c->pl, c->pr};
+  set_int(&a[ISA_A_Conv_group], c->G);
+  if (c->one_d) {
+    set_ints(&a[ISA_A_Conv_strides], s1, 1);
+    set_ints(&a[ISA_A_Conv_dilations], d1, 1);
+    set_ints(&a[ISA_A_Conv_pads], p1, 2);
+  } else {
+    set_ints(&a[ISA_A_Conv_strides], strides, 2);
+    set_ints(&a[ISA_A_Conv_dilations], dil, 2);
+    set_ints(&a[ISA_A_Conv_pads], pads, 4);
+  }
+  for (int64_t i = 0; i < rt_numel(&ty); i++) y[i] = NAN;
+  rt_pool *pool = NULL;
+  if (threads > 1) cr_assert_null(rt_pool_create(threads, &pool));
+  rt_scratch scratch = {NULL, NULL, 0, pool};
+  const rt_tensor *in[3] = {&tx, &tw, &tb};
+  rt_tensor *out[1] = {&ty};
+  rt_call call = {3, 1, in, out, a, &scratch, NULL};
+  ivm_status st = rt_builtin_kernel(ISA_OP_Conv)(&call);
+  cr_assert_null(st, "Conv failed: %s", ivm_status_message(st));
+  rt_scratch_release(&scratch);
+  rt_pool_destroy(pool);
+}
+
+static void check(const ccase *c) {
+  int64_t OH = out_len(c->H, c->kh, c->sh, c->dh, c->pt, c->pb);
+  int64_t OW = out_len(c->W, c->kw, c->sw, c->dw, c->pl, c->pr);
+  int64_t nx = c->N * c->C * c->H * c->W, nw = c->M * (c->C / c->G) * c->kh * c->kw;
+  int64_t ny = c->N * c->M * OH * OW;
+  float *x = malloc((size_t)nx * sizeof(float)), *w = malloc((size_t)nw * sizeof(float));
+  float *b = malloc((size_t)c->M * sizeof(float));
+  float *y[3];
+  double *want = malloc((size_t)ny * sizeof(double));
+  unsigned s = 12345u + (unsigned)(c->C * 7 + c->M * 131 + c->W);
+  for (int64_t i = 0; i < nx; i++) x[i] = rnd(&s);
+  for (int64_t i = 0; i < nw; i++) w[i] = rnd(&s);
+  for (int64_t i = 0; i < c->M; i++) b[i] = rnd(&s);
+  reference(c, x, w, b, want, OH, OW);
+  double tol = 1e-5 * (double)((c->C / c->G) * c->kh * c->kw);
+  for (int t = 0; t < 3; t++) {
+    y[t] = malloc((size_t)ny * sizeof(float));
+    run_conv(c, x, w, b, y[t], OH, OW, t + 1);
+    for (int64_t i = 0; i < ny; i++)
+      cr_assert(fabs(y[t][i] - want[i]) <= tol * (1 + fabs(want[i])),
+                "C%lld M%lld G%lld %lldx%lld k%lldx%lld s%lld,%lld: y[%lld] = %.8g, reference "
+                "%.8g (%d threads)",
+                (long long)c->C, (long long)c->M, (long long)c->G, (long long)c->H,
+                (long long)c->W, (long long)c->kh, (long long)c->kw, (long long)c->sh,
+                (long long)c->sw, (long long)i, y[t][i], want[i], t + 1);
+    if (t > 0)
+      cr_assert(memcmp(y[t], y[0], (size_t)ny * sizeof(float)) == 0,
+                "results differ between 1 and %d threads", t + 1);
+  }
+  for (int t = 0; t < 3; t++) free(y[t]);
+  free(x), free(w), free(b), free(want);
+}
+
+/*             N  C   M   G   H   W  kh kw sh sw dh dw pt pl pb pr 1d */
+static const ccase depthwise[] = {
+    {1, 16, 16, 16, 40, 40, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 0},   /* wide rows */
+    {2, 5, 5, 5, 9, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},       /* narrow rows: 4-row blocks */
+    {1, 6, 6, 6, 33, 70, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},      /* stride 2: de-interleave */
+    {1, 4, 4, 4, 20, 41, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 0},
+    {1, 3, 6, 3, 11, 29, 3, 3, 3, 3, 2, 2, 0, 1, 2, 0, 0},      /* multiplier 2, stride 3 */
+    {1, 4, 4, 4, 1, 77, 1, 5, 1, 1, 1, 2, 0, 4, 0, 4, 1},       /* 1-D, dilation 2 */
+    {1, 8, 8, 8, 7, 7, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, 0},        /* kernel as big as input */
+    {1, 3, 3, 3, 12, 12, 3, 3, 2, 1, 1, 1, 1, 0, 1, 0, 0},      /* stride only vertical */
+};
+static const ccase direct[] = {
+    {1, 16, 24, 1, 30, 45, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},    /* flattened rows */
+    {2, 3, 16, 1, 33, 35, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},     /* stride 2: per-row tiles */
+    {1, 8, 29, 1, 12, 70, 3, 3, 1, 3, 1, 1, 1, 1, 1, 1, 0},     /* 3 phases, 29 = 15 + 14 */
+    {1, 24, 24, 1, 12, 32, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, 0},    /* 1x3 */
+    {1, 24, 40, 1, 12, 4, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},     /* 3x1 on 4 columns */
+    {1, 12, 15, 3, 9, 8, 3, 3, 2, 1, 1, 1, 0, 1, 2, 0, 0},      /* 3 groups */
+    {1, 6, 9, 1, 10, 40, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 0},      /* dilation 2 */
+    {1, 10, 7, 1, 1, 50, 1, 5, 1, 2, 1, 1, 0, 2, 0, 1, 1},      /* 1-D, stride 2 */
+    {1, 96, 1, 1, 3, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},      /* one output channel */
+    {1, 4, 30, 1, 5, 5, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, 0},       /* 2x2, no padding */
+};
+/* Large enough for the tiled im2col path (column matrix over 256 KiB) and 1x1. */
+static const ccase im2col[] = {
+    {1, 32, 20, 1, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+    {1, 16, 30, 2, 30, 50, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+    {2, 24, 36, 1, 17, 23, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+};
+
+Test(conv_fast, depthwise) {
+  for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++) check(&depthwise[i]);
+}
+
+Test(conv_fast, direct) {
+  for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) check(&direct[i]);
+}
+
+Test(conv_fast, im2col_and_pointwise) {
+  for (size_t i = 0; i < sizeof im2col / sizeof *im2col; i++) check(&im2col[i]);
+}
+
+/* With the portable matrix kernel the dense cases take im2col (tiled when large). */
+Test(conv_fast, portable_kernel) {
+  rt_sgemm_use_kernel(RT_SGEMM_AVX2);
+  for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) check(&direct[i]);
+  for (size_t i = 0; i < sizeof im2col / sizeof *im2col; i++) check(&im2col[i]);
+  rt_sgemm_use_kernel(RT_SGEMM_AUTO);
+}
