@@ -140,6 +140,7 @@ ivm_status cc_pass_dce(cc_graph *g);
  * constant parameters folds into the Conv's weights and bias. */
 typedef struct cc_fuse_stats {
   uint32_t conv_bn;
+  uint32_t conv_affine; /* Mul / Add by per-channel constants folded into a Conv */
 } cc_fuse_stats;
 ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats); /* stats may be NULL */
 

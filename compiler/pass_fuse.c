@@ -5,7 +5,8 @@
  * Conv + BatchNormalization (inference): BN(conv(x, W) + b) with constant W, b, scale,
  * bias, mean and var is conv(x, W') + b' where, per output channel c,
  *   s = scale[c] / sqrt(var[c] + eps),  W'[c] = W[c] * s,  b'[c] = (b[c] - mean[c]) * s + B[c].
- * The Conv then writes the BN's output and the BN instruction disappears. */
+ * The Conv then writes the BN's output and the BN instruction disappears. Conv followed
+ * by Mul / Add of a per-channel constant folds the same way (fold_conv_affine). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ static const float *const_f32(const cc_graph *g, int32_t v, int64_t count) {
     return NULL;
   return x->data;
 }
+
+static int same_type(const isa_type *a, const isa_type *b);
 
 static uint32_t count_uses(const cc_graph *g, int32_t v) {
   uint32_t uses = 0;
@@ -95,6 +98,96 @@ static ivm_status fold_conv_bn(cc_graph *g, uint32_t bn_id, int *folded) {
   g->values[x].producer = -1;
   bn->dead = 1;
   *folded = 1;
+  return NULL;
+}
+
+/* Conv + Mul / Add by a per-channel constant (exporters write BatchNormalization, or a
+ * learned scale and shift, this way): Mul by s folds into W'[c] = W[c] * s[c] and
+ * b'[c] = b[c] * s[c]; Add of t into b'[c] = b[c] + t[c]. The constant must broadcast
+ * against the conv output without widening it: one element, or M elements on the
+ * channel axis (shape [M, 1, ...] or [1, M, 1, ...]). */
+static int channel_const(const cc_graph *g, int32_t v, int rank, int64_t M, const float **vals,
+                         int64_t *stride) {
+  if (v < 0) return 0;
+  const cc_value *c = &g->values[v];
+  if (c->kind != CC_V_CONST || c->type.dtype != IVM_DT_F32 || !c->data || c->type.rank < 0 ||
+      c->type.rank > rank)
+    return 0;
+  int64_t n = numel(&c->type);
+  *vals = c->data;
+  if (n == 1) {
+    *stride = 0;
+    return 1;
+  }
+  int axis = 1 - (rank - c->type.rank); /* the channel axis in the constant's dims */
+  if (axis < 0 || n != M || c->type.dims[axis] != M) return 0;
+  *stride = 1;
+  return 1;
+}
+
+static ivm_status fold_conv_affine(cc_graph *g, uint32_t id, int *folded) {
+  *folded = 0;
+  cc_node *n = &g->nodes[id];
+  if (n->n_in != 2 || n->n_out != 1 || n->out[0] < 0 || g->values[n->out[0]].is_var) return NULL;
+  int32_t y = n->out[0];
+  for (int side = 0; side < 2; side++) {
+    int32_t x = n->in[side], k = n->in[1 - side];
+    if (x < 0 || k < 0 || x == k) continue;
+    cc_value *xv = &g->values[x];
+    if (xv->kind != CC_V_INTER || xv->is_output || xv->is_var || xv->producer < 0) continue;
+    uint32_t conv_id = (uint32_t)xv->producer;
+    const cc_node *conv = &g->nodes[conv_id];
+    if (conv->dead || conv->op != ISA_OP_Conv || conv->out[0] != x || conv_id >= id) continue;
+    const cc_value *wv = conv->in[1] >= 0 ? &g->values[conv->in[1]] : NULL;
+    if (!wv || wv->type.rank < 3 || xv->type.dtype != IVM_DT_F32 ||
+        !same_type(&xv->type, &g->values[y].type))
+      continue;
+    int64_t oc = wv->type.dims[0], per = numel(&wv->type) / (oc ? oc : 1);
+    const float *w = const_f32(g, conv->in[1], oc * per), *kv;
+    int has_b = conv->n_in > 2 && conv->in[2] >= 0;
+    const float *b = has_b ? const_f32(g, conv->in[2], oc) : NULL;
+    int64_t ks;
+    if (!w || (has_b && !b) || !channel_const(g, k, wv->type.rank, oc, &kv, &ks)) continue;
+    if (count_uses(g, x) != 1) continue;
+    int mul = n->op == ISA_OP_Mul;
+    float *w2 = mul ? malloc((size_t)(oc * per) * sizeof *w2) : NULL;
+    float *b2 = malloc((size_t)oc * sizeof *b2);
+    if ((mul && !w2) || !b2) {
+      free(w2);
+      free(b2);
+      return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+    }
+    for (int64_t c = 0; c < oc; c++) {
+      float f = kv[c * ks], bc = b ? b[c] : 0.0f;
+      if (mul)
+        for (int64_t e = 0; e < per; e++) w2[c * per + e] = w[c * per + e] * f;
+      b2[c] = mul ? bc * f : bc + f;
+    }
+    int32_t wid = conv->in[1], bid;
+    if (mul) {
+      int wrank = wv->type.rank;
+      int64_t wdims[ISA_MAX_RANK];
+      memcpy(wdims, wv->type.dims, sizeof wdims); /* cc_add_const may move g->values */
+      ivm_status st = cc_add_const(g, NULL, IVM_DT_F32, wrank, wdims, w2,
+                                   (size_t)(oc * per) * sizeof *w2, &wid);
+      if (st) {
+        free(b2);
+        return st;
+      }
+    }
+    int64_t bdims[1] = {oc};
+    IVM_TRY(cc_add_const(g, NULL, IVM_DT_F32, 1, bdims, b2, (size_t)oc * sizeof *b2, &bid));
+    cc_node *cv = &g->nodes[conv_id]; /* cc_add_* may move the node array */
+    cv->in[1] = wid;
+    cv->in[2] = bid; /* node input arrays have one spare slot (ir.c) */
+    if (cv->n_in < 3) cv->n_in = 3;
+    cv->out[0] = y;
+    g->values[y].producer = (int32_t)conv_id;
+    g->values[x].producer = -1;
+    g->nodes[id].dead = 1;
+    *folded = 1;
+    return NULL;
+  }
   return NULL;
 }
 
@@ -350,6 +443,13 @@ ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats) {
     IVM_TRY(fold_conv_bn(g, i, &folded));
     if (stats) stats->conv_bn += (uint32_t)folded;
   }
+  for (uint32_t i = 0; i < g->n_nodes; i++) {
+    isa_builtin_op op = g->nodes[i].op;
+    if (g->nodes[i].dead || (op != ISA_OP_Mul && op != ISA_OP_Add)) continue;
+    int folded = 0;
+    IVM_TRY(fold_conv_affine(g, i, &folded));
+    if (stats) stats->conv_affine += (uint32_t)folded;
+  }
   /* IVM_FUSE=0 leaves the pattern fusions out (A/B comparisons, bisecting a problem). */
   const char *env = getenv("IVM_FUSE");
   if (env && strcmp(env, "0") == 0) return NULL;
@@ -359,6 +459,7 @@ ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats) {
    * activation, and attention claims its MatMuls before the epilogue pass sees them. */
   uint32_t count = 0;
   ivm_status st = fuse_gelu(&f, &count);
+  if (!st) st = fuse_hardswish(&f, &count);
   if (!st) st = fuse_layernorm(&f, &count);
   if (!st) st = fuse_attention(&f, &count);
   if (!st) st = fuse_matmul_epilogue(&f, &count);

@@ -54,6 +54,7 @@ ivm_status fuse_commit(fuse_ctx *f, uint32_t id, const cc_node *saved, const uin
 
 /* The passes, each over the whole graph; counts of fusions made are added to *count. */
 ivm_status fuse_gelu(fuse_ctx *f, uint32_t *count);
+ivm_status fuse_hardswish(fuse_ctx *f, uint32_t *count);
 ivm_status fuse_layernorm(fuse_ctx *f, uint32_t *count);
 ivm_status fuse_attention(fuse_ctx *f, uint32_t *count);
 ivm_status fuse_matmul_epilogue(fuse_ctx *f, uint32_t *count);

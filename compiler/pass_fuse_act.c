@@ -170,3 +170,111 @@ ivm_status fuse_gelu(fuse_ctx *f, uint32_t *count) {
   }
   return NULL;
 }
+
+/* ---- HardSwish -------------------------------------------------------------------------
+ * Exporters write hard swish as x * Clip(x + 3, 0, 6) / 6 (the division also as a Mul by
+ * 1/6, on the product or on the Clip) or as x * HardSigmoid(x) with alpha 1/6, beta 1/2.
+ * All are HardSwish(x) = x * clamp(x / 6 + 1/2, 0, 1) up to rounding. */
+#define SIXTH_TOL 1e-6
+
+/* d = v / 6 or v * (1/6) (either operand order) below `user`; returns the node, *v set. */
+static int32_t div_by_six(const fuse_ctx *f, int32_t d, uint32_t user, int32_t *v) {
+  int r = rank_of(f->g, d);
+  int32_t p = fuse_single_producer(f, d, ISA_OP_Div, user);
+  if (p >= 0) {
+    const cc_node *n = &f->g->nodes[p];
+    if (!fuse_const_scalar_is(f->g, n->in[1], 6.0, 0, r)) return -1;
+    *v = n->in[0];
+    return p;
+  }
+  return mul_by_const(f, d, user, 1.0 / 6.0, SIXTH_TOL, v);
+}
+
+/* c = Clip(x + 3, 0, 6) below `user`, x given; adds Clip and Add to the chain. */
+static int relu6_of_x_plus_3(const fuse_ctx *f, int32_t c, uint32_t user, int32_t x, chain *ch) {
+  int32_t p = fuse_single_producer(f, c, ISA_OP_Clip, user);
+  if (p < 0) return 0;
+  const cc_node *n = &f->g->nodes[p];
+  int r = rank_of(f->g, c);
+  if (n->n_in != 3 || !fuse_const_scalar_is(f->g, n->in[1], 0.0, 0, r) ||
+      !fuse_const_scalar_is(f->g, n->in[2], 6.0, 0, r))
+    return 0;
+  int32_t q = fuse_single_producer(f, n->in[0], ISA_OP_Add, (uint32_t)p);
+  if (q < 0) return 0;
+  const cc_node *a = &f->g->nodes[q];
+  int32_t k = fuse_other_input(a, x);
+  if (k < 0 || !fuse_const_scalar_is(f->g, k, 3.0, 0, r)) return 0;
+  add(ch, p);
+  add(ch, q);
+  return 1;
+}
+
+/* Node i = Mul(x, Clip(..)/6), Mul(x, Clip(..))/6 or Mul(x, HardSigmoid(x)). */
+static ivm_status try_hardswish(fuse_ctx *f, uint32_t i, int *done) {
+  *done = 0;
+  const cc_graph *g = f->g;
+  const cc_node *n = &g->nodes[i];
+  if (n->n_in != 2 || n->n_out != 1 || n->out[0] < 0) return NULL;
+  int32_t y = n->out[0];
+  if (rank_of(g, y) < 0 || !isa_dtype_is_float(g->values[y].type.dtype)) return NULL;
+  chain c = {{0}, 0};
+  int32_t x = -1;
+  /* (x * Clip(..)) / 6 */
+  int32_t prod = -1;
+  if (n->op == ISA_OP_Div) {
+    if (fuse_const_scalar_is(g, n->in[1], 6.0, 0, rank_of(g, y))) prod = n->in[0];
+  } else {
+    for (int s = 0; s < 2 && prod < 0; s++)
+      if (fuse_const_scalar_is(g, n->in[s], 1.0 / 6.0, SIXTH_TOL, rank_of(g, y)))
+        prod = n->in[1 - s];
+  }
+  if (prod >= 0) {
+    int32_t p = fuse_single_producer(f, prod, ISA_OP_Mul, i);
+    if (p < 0) return NULL;
+    const cc_node *m = &g->nodes[p];
+    for (int s = 0; s < 2 && x < 0; s++) {
+      c.n = 0;
+      if (relu6_of_x_plus_3(f, m->in[1 - s], (uint32_t)p, m->in[s], &c)) x = m->in[s];
+    }
+    if (x < 0) return NULL;
+    add(&c, p);
+  } else if (n->op == ISA_OP_Mul) {
+    /* x * (Clip(..) / 6) or x * HardSigmoid(x) */
+    for (int s = 0; s < 2 && x < 0; s++) {
+      int32_t cand = n->in[s], other = n->in[1 - s], clip;
+      c.n = 0;
+      int32_t d = div_by_six(f, other, i, &clip);
+      if (d >= 0 && relu6_of_x_plus_3(f, clip, (uint32_t)d, cand, &c)) {
+        add(&c, d);
+        x = cand;
+        break;
+      }
+      c.n = 0;
+      int32_t h = fuse_single_producer(f, other, ISA_OP_HardSigmoid, i);
+      if (h >= 0 && g->nodes[h].in[0] == cand &&
+          fabs(g->nodes[h].slots[ISA_A_HardSigmoid_alpha].v.f - 1.0 / 6.0) <= SIXTH_TOL &&
+          g->nodes[h].slots[ISA_A_HardSigmoid_beta].v.f == 0.5f) {
+        add(&c, h);
+        x = cand;
+      }
+    }
+    if (x < 0) return NULL;
+  } else {
+    return NULL;
+  }
+  int32_t in[1] = {x};
+  cc_node saved;
+  IVM_TRY(fuse_rewrite(f, i, ISA_OP_HardSwish, in, 1, &saved));
+  return fuse_commit(f, i, &saved, c.nodes, c.n, done);
+}
+
+ivm_status fuse_hardswish(fuse_ctx *f, uint32_t *count) {
+  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
+    isa_builtin_op op = f->g->nodes[i].op;
+    if (f->g->nodes[i].dead || (op != ISA_OP_Mul && op != ISA_OP_Div)) continue;
+    int done = 0;
+    IVM_TRY(try_hardswish(f, i, &done));
+    *count += (uint32_t)done;
+  }
+  return NULL;
+}

@@ -276,3 +276,88 @@ g = helper.make_graph(m.nodes, "fuse_big",
 mod = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 onnx.checker.check_model(mod, full_check=True)
 onnx.save(mod, os.path.join(HERE, "fuse_big.onnx"))
+
+# ---- HardSwish and Conv + per-channel affine ----------------------------------------------
+# fuse_hswish:      x * Clip(x + 3, 0, 6) / 6, the same times 1/6, x * (Clip(..) / 6),
+#                   x * HardSigmoid(x) with alpha 1/6
+# fuse_hswish_miss: Add 2, Clip max 5, HardSigmoid alpha 0.2, the Clip also an output
+# fuse_conv_affine: Conv > Mul [1,C,1,1] > Add scalar, Conv > Add [C,1,1], Conv without
+#                   bias > Mul scalar > hard swish
+# fuse_conv_affine_miss: Mul by a full-shape constant, Add along the width, conv output
+#                   also read by another node
+def hswish(v):
+    return v * np.clip(v + 3, 0, 6) / 6
+
+
+x = rng.uniform(-5, 5, (2, 3, 8)).astype(np.float32)
+xd = x.astype(np.float64)
+m = M("fuse_hswish", x)
+clip = lambda v: m.op("Clip", [m.op("Add", [v, m.c(3.0)]), m.c(0.0), m.c(6.0)])  # noqa: E731
+m.op("Div", [m.op("Mul", ["x", clip("x")]), m.c(6.0)], "y1")
+m.output("y1", hswish(xd))
+m.op("Mul", [m.c(1 / 6), m.op("Mul", [clip("x"), "x"])], "y2")
+m.output("y2", hswish(xd))
+m.op("Mul", ["x", m.op("Div", [clip("x"), m.c(6.0)])], "y3")
+m.output("y3", hswish(xd))
+m.op("Mul", [m.op("HardSigmoid", ["x"], alpha=1 / 6, beta=0.5), "x"], "y4")
+m.output("y4", xd * np.clip(xd / 6 + 0.5, 0, 1))
+m.save()
+
+m = M("fuse_hswish_miss", x)
+m.op("Div", [m.op("Mul", ["x", m.op("Clip", [m.op("Add", ["x", m.c(2.0)]), m.c(0.0), m.c(6.0)])]),
+             m.c(6.0)], "y1")
+m.output("y1", xd * np.clip(xd + 2, 0, 6) / 6)
+m.op("Div", [m.op("Mul", ["x", m.op("Clip", [m.op("Add", ["x", m.c(3.0)]), m.c(0.0), m.c(5.0)])]),
+             m.c(6.0)], "y2")
+m.output("y2", xd * np.clip(xd + 3, 0, 5) / 6)
+m.op("Mul", [m.op("HardSigmoid", ["x"], alpha=0.2, beta=0.5), "x"], "y3")
+m.output("y3", xd * np.clip(xd * 0.2 + 0.5, 0, 1))
+c4 = m.op("Clip", [m.op("Add", ["x", m.c(3.0)]), m.c(0.0), m.c(6.0)], "y4")
+m.output("y4", np.clip(xd + 3, 0, 6))
+m.op("Div", [m.op("Mul", ["x", c4]), m.c(6.0)], "y5")
+m.output("y5", hswish(xd))
+m.save()
+
+
+def conv2d(v, w, b=None, pad=1):
+    n, c, h, wd = v.shape
+    o, _, kh, kw = w.shape
+    vp = np.pad(v, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh, ow = h + 2 * pad - kh + 1, wd + 2 * pad - kw + 1
+    y = np.zeros((n, o, oh, ow))
+    for ky in range(kh):
+        for kx in range(kw):
+            y += np.einsum("oc,nchw->nohw", w[:, :, ky, kx], vp[:, :, ky:ky + oh, kx:kx + ow])
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+x = rng.standard_normal((1, 3, 6, 7)).astype(np.float32)
+xd = x.astype(np.float64)
+W = [rng.standard_normal((4, 3, 3, 3)).astype(np.float32) * 0.5 for _ in range(3)]
+B = rng.standard_normal(4).astype(np.float32)
+s = rng.uniform(0.5, 2, (1, 4, 1, 1)).astype(np.float32)
+t = rng.standard_normal((4, 1, 1)).astype(np.float32)
+m = M("fuse_conv_affine", x)
+m.op("Add", [m.op("Mul", [m.op("Conv", ["x", m.c(W[0]), m.c(B)], pads=[1, 1, 1, 1]), m.c(s)]),
+             m.c(0.25)], "y1")
+m.output("y1", conv2d(xd, W[0], B) * s + 0.25)
+m.op("Add", [m.c(t), m.op("Conv", ["x", m.c(W[1])], pads=[1, 1, 1, 1])], "y2")
+m.output("y2", conv2d(xd, W[1]) + t)
+v = m.op("Mul", [m.op("Conv", ["x", m.c(W[2])], pads=[1, 1, 1, 1]), m.c(1.5)])
+m.op("Div", [m.op("Mul", [v, clip(v)]), m.c(6.0)], "y3")
+m.output("y3", hswish(conv2d(xd, W[2]) * 1.5))
+m.save()
+
+m = M("fuse_conv_affine_miss", x)
+full = rng.uniform(0.5, 2, (1, 4, 6, 7)).astype(np.float32)
+m.op("Mul", [m.op("Conv", ["x", m.c(W[0]), m.c(B)], pads=[1, 1, 1, 1]), m.c(full)], "y1")
+m.output("y1", conv2d(xd, W[0], B) * full)
+row = rng.standard_normal((1, 1, 1, 7)).astype(np.float32)
+m.op("Add", [m.op("Conv", ["x", m.c(W[1])], pads=[1, 1, 1, 1]), m.c(row)], "y2")
+m.output("y2", conv2d(xd, W[1]) + row)
+c3 = m.op("Conv", ["x", m.c(W[2])], pads=[1, 1, 1, 1])
+m.op("Mul", [c3, m.c(2.0)], "y3")
+m.output("y3", conv2d(xd, W[2]) * 2)
+m.op("Relu", [c3], "y4")
+m.output("y4", np.maximum(conv2d(xd, W[2]), 0))
+m.save()

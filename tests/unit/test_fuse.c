@@ -160,6 +160,50 @@ Test(fuse, ivm_fuse_0_turns_the_pattern_passes_off) {
   unsetenv("IVM_FUSE");
 }
 
+/* ---- HardSwish ---------------------------------------------------------------------------- */
+Test(fuse, hardswish_forms_become_hardswish) {
+  compiled c;
+  compile_ok("fuse_hswish", &c);
+  cr_expect_eq(c.e.def.n_instrs, 4, "four chains, one HardSwish each (got %u instructions)",
+               c.e.def.n_instrs);
+  cr_expect_eq(count_op(&c, "HardSwish"), 4);
+  compiled_free(&c);
+  run_matches("fuse_hswish", 4);
+}
+
+Test(fuse, hardswish_near_misses_are_left_alone) {
+  compiled c;
+  compile_ok("fuse_hswish_miss", &c);
+  cr_expect_eq(count_op(&c, "HardSwish"), 0, "wrong constants, or the Clip read elsewhere");
+  cr_expect_eq(count_op(&c, "Clip"), 3);
+  cr_expect_eq(count_op(&c, "HardSigmoid"), 1);
+  compiled_free(&c);
+  run_matches("fuse_hswish_miss", 5);
+}
+
+/* ---- Conv + per-channel Mul / Add --------------------------------------------------------- */
+Test(fuse, conv_per_channel_mul_add_fold_into_the_conv) {
+  compiled c;
+  compile_ok("fuse_conv_affine", &c);
+  cr_expect_eq(count_op(&c, "Conv"), 3);
+  cr_expect_eq(count_op(&c, "Mul"), 0, "every Mul folded");
+  cr_expect_eq(count_op(&c, "Add"), 0, "every Add folded");
+  cr_expect_eq(count_op(&c, "HardSwish"), 1);
+  cr_expect_eq(c.e.def.n_instrs, 4, "got %u instructions", c.e.def.n_instrs);
+  compiled_free(&c);
+  run_matches("fuse_conv_affine", 3);
+}
+
+Test(fuse, conv_affine_near_misses_are_left_alone) {
+  compiled c;
+  compile_ok("fuse_conv_affine_miss", &c);
+  cr_expect_eq(count_op(&c, "Conv"), 3);
+  cr_expect_eq(count_op(&c, "Mul"), 2, "full-shape factor; conv output read twice");
+  cr_expect_eq(count_op(&c, "Add"), 1, "addend along the width");
+  compiled_free(&c);
+  run_matches("fuse_conv_affine_miss", 4);
+}
+
 /* ---- LayerNorm ---------------------------------------------------------------------------- */
 Test(fuse, decomposed_layernorm_becomes_layernormalization) {
   compiled c;
