@@ -29,7 +29,8 @@ int isa_fused_activation(const char *name, isa_builtin_op *out) {
   return 0;
 }
 
-void isa_fused_activation_attrs(isa_builtin_op act, const isa_attr *fused, isa_attr *slots) {
+void isa_fused_activation_attrs(isa_builtin_op act, const isa_attr *fused, int act_slot,
+                                isa_attr *slots) {
   const isa_op_desc *d = isa_builtin_desc(act);
   if (!d) return;
   isa_attrs_init_defaults(d, slots);
@@ -37,16 +38,30 @@ void isa_fused_activation_attrs(isa_builtin_op act, const isa_attr *fused, isa_a
   static const struct {
     const char *name;
     int slot;
-  } map[] = {{"alpha", ISA_A_FusedMatMul_act_alpha},
-             {"beta", ISA_A_FusedMatMul_act_beta},
-             {"approximate", ISA_A_FusedMatMul_act_approximate}};
+  } map[] = {{"alpha", 1}, {"beta", 2}, {"approximate", 3}}; /* after `activation` */
   for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
     int s = isa_attr_index(d, map[k].name);
-    if (s < 0 || !fused[map[k].slot].present || d->attrs[s].type != fused[map[k].slot].type)
-      continue;
-    slots[s] = fused[map[k].slot];
+    const isa_attr *from = &fused[act_slot + map[k].slot];
+    if (s < 0 || !from->present || d->attrs[s].type != from->type) continue;
+    slots[s] = *from;
   }
 }
+
+_Static_assert(ISA_A_FusedMatMul_act_alpha == ISA_A_FusedMatMul_activation + 1 &&
+                   ISA_A_FusedMatMul_act_beta == ISA_A_FusedMatMul_activation + 2 &&
+                   ISA_A_FusedMatMul_act_approximate == ISA_A_FusedMatMul_activation + 3,
+               "FusedMatMul's activation attributes are consecutive");
+_Static_assert(ISA_A_FusedConv_act_alpha == ISA_A_FusedConv_activation + 1 &&
+                   ISA_A_FusedConv_act_beta == ISA_A_FusedConv_activation + 2 &&
+                   ISA_A_FusedConv_act_approximate == ISA_A_FusedConv_activation + 3,
+               "FusedConv's activation attributes are consecutive");
+_Static_assert((int)ISA_A_FusedConv_auto_pad == (int)ISA_A_Conv_auto_pad &&
+                   (int)ISA_A_FusedConv_dilations == (int)ISA_A_Conv_dilations &&
+                   (int)ISA_A_FusedConv_group == (int)ISA_A_Conv_group &&
+                   (int)ISA_A_FusedConv_kernel_shape == (int)ISA_A_Conv_kernel_shape &&
+                   (int)ISA_A_FusedConv_pads == (int)ISA_A_Conv_pads &&
+                   (int)ISA_A_FusedConv_strides == (int)ISA_A_Conv_strides,
+               "FusedConv's slots read as Conv's");
 
 /* ---- helpers -------------------------------------------------------------------------- */
 static ivm_status need_f32(const isa_infer_ctx *ctx, uint32_t i, const char *what) {
@@ -161,4 +176,16 @@ ivm_status isa_infer_fused_attention(isa_infer_ctx *ctx) {
     }
   }
   return NULL;
+}
+
+/* ---- FusedConv ------------------------------------------------------------------------ */
+ivm_status isa_infer_fused_conv(isa_infer_ctx *ctx) {
+  IVM_TRY(iu_check_io(ctx, 2, 3, 1, 1));
+  IVM_TRY(need_f32(ctx, 0, "X"));
+  IVM_TRY(need_f32(ctx, 1, "W"));
+  if (iu_present(ctx, 2)) IVM_TRY(need_f32(ctx, 2, "B"));
+  isa_builtin_op act;
+  const char *an = ctx->attrs ? ctx->attrs[ISA_A_FusedConv_activation].v.s : "";
+  if (!isa_fused_activation(an, &act)) return BAD("attribute activation: '%s' is not supported", an);
+  return isa_infer_conv(ctx); /* the slots read as Conv's (asserted above) */
 }

@@ -45,9 +45,10 @@ double vm_instr_cost_ns(const ivm_module *m, uint32_t i) {
   uint32_t y = in->n_out ? in->operands[in->n_in] : ISA_NO_TENSOR;
   if (in->n_in >= 2 && y != ISA_NO_TENSOR) {
     uint32_t a = in->operands[0], w = in->operands[1];
-    if (is_op(in, ISA_OP_MatMul) || is_op(in, ISA_OP_MatMulInteger) || is_op(in, ISA_OP_Gemm))
+    if (is_op(in, ISA_OP_MatMul) || is_op(in, ISA_OP_MatMulInteger) || is_op(in, ISA_OP_Gemm) ||
+        is_op(in, ISA_OP_FusedMatMul))
       flops = 2.0 * (double)numel_of(v, y) * (double)dim_of(v, a, -1);
-    else if (is_op(in, ISA_OP_Conv) || is_op(in, ISA_OP_ConvInteger))
+    else if (is_op(in, ISA_OP_Conv) || is_op(in, ISA_OP_ConvInteger) || is_op(in, ISA_OP_FusedConv))
       flops = 2.0 * (double)numel_of(v, y) * (double)numel_of(v, w) / (double)(dim_of(v, w, 0) ? dim_of(v, w, 0) : 1);
     else if (is_op(in, ISA_OP_ConvTranspose))
       flops = 2.0 * (double)numel_of(v, a) * (double)numel_of(v, w) / (double)(dim_of(v, w, 0) ? dim_of(v, w, 0) : 1);

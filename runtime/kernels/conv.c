@@ -11,6 +11,7 @@
  * Either way every output element is computed exactly as on one thread. */
 #include <string.h>
 
+#include "isa/infer_fused.h"
 #include "runtime/kernels/conv.h"
 #include "runtime/kernels/gemm_par.h"
 
@@ -36,6 +37,7 @@ static ivm_status make_plan(const rt_call *call, conv_plan *p) {
     return ivm_error(IVM_ERR_RUNTIME, "Conv: output shape mismatch");
   p->in_sz = p->out_sz = p->k_sz = 1;
   p->pointwise = 1;
+  p->act = NULL;
   for (int i = 0; i < n; i++) {
     if (y->dims[2 + i] != p->w.out[i])
       return ivm_error(IVM_ERR_RUNTIME, "Conv: output shape mismatch");
@@ -50,6 +52,20 @@ static ivm_status make_plan(const rt_call *call, conv_plan *p) {
   if (b && (b->rank != 1 || b->dims[0] != p->M))
     return ivm_error(IVM_ERR_RUNTIME, "Conv: bias length mismatch");
   return NULL;
+}
+
+void rt_conv_activate(const conv_plan *p, float *x, int64_t n) {
+  if (!p->act || n <= 0) return;
+  rt_tensor t = {.data = x, .dtype = IVM_DT_F32, .rank = 1, .dims = {n},
+                 .capacity = (size_t)n * sizeof(float)};
+  const rt_tensor *in[1] = {&t};
+  rt_tensor *out[1] = {&t};
+  rt_scratch inline_only = {0}; /* no pool: the caller is already one range of the pool */
+  rt_call c = {1, 1, in, out, p->act->attrs, &inline_only, NULL};
+  ivm_status st = p->act->fn(&c);
+  rt_scratch_release(&inline_only);
+  ivm_status none = NULL;
+  if (st && !atomic_compare_exchange_strong(&p->act->error, &none, st)) ivm_status_free(st);
 }
 
 /* Column matrix for one image and group: row (c, k...) holds, for every output position,
@@ -167,6 +183,12 @@ static void pair_product(const conv_job *j, int64_t nn, int64_t g, int64_t i0, i
   if (j->Bias) fill_bias(j, g, yg, i0, i0 + m, c0, n);
   rt_sgemm(m, n, j->Kdim, 1.0f, j->W + (g * p->Mg + i0) * j->Kdim, j->Kdim, 1, cm, ldcm, 1,
            j->Bias ? 1.0f : 0.0f, yg + i0 * p->out_sz + c0, p->out_sz, pack);
+  if (p->act) {
+    if (c0 == 0 && n == p->out_sz)
+      rt_conv_activate(p, yg + i0 * p->out_sz, m * n);
+    else
+      for (int64_t i = i0; i < i0 + m; i++) rt_conv_activate(p, yg + i * p->out_sz + c0, n);
+  }
 }
 
 static void pairs_task(void *vjob, int64_t r0, int64_t r1) {
@@ -348,18 +370,43 @@ static ivm_status conv_f64(const rt_call *call, const conv_plan *p) {
   return NULL;
 }
 
-ivm_status rt_k_Conv(const rt_call *call) {
-  conv_plan p;
-  IVM_TRY(make_plan(call, &p));
-  if (p.N == 0 || p.M == 0 || p.out_sz == 0) return NULL;
+static ivm_status conv_run(const rt_call *call, conv_plan *p) {
+  if (p->N == 0 || p->M == 0 || p->out_sz == 0) return NULL;
   switch (call->out[0]->dtype) {
     case IVM_DT_F32:
-      if (rt_conv_depthwise_ok(&p)) return rt_conv_depthwise_f32(call, &p);
-      if (rt_conv_direct_ok(&p)) return rt_conv_direct_f32(call, &p);
-      return conv_f32(call, &p);
-    case IVM_DT_F64: return conv_f64(call, &p);
+      if (rt_conv_depthwise_ok(p)) return rt_conv_depthwise_f32(call, p);
+      if (rt_conv_direct_ok(p)) return rt_conv_direct_f32(call, p);
+      return conv_f32(call, p);
+    case IVM_DT_F64: return conv_f64(call, p);
     default:
       return ivm_error(IVM_ERR_UNSUPPORTED, "Conv: dtype %s not supported",
                        ivm_dtype_name((ivm_dtype)call->out[0]->dtype));
   }
+}
+
+ivm_status rt_k_Conv(const rt_call *call) {
+  conv_plan p;
+  IVM_TRY(make_plan(call, &p));
+  return conv_run(call, &p);
+}
+
+ivm_status rt_k_FusedConv(const rt_call *call) {
+  conv_plan p;
+  IVM_TRY(make_plan(call, &p)); /* FusedConv's slots read as Conv's (isa/infer_fused.c) */
+  if (call->out[0]->dtype != IVM_DT_F32)
+    return ivm_error(IVM_ERR_RUNTIME, "FusedConv: operands must be f32");
+  isa_builtin_op op;
+  if (!isa_fused_activation(call->attrs[ISA_A_FusedConv_activation].v.s, &op))
+    return ivm_error(IVM_ERR_RUNTIME, "FusedConv: unsupported activation");
+  conv_act act = {.fn = NULL};
+  if (op != ISA_OP_COUNT) {
+    if (isa_builtin_desc(op)->n_attrs > 16)
+      return ivm_error(IVM_ERR_INTERNAL, "FusedConv: activation has too many attributes");
+    act.fn = rt_builtin_kernel(op);
+    isa_fused_activation_attrs(op, call->attrs, ISA_A_FusedConv_activation, act.attrs);
+    atomic_init(&act.error, NULL);
+    p.act = &act;
+  }
+  IVM_TRY(conv_run(call, &p));
+  return p.act ? atomic_load(&act.error) : NULL;
 }

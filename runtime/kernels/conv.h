@@ -6,12 +6,27 @@
 #include "isa/infer_linalg.h"
 #include "runtime/rt.h"
 
+#include <stdatomic.h>
+
+/* FusedConv's activation, applied in place to each block of output as soon as it is
+ * computed (through the activation op's own kernel, so every element gets the same bits
+ * wherever its block starts). */
+typedef struct conv_act {
+  rt_kernel_fn fn;
+  isa_attr attrs[16];
+  _Atomic(ivm_status) error; /* the first failure */
+} conv_act;
+
 typedef struct conv_plan {
   isa_window w;
   int64_t N, C, M, G, Cg, Mg;
   int64_t in_sz, out_sz, k_sz; /* products of spatial input, output and kernel dims */
   int pointwise;               /* 1x1, stride 1, no pads: col == X */
+  conv_act *act;               /* NULL: none (plain Conv) */
 } conv_plan;
+
+/* Applies p->act to n contiguous floats (nothing without an activation). */
+void rt_conv_activate(const conv_plan *p, float *x, int64_t n);
 
 /* Whether the direct depthwise kernel takes this f32 conv: every output channel reads
  * one input channel (Cg == 1), 1-D or 2-D. */

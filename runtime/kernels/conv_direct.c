@@ -157,6 +157,12 @@ static void unit(const cd_job *j, int64_t u) {
     int64_t oc0 = j->g * p->Mg + i0;
     cd_tiles[m][j->halves - 1](j->wp + oc0 * p->Cg * j->taps, src, p->Cg, j->plane, j->toff,
                                j->taps, j->B ? j->B + oc0 : NULL, out);
+    if (p->act) { /* dropped positions too: an element's value ignores its neighbours */
+      if (j->halves == 2)
+        rt_conv_activate(p, out, m * 32);
+      else
+        for (int64_t i = 0; i < m; i++) rt_conv_activate(p, out + i * 32, 16);
+    }
     float *y = j->Y + (j->n * p->M + oc0) * p->out_sz;
     /* the tile's positions, row segment by row segment */
     for (int64_t k = 0, r = oy, c = ox; k < j->tw && r < j->oh;) {

@@ -165,7 +165,11 @@ static void dw_task(void *vjob, int64_t r0, int64_t r1) {
     for (int64_t t = r * j->items / j->ranges; t < (r + 1) * j->items / j->ranges; t++) {
       int64_t n = t / p->C, c = t % p->C;
       fill_phases(j, j->X + (n * p->C + c) * p->in_sz, buf);
-      for (int64_t m = 0; m < p->Mg; m++) dw_channel(j, buf, n, c * p->Mg + m);
+      for (int64_t m = 0; m < p->Mg; m++) {
+        int64_t oc = c * p->Mg + m;
+        dw_channel(j, buf, n, oc);
+        rt_conv_activate(p, j->Y + (n * p->M + oc) * j->oh * j->ow, j->oh * j->ow);
+      }
     }
   }
 }

@@ -145,7 +145,7 @@ ivm_status rt_k_FusedMatMul(const rt_call *call) {
                  rt_gemm_split_pack_bytes(&sp), NULL};
   if (act != ISA_OP_COUNT) {
     if (isa_builtin_desc(act)->n_attrs > 16) return fmm_bad("activation has too many attributes");
-    isa_fused_activation_attrs(act, call->attrs, act_attrs);
+    isa_fused_activation_attrs(act, call->attrs, ISA_A_FusedMatMul_activation, act_attrs);
     job.act = rt_builtin_kernel(act);
   }
   IVM_TRY(rt_scratch_get(call->scratch, (size_t)sp.ranges * job.pack_bytes, (void **)&job.pack));

@@ -16,16 +16,17 @@ for k in load_ms min_ms median_ms; do
 done
 "$ivm" bench "$src/examples/cnn/model.onnx" --reps 0 >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] || { echo "FAIL: --reps 0 should be a usage error, got $rc"; fails=1; }
-# --profile: per op kind, the instructions and ms per run (the example CNN has 2 Convs).
+# --profile: per op kind, the instructions and ms per run (the example CNN has 2 Conv + Relu,
+# fused into 2 FusedConvs).
 out=$("$ivm" bench "$src/examples/cnn/model.onnx" --reps 2 --profile) || { echo "FAIL: --profile exited $?"; exit 1; }
 grep -qE '"profile": \[\{"op": "ivm\.[A-Za-z]+", "instructions": [0-9]+, "ms": [0-9.]+\}' <<<"$out" || { echo "FAIL: no profile: $out"; fails=1; }
-grep -qE '\{"op": "ivm\.Conv", "instructions": 2, ' <<<"$out" || { echo "FAIL: profile lacks the 2 Convs: $out"; fails=1; }
+grep -qE '\{"op": "ivm\.FusedConv", "instructions": 2, ' <<<"$out" || { echo "FAIL: profile lacks the 2 FusedConvs: $out"; fails=1; }
 # --schedule: every mode runs and is echoed; a graph-scheduled run with profiling still
-# counts the 2 Convs; an unknown mode is a usage error.
+# counts the 2 FusedConvs; an unknown mode is a usage error.
 for m in seq auto graph; do
   out=$("$ivm" bench "$src/examples/cnn/model.onnx" --reps 2 --threads 2 --schedule $m --profile) || { echo "FAIL: --schedule $m exited $?"; fails=1; }
   grep -qF "\"schedule\": \"$m\"" <<<"$out" || { echo "FAIL: --schedule $m not reported: $out"; fails=1; }
-  grep -qE '\{"op": "ivm\.Conv", "instructions": 2, ' <<<"$out" || { echo "FAIL: --schedule $m profile: $out"; fails=1; }
+  grep -qE '\{"op": "ivm\.FusedConv", "instructions": 2, ' <<<"$out" || { echo "FAIL: --schedule $m profile: $out"; fails=1; }
 done
 "$ivm" bench "$src/examples/cnn/model.onnx" --schedule fast >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] || { echo "FAIL: --schedule fast should be a usage error, got $rc"; fails=1; }

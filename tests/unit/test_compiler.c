@@ -699,8 +699,9 @@ Test(fuse, conv_batchnorm_folds_into_the_conv) {
   compiled c;
   compile_file_ok(IVM_TEST_DATA "/conv_bn.onnx", &c);
   cr_assert_eq(count_op(&c, "BatchNormalization"), 0, "both BNs fold (with and without bias)");
-  cr_assert_eq(count_op(&c, "Conv"), 2);
-  cr_assert_eq(c.e.def.n_instrs, 3, "Conv, Relu, Conv");
+  cr_assert_eq(count_op(&c, "FusedConv"), 1, "Conv + BN + Relu");
+  cr_assert_eq(count_op(&c, "Conv"), 1);
+  cr_assert_eq(c.e.def.n_instrs, 2, "FusedConv (with Relu), Conv");
   compiled_free(&c);
   run_matches(IVM_TEST_DATA "/conv_bn.onnx", 0, IVM_TEST_DATA "/conv_bn_y.npy");
   run_matches(IVM_TEST_DATA "/conv_bn.onnx", 1, IVM_TEST_DATA "/conv_bn_z.npy");

@@ -4,8 +4,9 @@
  * multiplier, 1-D, narrow and wide rows), direct (per-row and flattened positions,
  * groups, 1-D, output channels that are not a multiple of the 14-row tile, narrow rows,
  * stride 2 and 3 phases), im2col with tiled columns (forced with the AVX2 matrix kernel,
- * which the direct kernel does not use) and 1x1. Also: results bitwise equal on 1, 2 and
- * 3 threads, and every output written (Y starts as NaN). */
+ * which the direct kernel does not use) and 1x1, plain and as FusedConv with an
+ * activation. Also: results bitwise equal on 1, 2 and 3 threads, and every output written
+ * (Y starts as NaN). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -25,6 +26,16 @@ static int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p0, 
   return (in + p0 + p1 - d * (k - 1) - 1) / s + 1;
 }
 
+/* The activation FusedConv applies in the current test ("" : plain Conv). */
+static const char *g_act = "";
+static const float g_alpha = 0.1f;
+
+static double activate(double v) {
+  if (!strcmp(g_act, "LeakyRelu")) return v < 0 ? g_alpha * v : v;
+  if (!strcmp(g_act, "HardSwish")) return v * fmin(fmax(v / 6 + 0.5, 0), 1);
+  return v;
+}
+
 static void reference(const ccase *c, const float *x, const float *w, const float *b, double *y,
                       int64_t OH, int64_t OW) {
   int64_t Cg = c->C / c->G, Mg = c->M / c->G;
@@ -42,7 +53,7 @@ static void reference(const ccase *c, const float *x, const float *w, const floa
                 s += (double)w[((m * Cg + ci) * c->kh + ky) * c->kw + kx] *
                      (double)x[((n * c->C + ch) * c->H + iy) * c->W + ix];
               }
-          y[((n * c->M + m) * OH + oy) * OW + ox] = s;
+          y[((n * c->M + m) * OH + oy) * OW + ox] = activate(s);
         }
 }
 
@@ -51,7 +62,7 @@ static float rnd(unsigned *s) {
   return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
-/* Runs Conv through its kernel on `threads` threads into y (numel floats). */
+/* Runs Conv (FusedConv with g_act) through its kernel on `threads` threads into y. */
 static void run_conv(const ccase *c, const float *x, const float *w, const float *b, float *y,
                      int64_t OH, int64_t OW, int threads) {
   rt_tensor tx = c->one_d ? mk(IVM_DT_F32, 3, D(c->N, c->C, c->W), x)
@@ -62,7 +73,13 @@ static void run_conv(const ccase *c, const float *x, const float *w, const float
   rt_tensor ty = c->one_d ? mk(IVM_DT_F32, 3, D(c->N, c->M, OW), y)
                           : mk(IVM_DT_F32, 4, D(c->N, c->M, OH, OW), y);
   isa_attr a[16];
-  defaults(ISA_OP_Conv, a);
+  isa_builtin_op op = *g_act ? ISA_OP_FusedConv : ISA_OP_Conv;
+  defaults(op, a);
+  if (*g_act) {
+    set_str(&a[ISA_A_FusedConv_activation], g_act);
+    a[ISA_A_FusedConv_act_alpha].v.f = g_alpha;
+    a[ISA_A_FusedConv_act_alpha].present = 1;
+  }
   int64_t strides[2] = {c->sh, c->sw}, dil[2] = {c->dh, c->dw};
   int64_t pads[4] = {c->pt, c->pl, c->pb, c->pr};
   int64_t s1[1] = {c->sw}, d1[1] = {c->dw}, p1[2] = {c->pl, c->pr};
@@ -83,7 +100,7 @@ static void run_conv(const ccase *c, const float *x, const float *w, const float
   const rt_tensor *in[3] = {&tx, &tw, &tb};
   rt_tensor *out[1] = {&ty};
   rt_call call = {3, 1, in, out, a, &scratch, NULL};
-  ivm_status st = rt_builtin_kernel(ISA_OP_Conv)(&call);
+  ivm_status st = rt_builtin_kernel(op)(&call);
   cr_assert_null(st, "Conv failed: %s", ivm_status_message(st));
   rt_scratch_release(&scratch);
   rt_pool_destroy(pool);
@@ -170,4 +187,20 @@ Test(conv_fast, portable_kernel) {
   for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) check(&direct[i]);
   for (size_t i = 0; i < sizeof im2col / sizeof *im2col; i++) check(&im2col[i]);
   rt_sgemm_use_kernel(RT_SGEMM_AUTO);
+}
+
+/* FusedConv: the activation on every path, LeakyRelu's alpha reaching the kernel. */
+Test(conv_fast, fused_activation_on_every_path) {
+  const char *acts[2] = {"LeakyRelu", "HardSwish"};
+  for (int k = 0; k < 2; k++) {
+    g_act = acts[k];
+    for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++) check(&depthwise[i]);
+    for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) check(&direct[i]);
+    for (size_t i = 0; i < sizeof im2col / sizeof *im2col; i++) check(&im2col[i]);
+    rt_sgemm_use_kernel(RT_SGEMM_AVX2);
+    for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) check(&direct[i]);
+    for (size_t i = 0; i < sizeof im2col / sizeof *im2col; i++) check(&im2col[i]);
+    rt_sgemm_use_kernel(RT_SGEMM_AUTO);
+  }
+  g_act = "";
 }

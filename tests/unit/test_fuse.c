@@ -185,11 +185,11 @@ Test(fuse, hardswish_near_misses_are_left_alone) {
 Test(fuse, conv_per_channel_mul_add_fold_into_the_conv) {
   compiled c;
   compile_ok("fuse_conv_affine", &c);
-  cr_expect_eq(count_op(&c, "Conv"), 3);
+  cr_expect_eq(count_op(&c, "Conv"), 2);
   cr_expect_eq(count_op(&c, "Mul"), 0, "every Mul folded");
   cr_expect_eq(count_op(&c, "Add"), 0, "every Add folded");
-  cr_expect_eq(count_op(&c, "HardSwish"), 1);
-  cr_expect_eq(c.e.def.n_instrs, 4, "got %u instructions", c.e.def.n_instrs);
+  cr_expect_eq(count_op(&c, "FusedConv"), 1, "the scaled conv's hard swish joins it");
+  cr_expect_eq(c.e.def.n_instrs, 3, "got %u instructions", c.e.def.n_instrs);
   compiled_free(&c);
   run_matches("fuse_conv_affine", 3);
 }
@@ -202,6 +202,23 @@ Test(fuse, conv_affine_near_misses_are_left_alone) {
   cr_expect_eq(count_op(&c, "Add"), 1, "addend along the width");
   compiled_free(&c);
   run_matches("fuse_conv_affine_miss", 4);
+}
+
+Test(fuse, conv_activation_becomes_fusedconv) {
+  compiled c;
+  compile_ok("fuse_conv_act", &c);
+  cr_expect_eq(count_op(&c, "FusedConv"), 3, "Relu, BN + LeakyRelu, depthwise + hard swish");
+  cr_expect_eq(count_op(&c, "Conv"), 2, "the conv read twice, the conv before Clip");
+  cr_expect_eq(count_op(&c, "Relu"), 1);
+  cr_expect_eq(count_op(&c, "Clip"), 1);
+  cr_expect_str_eq(str_attr(&c, writer_of(&c, "y2"), "activation"), "LeakyRelu");
+  const isa_def_attr *alpha = attr(&c, writer_of(&c, "y2"), "act_alpha");
+  cr_assert(alpha && alpha->v.f == 0.2f, "LeakyRelu's alpha carried over");
+  cr_expect_str_eq(str_attr(&c, writer_of(&c, "y3"), "activation"), "HardSwish");
+  const isa_def_attr *group = attr(&c, writer_of(&c, "y3"), "group");
+  cr_assert(group && group->v.i == 4, "the Conv's attributes carried over");
+  compiled_free(&c);
+  run_matches("fuse_conv_act", 6);
 }
 
 /* ---- LayerNorm ---------------------------------------------------------------------------- */
@@ -504,9 +521,9 @@ Test(fuse, activation_attributes_map_onto_the_activation_op) {
   isa_attrs_init_defaults(d, fused);
   fused[ISA_A_FusedMatMul_act_alpha].v.f = 0.3f;
   fused[ISA_A_FusedMatMul_act_alpha].present = 1;
-  isa_fused_activation_attrs(ISA_OP_LeakyRelu, fused, act);
+  isa_fused_activation_attrs(ISA_OP_LeakyRelu, fused, ISA_A_FusedMatMul_activation, act);
   cr_expect_eq(act[ISA_A_LeakyRelu_alpha].v.f, 0.3f);
-  isa_fused_activation_attrs(ISA_OP_HardSigmoid, fused, act);
+  isa_fused_activation_attrs(ISA_OP_HardSigmoid, fused, ISA_A_FusedMatMul_activation, act);
   cr_expect_eq(act[ISA_A_HardSigmoid_alpha].v.f, 0.3f);
   cr_expect_eq(act[ISA_A_HardSigmoid_beta].v.f, 0.5f, "beta not given: HardSigmoid's default");
   isa_builtin_op op;

@@ -1,0 +1,65 @@
+/* Conv -> activation becomes FusedConv: the activation runs on each block of the conv's
+ * output right after the block is computed, while it is in cache, instead of as another
+ * pass over the whole tensor. The activation is one of the unary ops FusedMatMul takes
+ * (isa_fused_activation_ops); the Conv must be f32 and its output read by the activation
+ * alone. Conv + BatchNormalization and Conv + per-channel Mul / Add have been folded
+ * into the Conv before this pass runs (pass_fuse.c), so Conv -> BN -> Relu fuses too. */
+#include "compiler/pass_fuse.h"
+#include "isa/infer_fused.h"
+
+/* Copies the activation node's alpha / beta / approximate into the fused node `id`. */
+static ivm_status copy_act_attrs(cc_graph *g, uint32_t id, const cc_node *act) {
+  static const struct {
+    const char *from, *to;
+  } map[] = {{"alpha", "act_alpha"}, {"beta", "act_beta"}, {"approximate", "act_approximate"}};
+  for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
+    int s = isa_attr_index(act->desc, map[k].from);
+    if (s < 0) continue;
+    const isa_attr *a = &act->slots[s];
+    if (a->type == ISA_ATTR_FLOAT)
+      IVM_TRY(cc_node_set_float(g, id, map[k].to, a->v.f));
+    else if (a->type == ISA_ATTR_STRING)
+      IVM_TRY(cc_node_set_attr(g, id, map[k].to, ISA_ATTR_STRING, 0, 0, a->v.s, NULL, 1));
+  }
+  return NULL;
+}
+
+/* Node i is an activation op. */
+static ivm_status try_conv_act(fuse_ctx *f, uint32_t i, int *done) {
+  *done = 0;
+  cc_graph *g = f->g;
+  const cc_node *an = &g->nodes[i];
+  if (an->n_in != 1 || an->n_out != 1 || an->out[0] < 0) return NULL;
+  int32_t c = fuse_single_producer(f, an->in[0], ISA_OP_Conv, i);
+  if (c < 0) return NULL;
+  const cc_node conv = g->nodes[c], act = *an; /* fuse_rewrite changes node i */
+  if (g->values[an->in[0]].type.dtype != IVM_DT_F32 || conv.n_in < 2) return NULL;
+  for (uint32_t k = 0; k < conv.n_in; k++)
+    if (conv.in[k] >= 0 && g->values[conv.in[k]].type.dtype != IVM_DT_F32) return NULL;
+  int32_t in[3] = {conv.in[0], conv.in[1], conv.n_in > 2 ? conv.in[2] : -1};
+  uint32_t n_in = conv.n_in > 2 && conv.in[2] >= 0 ? 3 : 2;
+  cc_node saved;
+  IVM_TRY(fuse_rewrite(f, i, ISA_OP_FusedConv, in, n_in, &saved));
+  for (uint32_t k = 0; k < conv.n_attrs; k++) { /* Conv's attributes as given */
+    const isa_def_attr *a = &conv.attrs[k];
+    IVM_TRY(cc_node_set_attr(g, i, a->name, a->type, a->v.i, a->v.f, a->v.s, a->v.ints, a->count));
+  }
+  IVM_TRY(cc_node_set_attr(g, i, "activation", ISA_ATTR_STRING, 0, 0, act.desc->name, NULL, 1));
+  IVM_TRY(copy_act_attrs(g, i, &act));
+  uint32_t dead[1] = {(uint32_t)c};
+  return fuse_commit(f, i, &saved, dead, 1, done);
+}
+
+ivm_status fuse_conv_activation(fuse_ctx *f, uint32_t *count) {
+  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
+    const cc_node *n = &f->g->nodes[i];
+    isa_builtin_op op;
+    if (n->dead || !isa_fused_activation(n->desc ? n->desc->name : "", &op) ||
+        op == ISA_OP_COUNT || op != n->op)
+      continue;
+    int done = 0;
+    IVM_TRY(try_conv_act(f, i, &done));
+    *count += (uint32_t)done;
+  }
+  return NULL;
+}
