@@ -29,13 +29,13 @@ typedef struct conv_plan {
 void rt_conv_activate(const conv_plan *p, float *x, int64_t n);
 
 /* Whether the direct depthwise kernel takes this f32 conv: every output channel reads
- * one input channel (Cg == 1), 1-D or 2-D. */
+ * one input channel of several (Cg == 1, G == C > 1), 1-D or 2-D. */
 int rt_conv_depthwise_ok(const conv_plan *p);
 ivm_status rt_conv_depthwise_f32(const rt_call *call, const conv_plan *p);
 
 /* Whether the direct kernel (conv_direct.c) takes this f32 conv: 1-D or 2-D, not 1x1,
- * several input channels per group, and the AVX-512 matrix kernel in use (its register
- * tile; elsewhere im2col + the portable sgemm). */
+ * not depthwise, and the AVX-512 matrix kernel in use (its register tile; elsewhere
+ * im2col + the portable sgemm). */
 int rt_conv_direct_ok(const conv_plan *p);
 ivm_status rt_conv_direct_f32(const rt_call *call, const conv_plan *p);
 

@@ -28,6 +28,9 @@
 #define CD_FN __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
 #define CD_MR 14       /* output channels per tile: 28 accumulators + 2 loads + 1 broadcast */
 #define CD_MAX_TAPS 256
+#ifndef CD_MIN_POSITIONS
+#define CD_MIN_POSITIONS 64
+#endif
 
 typedef struct cd_job {
   const conv_plan *p;
@@ -47,7 +50,10 @@ typedef struct cd_job {
 } cd_job;
 
 int rt_conv_direct_ok(const conv_plan *p) {
-  return (p->w.n == 1 || p->w.n == 2) && !p->pointwise && p->Cg > 1 &&
+  /* Few output positions: the weights, packed on every call, would cost more than the
+   * products (silero_vad's 1-D convs are 1-4 positions wide); im2col + sgemm then. */
+  return (p->w.n == 1 || p->w.n == 2) && !p->pointwise && (p->Cg > 1 || p->G == 1) &&
+         p->out_sz >= CD_MIN_POSITIONS &&
          p->k_sz <= CD_MAX_TAPS && rt_sgemm_current_kernel() == RT_SGEMM_AVX512;
 }
 

@@ -1,4 +1,4 @@
-/* Depthwise Conv (group == input channels, so every output channel reads one input
+/* Depthwise Conv (group == input channels > 1, so every output channel reads one input
  * channel), 1-D and 2-D, f32: a direct kernel. im2col would turn each channel into a
  * 1-row matrix product, which runs at a few GFLOPS.
  *
@@ -34,21 +34,20 @@ typedef struct dw_job {
   int64_t owr;      /* ow rounded up to whole vectors */
   int64_t ph, pw;   /* rows and width of one phase of the padded buffer */
   size_t buf_bytes; /* one range's buffer, a multiple of 64 */
+  int64_t taps, off[DW_MAX_TAPS]; /* tap t of output (0, 0) reads the buffer at off[t] */
   char *mem;
   int64_t items;
   int ranges;
 } dw_job;
 
 int rt_conv_depthwise_ok(const conv_plan *p) {
-  return p->Cg == 1 && p->G == p->C && (p->w.n == 1 || p->w.n == 2) &&
+  return p->Cg == 1 && p->G == p->C && p->G > 1 && (p->w.n == 1 || p->w.n == 2) &&
          p->k_sz <= DW_MAX_TAPS;
 }
 
-static dw_vec dw_load(const float *p) {
-  dw_vec v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
+/* A macro, not a function: returning a 32-byte vector from a function is an ABI
+ * question GCC warns about when AVX is not enabled (the sanitizer build). */
+#define DW_LOAD(v, p) memcpy(&(v), (p), sizeof(v))
 
 /* Zero-padded, phase-split copy of one input plane: buf[q][r][c] = padded(r, c * sw + q). */
 static void fill_phases(const dw_job *j, const float *x, float *buf) {
@@ -75,7 +74,9 @@ static void fill_phases(const dw_job *j, const float *x, float *buf) {
         if (j->sw == 2) /* de-interleave a vector pair at a time */
           for (; c + DW_V <= hi; c += DW_V) {
             const float *s = row + first + c * 2;
-            dw_vec a = dw_load(s), b = dw_load(s + DW_V);
+            dw_vec a, b;
+            DW_LOAD(a, s);
+            DW_LOAD(b, s + DW_V);
             dw_vec e = __builtin_shuffle(a, b, (dw_ivec){0, 2, 4, 6, 8, 10, 12, 14});
             memcpy(dst + c, &e, sizeof e);
           }
@@ -95,7 +96,11 @@ static void fill_phases(const dw_job *j, const float *x, float *buf) {
     for (int64_t t = 0; t < taps; t++) {                                                   \
       const float *s = src + off[t];                                                       \
       dw_vec wv = (dw_vec){0} + w[t];                                                      \
-      for (int v = 0; v < NB; v++) acc[v] += wv * dw_load(s + v * DW_V);                   \
+      for (int v = 0; v < NB; v++) {                                                       \
+        dw_vec x;                                                                          \
+        DW_LOAD(x, s + v * DW_V);                                                          \
+        acc[v] += wv * x;                                                                  \
+      }                                                                                    \
     }                                                                                      \
     memcpy(out, acc, sizeof acc);                                                          \
   }
@@ -112,7 +117,11 @@ DW_FMA_ATTR static inline void dw_rows4(int64_t taps, const int64_t *off, const 
   for (int64_t t = 0; t < taps; t++) {
     const float *s = src + off[t];
     dw_vec wv = (dw_vec){0} + w[t];
-    for (int v = 0; v < 4; v++) acc[v] += wv * dw_load(s + v * rs);
+    for (int v = 0; v < 4; v++) {
+      dw_vec x;
+      DW_LOAD(x, s + v * rs);
+      acc[v] += wv * x;
+    }
   }
   memcpy(out, acc, sizeof acc);
 }
@@ -121,14 +130,7 @@ static void dw_channel(const dw_job *j, const float *buf, int64_t n, int64_t oc)
   const float *w = j->W + oc * j->kh * j->kw;
   float bias = j->B ? j->B[oc] : 0.0f;
   float *y = j->Y + (n * j->p->M + oc) * j->oh * j->ow;
-  /* tap (ky, kx) of output (oy, ox) reads phase (kx dw) % sw, row oy sh + ky dh, column
-   * ox + (kx dw) / sw */
-  int64_t off[DW_MAX_TAPS], taps = j->kh * j->kw;
-  for (int64_t ky = 0; ky < j->kh; ky++)
-    for (int64_t kx = 0; kx < j->kw; kx++) {
-      int64_t o = kx * j->dw;
-      off[ky * j->kw + kx] = ((o % j->sw) * j->ph + ky * j->dh) * j->pw + o / j->sw;
-    }
+  const int64_t *off = j->off, taps = j->taps;
   int64_t oy = 0;
   if (j->owr < 4 * DW_V) /* narrow rows: blocks of four rows by one vector */
     for (; oy + 4 <= j->oh; oy += 4) {
@@ -198,6 +200,14 @@ ivm_status rt_conv_depthwise_f32(const rt_call *call, const conv_plan *p) {
   j.ph = (j.oh - 1) * j.sh + (j.kh - 1) * j.dh + 1;
   j.pw = j.owr + (j.kw - 1) * j.dw / j.sw;
   j.buf_bytes = rt_align64((size_t)(j.sw * j.ph * j.pw) * sizeof(float));
+  /* tap (ky, kx) of output (oy, ox) reads phase (kx dw) % sw, row oy sh + ky dh, column
+   * ox + (kx dw) / sw */
+  j.taps = j.kh * j.kw;
+  for (int64_t ky = 0; ky < j.kh; ky++)
+    for (int64_t kx = 0; kx < j.kw; kx++) {
+      int64_t o = kx * j.dw;
+      j.off[ky * j.kw + kx] = ((o % j.sw) * j.ph + ky * j.dh) * j.pw + o / j.sw;
+    }
   j.items = p->N * p->C;
   rt_pool *pool = rt_call_pool(call);
   /* A depthwise multiply-add costs a few times a matrix product's, so weigh it up when

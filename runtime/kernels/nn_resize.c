@@ -191,6 +191,117 @@ RESIZE(int8_t, i8, ST_I8)
 RESIZE(int32_t, i32, ST_I32)
 RESIZE(int64_t, i64, ST_I64)
 
+/* ---- nearest fast path ---------------------------------------------------------------
+ * When every output index of every axis has one tap (nearest mode, nothing outside the
+ * input), an output element is a copy of one input element: the generic loop's double
+ * round trip is exact for f32, f64, i8, u8 and i32 (for i64 the copy is exact where the
+ * generic loop would round above 2^53). Output rows are built by a gather along the last
+ * axis (k stores per input element when the axis is an integer upsample by k), and an
+ * output row whose source row equals the previous row's is a copy of that already-built
+ * row. The index tables come from make_taps, so the mapping is the generic path's. */
+typedef struct nn_job {
+  int rank;
+  size_t esz;
+  int64_t in_stride[ISA_MAX_RANK], out_dims[ISA_MAX_RANK];
+  tap *const *taps;
+  const int64_t *ix; /* last axis: input index per output index */
+  int64_t rep;       /* > 0: ix[j] == j / rep for every j */
+  int64_t row_in, row_out;
+  const char *x;
+  char *y;
+} nn_job;
+
+#define NN_GATHER(T)                                                                     \
+  static void nn_row_##T(const nn_job *j, const T *src, T *dst) {                        \
+    int64_t n = j->row_out;                                                              \
+    if (j->rep == 1) {                                                                   \
+      memcpy(dst, src, (size_t)n * sizeof(T));                                           \
+    } else if (j->rep == 2) {                                                            \
+      for (int64_t i = 0; i < n / 2; i++) dst[2 * i] = dst[2 * i + 1] = src[i];          \
+    } else if (j->rep > 2) {                                                             \
+      int64_t k = j->rep;                                                                \
+      for (int64_t i = 0; i < n / k; i++)                                                \
+        for (int64_t r = 0; r < k; r++) dst[i * k + r] = src[i];                         \
+    } else {                                                                             \
+      const int64_t *ix = j->ix;                                                         \
+      for (int64_t i = 0; i < n; i++) dst[i] = src[ix[i]];                               \
+    }                                                                                    \
+  }
+NN_GATHER(uint8_t)
+NN_GATHER(uint32_t)
+NN_GATHER(uint64_t)
+#undef NN_GATHER
+
+static void nn_task(void *vjob, int64_t begin, int64_t end) {
+  const nn_job *j = vjob;
+  int R = j->rank;
+  size_t rb = (size_t)j->row_out * j->esz;
+  int64_t o[ISA_MAX_RANK] = {0}, prev_src = -1, rem = begin;
+  for (int d = R - 2; d >= 0; d--) {
+    o[d] = rem % j->out_dims[d];
+    rem /= j->out_dims[d];
+  }
+  for (int64_t row = begin; row < end; row++) {
+    int64_t src = 0;
+    for (int d = 0; d < R - 1; d++) src += j->taps[d][o[d]].idx[0] * j->in_stride[d];
+    char *dst = j->y + (size_t)row * rb;
+    if (src == prev_src) { /* same source row as the row just built in this range */
+      memcpy(dst, dst - rb, rb);
+    } else {
+      const char *s = j->x + (size_t)src * j->esz;
+      switch (j->esz) {
+        case 1: nn_row_uint8_t(j, (const uint8_t *)s, (uint8_t *)dst); break;
+        case 4: nn_row_uint32_t(j, (const uint32_t *)s, (uint32_t *)dst); break;
+        default: nn_row_uint64_t(j, (const uint64_t *)s, (uint64_t *)dst); break;
+      }
+    }
+    prev_src = src;
+    for (int d = R - 2; d >= 0; d--) {
+      if (++o[d] < j->out_dims[d]) break;
+      o[d] = 0;
+    }
+  }
+}
+
+/* 1 when the fast path ran. */
+static int resize_nearest_fast(const rt_call *call, const rt_tensor *x, rt_tensor *y,
+                               tap *const *taps, int64_t *ix) {
+  int R = x->rank;
+  size_t esz = ivm_dtype_size((ivm_dtype)x->dtype);
+  if (R < 1 || (esz != 1 && esz != 4 && esz != 8)) return 0;
+  for (int d = 0; d < R; d++)
+    for (int64_t o = 0; o < y->dims[d]; o++)
+      if (taps[d][o].n != 1 || taps[d][o].outside || taps[d][o].w[0] != 1.0) return 0;
+  nn_job j;
+  j.rank = R;
+  j.esz = esz;
+  j.taps = taps;
+  int64_t acc = 1;
+  for (int d = R - 1; d >= 0; d--) {
+    j.in_stride[d] = acc;
+    acc *= x->dims[d];
+    j.out_dims[d] = y->dims[d];
+  }
+  j.row_in = x->dims[R - 1];
+  j.row_out = y->dims[R - 1];
+  for (int64_t o = 0; o < j.row_out; o++) ix[o] = taps[R - 1][o].idx[0];
+  j.ix = ix;
+  /* An integer upsample (or identity) of the last axis whose indices are o / k. */
+  j.rep = 0;
+  if (j.row_out % j.row_in == 0) {
+    int64_t k = j.row_out / j.row_in;
+    j.rep = k;
+    for (int64_t o = 0; o < j.row_out && j.rep; o++)
+      if (ix[o] != o / k) j.rep = 0;
+  }
+  j.x = x->data;
+  j.y = y->data;
+  int64_t rows = rt_numel(y) / j.row_out;
+  int64_t grain = EW_GRAIN / j.row_out;
+  rt_pool_for(ew_pool(call), rows, grain < 1 ? 1 : grain, nn_task, &j);
+  return 1;
+}
+
 ivm_status rt_k_Resize(const rt_call *call) {
   const rt_tensor *x = call->in[0];
   rt_tensor *y = call->out[0];
@@ -218,13 +329,20 @@ ivm_status rt_k_Resize(const rt_call *call) {
   if (rt_numel(y) == 0) return NULL;
   if (rt_numel(x) == 0) return ivm_error(IVM_ERR_RUNTIME, "Resize: empty input, non-empty output");
   void *mem;
-  IVM_TRY(rt_scratch_get(call->scratch, (size_t)total_taps * sizeof(tap), &mem));
+  size_t taps_bytes = ew_align64((size_t)total_taps * sizeof(tap));
+  int64_t last = rank > 0 ? r.out[rank - 1] : 0;
+  IVM_TRY(rt_scratch_get(call->scratch, taps_bytes + (size_t)last * sizeof(int64_t), &mem));
   tap *taps[ISA_MAX_RANK], *next = mem;
   for (int d = 0; d < rank; d++) {
     taps[d] = next;
     make_taps(&r, d, x->dims[d], r.out[d], next);
     next += r.out[d];
   }
+  int fast_dt = x->dtype == IVM_DT_F32 || x->dtype == IVM_DT_F64 || x->dtype == IVM_DT_U8 ||
+                x->dtype == IVM_DT_I8 || x->dtype == IVM_DT_I32 || x->dtype == IVM_DT_I64;
+  if (r.mode == ISA_NN_RESIZE_NEAREST && fast_dt &&
+      resize_nearest_fast(call, x, y, taps, (int64_t *)((char *)mem + taps_bytes)))
+    return NULL;
   switch (x->dtype) {
     case IVM_DT_F32: resize_f32(rank, x->dims, y->dims, taps, r.extrapolation, x->data, y->data); break;
     case IVM_DT_F64: resize_f64(rank, x->dims, y->dims, taps, r.extrapolation, x->data, y->data); break;

@@ -44,6 +44,48 @@ typedef ew_unary_fn un_fn;
   static const un_fn tbl_##OP[EW_NDT] = {EW_FLOAT_TYPES(TBL_F, OP) EW_SINT_TYPES(TBL_I, OP) \
                                              EW_UINT_TYPES(TBL_I, OP)};
 
+/* x < 0 ? neg : x with both operands already evaluated (see U_LeakyRelu_F), as a bit
+ * mask: a plain ?: lets the compiler move the multiply back under a branch. */
+#define ew_select_lt0(x, neg) _Generic((x), float: sel_lt0_f, default: sel_lt0_d)((x), (neg))
+static inline float sel_lt0_f(float x, float neg) {
+  uint32_t bx, bn, m = 0u - (uint32_t)(x < 0.0f);
+  memcpy(&bx, &x, 4);
+  memcpy(&bn, &neg, 4);
+  bx = (bn & m) | (bx & ~m);
+  memcpy(&x, &bx, 4);
+  return x;
+}
+static inline double sel_lt0_d(double x, double neg) {
+  uint64_t bx, bn, m = 0u - (uint64_t)(x < 0.0);
+  memcpy(&bx, &x, 8);
+  memcpy(&bn, &neg, 8);
+  bx = (bn & m) | (bx & ~m);
+  memcpy(&x, &bx, 8);
+  return x;
+}
+
+/* clamp(v, 0, 1) as bit masks (NaN stays NaN): written with ?: around a product (hard
+ * swish), GCC moves the product under a branch per element, as above. */
+#define ew_clamp01(v) _Generic((v), float: clamp01_f, default: clamp01_d)(v)
+static inline float clamp01_f(float v) {
+  uint32_t bv, one, lo = 0u - (uint32_t)(v < 0.0f), hi = 0u - (uint32_t)(v > 1.0f);
+  float f1 = 1.0f;
+  memcpy(&bv, &v, 4);
+  memcpy(&one, &f1, 4);
+  bv = (bv & ~lo & ~hi) | (one & hi);
+  memcpy(&v, &bv, 4);
+  return v;
+}
+static inline double clamp01_d(double v) {
+  uint64_t bv, one, lo = 0u - (uint64_t)(v < 0.0), hi = 0u - (uint64_t)(v > 1.0);
+  double f1 = 1.0;
+  memcpy(&bv, &v, 8);
+  memcpy(&one, &f1, 8);
+  bv = (bv & ~lo & ~hi) | (one & hi);
+  memcpy(&v, &bv, 8);
+  return v;
+}
+
 #define U_Sqrt_F(T, UT, x) GF(sqrt, x)
 #define U_Exp_F(T, UT, x) GF(exp, x)
 #define U_Log_F(T, UT, x) GF(log, x)
@@ -53,10 +95,13 @@ typedef ew_unary_fn un_fn;
 #define U_Sigmoid_F(T, UT, x) ((T)1 / ((T)1 + GF(exp, -(x))))
 #define U_Tanh_F(T, UT, x) GF(tanh, x)
 #define U_Erf_F(T, UT, x) GF(erf, x)
-#define EW_CLAMP01(T, v) ((v) < (T)0 ? (T)0 : (v) > (T)1 ? (T)1 : (v))
-#define U_HardSigmoid_F(T, UT, x) EW_CLAMP01(T, p0 * (x) + p1)
-#define U_HardSwish_F(T, UT, x) ((x) * EW_CLAMP01(T, (x) * (T)(1.0 / 6.0) + (T)0.5))
-#define U_LeakyRelu_F(T, UT, x) ((x) < (T)0 ? p0 * (x) : (x))
+#define U_HardSigmoid_F(T, UT, x) ew_clamp01(p0 * (x) + p1)
+#define U_HardSwish_F(T, UT, x) ((x) * ew_clamp01((x) * (T)(1.0 / 6.0) + (T)0.5))
+/* The product is computed for every element and then selected: written as a conditional
+ * product, GCC keeps a branch per element (it may not speculate a multiply that could
+ * raise an FP flag), which mispredicts on mixed signs and blocks vectorisation. Same
+ * result bits either way. */
+#define U_LeakyRelu_F(T, UT, x) ew_select_lt0((x), p0 * (x))
 #define U_Relu_F(T, UT, x) ((x) < (T)0 ? (T)0 : (x))
 #define U_Relu_S U_Relu_F
 #define U_Neg_F(T, UT, x) (-(x))

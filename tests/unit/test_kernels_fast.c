@@ -1,0 +1,144 @@
+/* Fast paths of elementwise and resampling kernels: nearest Resize (index tables and row
+ * copies), the vectorised LeakyRelu / Relu, broadcast Add. Expected values come from numpy
+ * (tests/data/gen_resize_nearest.py writes resize_nearest_fixture.h) or from the ONNX
+ * definition applied to each element here. Unary results are checked bit for bit at every
+ * length 1..40 and start offset 0..7, since the pool and ivm.FusedMatMul call kernels on
+ * arbitrary sub-ranges. */
+#include <criterion/criterion.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel_test_util.h"
+
+typedef struct rn_case {
+  const char *name;
+  int rank;
+  const int64_t *xdims;
+  const float *x, *scales, *roi;
+  const int64_t *ydims;
+  const float *y;
+  const char *ctm, *nearest;
+} rn_case;
+
+#include "../data/resize_nearest_fixture.h"
+
+static uint32_t bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+
+Test(fast_resize, nearest_against_numpy) {
+  for (size_t k = 0; k < sizeof rn_cases / sizeof rn_cases[0]; k++) {
+    const rn_case *c = &rn_cases[k];
+    isa_attr at[16];
+    defaults(ISA_OP_Resize, at);
+    set_str(&at[ISA_A_Resize_coordinate_transformation_mode], c->ctm);
+    set_str(&at[ISA_A_Resize_nearest_mode], c->nearest);
+    at[ISA_A_Resize_extrapolation_value].v.f = -7.0f;
+    at[ISA_A_Resize_extrapolation_value].present = 1;
+    rt_tensor x = mk(IVM_DT_F32, c->rank, c->xdims, c->x);
+    rt_tensor roi = mk(IVM_DT_F32, 1, D(2 * c->rank), c->roi);
+    rt_tensor sc = mk(IVM_DT_F32, 1, D(c->rank), c->scales);
+    const rt_tensor *in[] = {&x, c->roi ? &roi : NULL, &sc};
+    rt_tensor out;
+    ok(run(ISA_OP_Resize, 3, in, at, 1, &out));
+    shape_is(&out, IVM_DT_F32, c->rank, c->ydims);
+    const float *g = out.data;
+    for (int64_t i = 0; i < rt_numel(&out); i++)
+      cr_assert_eq(bits(g[i]), bits(c->y[i]), "%s: [%lld] = %g, numpy %g", c->name,
+                   (long long)i, g[i], c->y[i]);
+    free(out.data);
+  }
+}
+
+/* Other element sizes go through the same row copies: u8 and i64, scale 2 and 3. */
+Test(fast_resize, nearest_u8_i64) {
+  isa_attr at[16];
+  defaults(ISA_OP_Resize, at);
+  set_str(&at[ISA_A_Resize_coordinate_transformation_mode], "asymmetric");
+  set_str(&at[ISA_A_Resize_nearest_mode], "floor");
+  const uint8_t xb[] = {1, 2, 3, 4, 5, 6};
+  rt_tensor x = mk(IVM_DT_U8, 2, D(2, 3), xb), sc = mk(IVM_DT_F32, 1, D(2), (float[]){2, 3});
+  const rt_tensor *in[] = {&x, NULL, &sc};
+  rt_tensor out;
+  ok(run(ISA_OP_Resize, 3, in, at, 1, &out));
+  shape_is(&out, IVM_DT_U8, 2, D(4, 9));
+  const uint8_t want8[] = {1, 1, 1, 2, 2, 2, 3, 3, 3, 1, 1, 1, 2, 2, 2, 3, 3, 3,
+                           4, 4, 4, 5, 5, 5, 6, 6, 6, 4, 4, 4, 5, 5, 5, 6, 6, 6};
+  cr_assert(memcmp(out.data, want8, sizeof want8) == 0);
+  free(out.data);
+  /* above 2^53: exact copies */
+  const int64_t xl[] = {(1LL << 60) + 1, -3};
+  rt_tensor xi = mk(IVM_DT_I64, 2, D(1, 2), xl), sc2 = mk(IVM_DT_F32, 1, D(2), (float[]){1, 2});
+  const rt_tensor *in2[] = {&xi, NULL, &sc2};
+  ok(run(ISA_OP_Resize, 3, in2, at, 1, &out));
+  i64_is(&out, (const int64_t[]){(1LL << 60) + 1, (1LL << 60) + 1, -3, -3}, 4);
+  free(out.data);
+}
+
+/* ---- unary: every length and offset, bit for bit -------------------------------------- */
+#define NV 48
+static void fill_special(float *v) {
+  const float sp[] = {-0.0f, 0.0f, NAN, -INFINITY, INFINITY, 1e-40f, -1e-40f, -FLT_MAX};
+  for (int i = 0; i < NV; i++) v[i] = (float)((i * 37) % 23 - 11) * 0.37f;
+  for (int i = 0; i < 8; i++) v[i * 5 + 2] = sp[i];
+}
+
+static void check_unary_ranges(isa_builtin_op op, float alpha) {
+  float v[NV];
+  fill_special(v);
+  isa_attr at[16];
+  defaults(op, at);
+  if (op == ISA_OP_LeakyRelu) at[ISA_A_LeakyRelu_alpha].v.f = alpha;
+  for (int off = 0; off < 8; off++)
+    for (int n = 1; n <= 40; n++) {
+      rt_tensor x = mk(IVM_DT_F32, 1, D(n), v + off), out;
+      const rt_tensor *in[] = {&x};
+      ok(run(op, 1, in, at, 1, &out));
+      const float *g = out.data;
+      for (int i = 0; i < n; i++) {
+        float a = v[off + i];
+        /* the ONNX definitions: LeakyRelu alpha * x for x < 0; Relu max(0, x) with NaN kept */
+        float want = op == ISA_OP_LeakyRelu ? (a < 0 ? alpha * a : a) : (a < 0 ? 0.0f : a);
+        cr_assert_eq(bits(g[i]), bits(want), "op %d off %d n %d [%d]: %g, expected %g", op, off,
+                     n, i, g[i], want);
+      }
+      free(out.data);
+    }
+}
+
+Test(fast_unary, leaky_relu_every_range) {
+  check_unary_ranges(ISA_OP_LeakyRelu, 0.01f);
+  check_unary_ranges(ISA_OP_LeakyRelu, 0.3f);
+}
+
+Test(fast_unary, relu_every_range) { check_unary_ranges(ISA_OP_Relu, 0); }
+
+/* ---- broadcast Add / Mul / Max --------------------------------------------------------- */
+Test(fast_binary, per_channel_and_same_shape) {
+  enum { C = 3, H = 5, W = 7, N = C * H * W };
+  float x[N], y[N], b[C] = {0.5f, -1.25f, 1e30f};
+  for (int i = 0; i < N; i++) {
+    x[i] = (float)(i % 13) * 0.1f - 0.6f;
+    y[i] = (float)(i % 7) * -0.3f + 0.2f;
+  }
+  rt_tensor tx = mk(IVM_DT_F32, 4, D(1, C, H, W), x), tb = mk(IVM_DT_F32, 4, D(1, C, 1, 1), b);
+  rt_tensor ty = mk(IVM_DT_F32, 4, D(1, C, H, W), y), out;
+  const rt_tensor *pc[] = {&tx, &tb}, *cp[] = {&tb, &tx}, *ss[] = {&tx, &ty};
+  ok(run(ISA_OP_Add, 2, pc, NULL, 1, &out));
+  for (int i = 0; i < N; i++) cr_assert_eq(bits(((float *)out.data)[i]), bits(x[i] + b[i / (H * W)]));
+  free(out.data);
+  ok(run(ISA_OP_Mul, 2, cp, NULL, 1, &out));
+  for (int i = 0; i < N; i++) cr_assert_eq(bits(((float *)out.data)[i]), bits(b[i / (H * W)] * x[i]));
+  free(out.data);
+  ok(run(ISA_OP_Add, 2, ss, NULL, 1, &out));
+  for (int i = 0; i < N; i++) cr_assert_eq(bits(((float *)out.data)[i]), bits(x[i] + y[i]));
+  free(out.data);
+  ok(run(ISA_OP_Max, 2, ss, NULL, 1, &out));
+  for (int i = 0; i < N; i++) cr_assert_eq(((float *)out.data)[i], x[i] > y[i] ? x[i] : y[i]);
+  free(out.data);
+}
