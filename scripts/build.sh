@@ -12,7 +12,7 @@ case "$kind" in
 esac
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
-if [ ! -f "$dir/CMakeCache.txt" ]; then
+if [ ! -f "$dir/build.ninja" ] && [ ! -f "$dir/Makefile" ]; then  # a failed configure leaves only the cache
   cmake -S . -B "$dir" "${generator[@]}" "${flags[@]}" >/dev/null
 fi
 cmake --build "$dir" --parallel "$(nproc)"
