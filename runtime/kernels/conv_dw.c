@@ -72,7 +72,7 @@ static void fill_phases(const dw_job *j, const float *x, float *buf) {
       } else {
         int64_t c = lo;
         if (j->sw == 2) /* de-interleave a vector pair at a time */
-          for (; c + DW_V <= hi; c += DW_V) {
+          for (; c + DW_V <= hi && first + 2 * (c + DW_V) <= j->iw; c += DW_V) {
             const float *s = row + first + c * 2;
             dw_vec a, b;
             DW_LOAD(a, s);
