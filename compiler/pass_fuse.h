@@ -52,6 +52,10 @@ ivm_status fuse_rewrite(fuse_ctx *f, uint32_t id, isa_builtin_op op, const int32
 ivm_status fuse_commit(fuse_ctx *f, uint32_t id, const cc_node *saved, const uint32_t *dead,
                        uint32_t n_dead, int *done);
 
+/* Copies an activation node's alpha / beta / approximate into the fused node `id` as
+ * act_alpha / act_beta / act_approximate (FusedMatMul, FusedConv). */
+ivm_status fuse_copy_activation_attrs(cc_graph *g, uint32_t id, const cc_node *act);
+
 /* The passes, each over the whole graph; counts of fusions made are added to *count. */
 ivm_status fuse_gelu(fuse_ctx *f, uint32_t *count);
 ivm_status fuse_hardswish(fuse_ctx *f, uint32_t *count);

@@ -7,23 +7,6 @@
 #include "compiler/pass_fuse.h"
 #include "isa/infer_fused.h"
 
-/* Copies the activation node's alpha / beta / approximate into the fused node `id`. */
-static ivm_status copy_act_attrs(cc_graph *g, uint32_t id, const cc_node *act) {
-  static const struct {
-    const char *from, *to;
-  } map[] = {{"alpha", "act_alpha"}, {"beta", "act_beta"}, {"approximate", "act_approximate"}};
-  for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
-    int s = isa_attr_index(act->desc, map[k].from);
-    if (s < 0) continue;
-    const isa_attr *a = &act->slots[s];
-    if (a->type == ISA_ATTR_FLOAT)
-      IVM_TRY(cc_node_set_float(g, id, map[k].to, a->v.f));
-    else if (a->type == ISA_ATTR_STRING)
-      IVM_TRY(cc_node_set_attr(g, id, map[k].to, ISA_ATTR_STRING, 0, 0, a->v.s, NULL, 1));
-  }
-  return NULL;
-}
-
 /* Node i is an activation op. */
 static ivm_status try_conv_act(fuse_ctx *f, uint32_t i, int *done) {
   *done = 0;
@@ -45,7 +28,7 @@ static ivm_status try_conv_act(fuse_ctx *f, uint32_t i, int *done) {
     IVM_TRY(cc_node_set_attr(g, i, a->name, a->type, a->v.i, a->v.f, a->v.s, a->v.ints, a->count));
   }
   IVM_TRY(cc_node_set_attr(g, i, "activation", ISA_ATTR_STRING, 0, 0, act.desc->name, NULL, 1));
-  IVM_TRY(copy_act_attrs(g, i, &act));
+  IVM_TRY(fuse_copy_activation_attrs(g, i, &act));
   uint32_t dead[1] = {(uint32_t)c};
   return fuse_commit(f, i, &saved, dead, 1, done);
 }

@@ -47,8 +47,7 @@ static isa_builtin_op activation_reader(fuse_ctx *f, int32_t y, int32_t *node) {
   return ISA_OP_COUNT;
 }
 
-/* Copies the activation node's alpha / beta / approximate into FusedMatMul node `id`. */
-static ivm_status copy_activation_attrs(cc_graph *g, uint32_t id, const cc_node *act) {
+ivm_status fuse_copy_activation_attrs(cc_graph *g, uint32_t id, const cc_node *act) {
   static const struct {
     const char *from, *to;
   } map[] = {{"alpha", "act_alpha"}, {"beta", "act_beta"}, {"approximate", "act_approximate"}};
@@ -125,7 +124,7 @@ static ivm_status try_epilogue(fuse_ctx *f, uint32_t i, int *done) {
   if (act != ISA_OP_COUNT) {
     IVM_TRY(cc_node_set_attr(g, last, "activation", ISA_ATTR_STRING, 0, 0,
                              isa_builtin_desc(act)->name, NULL, 1));
-    IVM_TRY(copy_activation_attrs(g, last, &act_node));
+    IVM_TRY(fuse_copy_activation_attrs(g, last, &act_node));
   }
   return fuse_commit(f, last, &saved, dead, n_dead, done);
 }

@@ -28,6 +28,14 @@ typedef struct conv_plan {
 /* Applies p->act to n contiguous floats (nothing without an activation). */
 void rt_conv_activate(const conv_plan *p, float *x, int64_t n);
 
+/* Zero-padded copy of one input plane x (ih x iw; 1-D: ih 1), its columns split by phase
+ * modulo the horizontal stride sw: buf[q][r][c] = padded(r, c * sw + q) for r < ph,
+ * c < pw, with pt rows and pl columns of padding before the input. The inputs of
+ * consecutive output positions under one kernel tap are then contiguous whatever the
+ * stride and dilation (conv_dw.c, conv_direct.c). */
+void rt_conv_fill_phases(const float *x, int64_t ih, int64_t iw, int64_t pt, int64_t pl,
+                         int64_t sw, int64_t ph, int64_t pw, float *buf);
+
 /* Whether the direct depthwise kernel takes this f32 conv: every output channel reads
  * one input channel of several (Cg == 1, G == C > 1), 1-D or 2-D. */
 int rt_conv_depthwise_ok(const conv_plan *p);

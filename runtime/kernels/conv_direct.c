@@ -111,36 +111,13 @@ static void pack_block(const cd_job *j, int64_t oc0, int64_t m, float *dst) {
     for (int64_t i = 0; i < m; i++) *dst++ = j->W[(oc0 + i) * K + k];
 }
 
-/* Zero-padded, phase-split copy of input channels [c0, c1) of the current pair:
- * buf[c][q][r][col] = padded(c, r, col * sw + q). */
+/* The padded, phase-split copy of input channels [c0, c1) of the current pair. */
 static void fill_task(void *vjob, int64_t c0, int64_t c1) {
   const cd_job *j = vjob;
   const conv_plan *p = j->p;
-  for (int64_t c = c0; c < c1; c++) {
-    const float *x = j->X + (j->n * p->C + j->g * p->Cg + c) * p->in_sz;
-    for (int64_t q = 0; q < j->sw; q++)
-      for (int64_t r = 0; r < j->ph; r++) {
-        float *dst = j->buf + c * j->plane + (q * j->ph + r) * j->pw;
-        int64_t iy = r - j->pt;
-        if (iy < 0 || iy >= j->ih) {
-          memset(dst, 0, (size_t)j->pw * sizeof(float));
-          continue;
-        }
-        const float *row = x + iy * j->iw;
-        /* column col reads input column first + col * sw: inside the row in [lo, hi) */
-        int64_t first = q - j->pl;
-        int64_t lo = first >= 0 ? 0 : (-first + j->sw - 1) / j->sw;
-        int64_t hi = j->iw - first <= 0 ? 0 : (j->iw - first + j->sw - 1) / j->sw;
-        if (hi > j->pw) hi = j->pw;
-        if (lo > hi) lo = hi;
-        memset(dst, 0, (size_t)lo * sizeof(float));
-        if (j->sw == 1)
-          memcpy(dst + lo, row + first + lo, (size_t)(hi - lo) * sizeof(float));
-        else
-          for (int64_t col = lo; col < hi; col++) dst[col] = row[first + col * j->sw];
-        memset(dst + hi, 0, (size_t)(j->pw - hi) * sizeof(float));
-      }
-  }
+  for (int64_t c = c0; c < c1; c++)
+    rt_conv_fill_phases(j->X + (j->n * p->C + j->g * p->Cg + c) * p->in_sz, j->ih, j->iw, j->pt,
+                        j->pl, j->sw, j->ph, j->pw, j->buf + c * j->plane);
 }
 
 /* Unit u: one tile of positions for every block of output channels. */

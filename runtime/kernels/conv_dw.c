@@ -49,30 +49,30 @@ int rt_conv_depthwise_ok(const conv_plan *p) {
  * question GCC warns about when AVX is not enabled (the sanitizer build). */
 #define DW_LOAD(v, p) memcpy(&(v), (p), sizeof(v))
 
-/* Zero-padded, phase-split copy of one input plane: buf[q][r][c] = padded(r, c * sw + q). */
-static void fill_phases(const dw_job *j, const float *x, float *buf) {
-  for (int64_t q = 0; q < j->sw; q++)
-    for (int64_t r = 0; r < j->ph; r++) {
-      float *dst = buf + (q * j->ph + r) * j->pw;
-      int64_t iy = r - j->pt;
-      if (iy < 0 || iy >= j->ih) {
-        memset(dst, 0, (size_t)j->pw * sizeof(float));
+void rt_conv_fill_phases(const float *x, int64_t ih, int64_t iw, int64_t pt, int64_t pl,
+                         int64_t sw, int64_t ph, int64_t pw, float *buf) {
+  for (int64_t q = 0; q < sw; q++)
+    for (int64_t r = 0; r < ph; r++) {
+      float *dst = buf + (q * ph + r) * pw;
+      int64_t iy = r - pt;
+      if (iy < 0 || iy >= ih) {
+        memset(dst, 0, (size_t)pw * sizeof(float));
         continue;
       }
-      const float *row = x + iy * j->iw;
+      const float *row = x + iy * iw;
       /* column c reads input column first + c * sw: inside the row for c in [lo, hi) */
-      int64_t first = q - j->pl;
-      int64_t lo = first >= 0 ? 0 : (-first + j->sw - 1) / j->sw;
-      int64_t hi = j->iw - first <= 0 ? 0 : (j->iw - first + j->sw - 1) / j->sw;
-      if (hi > j->pw) hi = j->pw;
+      int64_t first = q - pl;
+      int64_t lo = first >= 0 ? 0 : (-first + sw - 1) / sw;
+      int64_t hi = iw - first <= 0 ? 0 : (iw - first + sw - 1) / sw;
+      if (hi > pw) hi = pw;
       if (lo > hi) lo = hi;
       memset(dst, 0, (size_t)lo * sizeof(float));
-      if (j->sw == 1) {
+      if (sw == 1) {
         memcpy(dst + lo, row + first + lo, (size_t)(hi - lo) * sizeof(float));
       } else {
         int64_t c = lo;
-        if (j->sw == 2) /* de-interleave a vector pair at a time */
-          for (; c + DW_V <= hi && first + 2 * (c + DW_V) <= j->iw; c += DW_V) {
+        if (sw == 2) /* de-interleave a vector pair at a time, never past the row */
+          for (; c + DW_V <= hi && first + 2 * (c + DW_V) <= iw; c += DW_V) {
             const float *s = row + first + c * 2;
             dw_vec a, b;
             DW_LOAD(a, s);
@@ -80,9 +80,9 @@ static void fill_phases(const dw_job *j, const float *x, float *buf) {
             dw_vec e = __builtin_shuffle(a, b, (dw_ivec){0, 2, 4, 6, 8, 10, 12, 14});
             memcpy(dst + c, &e, sizeof e);
           }
-        for (; c < hi; c++) dst[c] = row[first + c * j->sw];
+        for (; c < hi; c++) dst[c] = row[first + c * sw];
       }
-      memset(dst + hi, 0, (size_t)(j->pw - hi) * sizeof(float));
+      memset(dst + hi, 0, (size_t)(pw - hi) * sizeof(float));
     }
 }
 
@@ -166,7 +166,8 @@ static void dw_task(void *vjob, int64_t r0, int64_t r1) {
     float *buf = (float *)(j->mem + (size_t)r * j->buf_bytes);
     for (int64_t t = r * j->items / j->ranges; t < (r + 1) * j->items / j->ranges; t++) {
       int64_t n = t / p->C, c = t % p->C;
-      fill_phases(j, j->X + (n * p->C + c) * p->in_sz, buf);
+      rt_conv_fill_phases(j->X + (n * p->C + c) * p->in_sz, j->ih, j->iw, j->pt, j->pl, j->sw,
+                          j->ph, j->pw, buf);
       for (int64_t m = 0; m < p->Mg; m++) {
         int64_t oc = c * p->Mg + m;
         dw_channel(j, buf, n, oc);
