@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "isa/infer_linalg.h"
+#include "runtime/kernels/ew.h"
+#include "runtime/kernels/vmath.h"
 #include "runtime/rt.h"
 
 typedef struct pool_plan {
@@ -255,35 +257,46 @@ ivm_status rt_k_AveragePool(const rt_call *call) {
   }
 }
 
-/* ---- GlobalAveragePool -------------------------------------------------------------- */
+/* ---- GlobalAveragePool --------------------------------------------------------------
+ * One mean per (n, c) plane. A plane is summed in double by vm_sum_f32 (independent
+ * vector accumulators, an order fixed by the plane size), always by one thread, so the
+ * results are bitwise the same for any thread count; planes are split across the pool
+ * in ranges of about EW_GRAIN elements. */
+typedef struct gap_job {
+  int dt;
+  const void *x;
+  void *y;
+  int64_t sz;
+} gap_job;
+
+static void gap_task(void *vjob, int64_t begin, int64_t end) {
+  const gap_job *j = vjob;
+  int64_t sz = j->sz;
+  if (j->dt == IVM_DT_F32) {
+    const float *X = j->x;
+    float *Y = j->y;
+    for (int64_t pl = begin; pl < end; pl++)
+      Y[pl] = sz ? (float)(vm_sum_f32(X + pl * sz, sz) / (double)sz) : 0.0f;
+  } else {
+    const double *X = j->x;
+    double *Y = j->y;
+    for (int64_t pl = begin; pl < end; pl++) {
+      double s = 0;
+      for (int64_t i = 0; i < sz; i++) s += X[pl * sz + i];
+      Y[pl] = sz ? s / (double)sz : 0.0;
+    }
+  }
+}
+
 ivm_status rt_k_GlobalAveragePool(const rt_call *call) {
   const rt_tensor *x = call->in[0];
   if (x->rank < 3) return ivm_error(IVM_ERR_RUNTIME, "GlobalAveragePool: rank < 3");
+  if (x->dtype != IVM_DT_F32 && x->dtype != IVM_DT_F64)
+    return ivm_error(IVM_ERR_UNSUPPORTED, "GlobalAveragePool: dtype %s not supported",
+                     ivm_dtype_name((ivm_dtype)x->dtype));
   int64_t planes = x->dims[0] * x->dims[1];
-  int64_t sz = rt_shape_numel(x->rank - 2, x->dims + 2);
-  switch (x->dtype) {
-    case IVM_DT_F32: {
-      const float *X = x->data;
-      float *Y = call->out[0]->data;
-      for (int64_t pl = 0; pl < planes; pl++) {
-        double s = 0;
-        for (int64_t i = 0; i < sz; i++) s += X[pl * sz + i];
-        Y[pl] = sz ? (float)(s / (double)sz) : 0.0f;
-      }
-      return NULL;
-    }
-    case IVM_DT_F64: {
-      const double *X = x->data;
-      double *Y = call->out[0]->data;
-      for (int64_t pl = 0; pl < planes; pl++) {
-        double s = 0;
-        for (int64_t i = 0; i < sz; i++) s += X[pl * sz + i];
-        Y[pl] = sz ? s / (double)sz : 0.0;
-      }
-      return NULL;
-    }
-    default:
-      return ivm_error(IVM_ERR_UNSUPPORTED, "GlobalAveragePool: dtype %s not supported",
-                       ivm_dtype_name((ivm_dtype)x->dtype));
-  }
+  gap_job job = {x->dtype, x->data, call->out[0]->data, rt_shape_numel(x->rank - 2, x->dims + 2)};
+  int64_t grain = job.sz > 0 && job.sz < EW_GRAIN ? EW_GRAIN / job.sz : 1;
+  rt_pool_for(ew_pool(call), planes, grain, gap_task, &job);
+  return NULL;
 }

@@ -1,20 +1,14 @@
 /* Vector building blocks of the recurrent kernels (see rnn_vec.h). Products run on
  * AVX-512 when rt_sgemm does (same CPU check and IVM_SGEMM_KERNEL override), else on
- * GCC generic vectors (AVX2 in Release builds); the activations on generic vectors. */
+ * GCC generic vectors (AVX2 in Release builds); the activations on generic vectors
+ * (runtime/kernels/vmath.h, shared with the unary kernels). */
 #include "runtime/kernels/rnn_vec.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "runtime/kernels/gemm.h"
-
-/* a * b + c fused where the target has FMA: the compiler decides per build, and every
- * element of one build goes through the same instructions. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define RNN_FMA_ATTR __attribute__((optimize("fp-contract=fast")))
-#else
-#define RNN_FMA_ATTR
-#endif
+#include "runtime/kernels/vmath.h"
 
 static int use_avx512(void) { return rt_sgemm_current_kernel() == RT_SGEMM_AVX512; }
 
@@ -60,22 +54,6 @@ void rt_rnn_pack(const float *R, int64_t G, int64_t H, int64_t K, int64_t q0, in
 
 /* ---- portable products ----------------------------------------------------------------- */
 #if defined(__GNUC__)
-/* Vectors as wide as the build's registers (passing wider ones by value changes the ABI). */
-#if defined(__AVX__)
-#define VW 8
-#else
-#define VW 4
-#endif
-typedef float vf __attribute__((vector_size(VW * sizeof(float))));
-typedef int32_t vi __attribute__((vector_size(VW * sizeof(int32_t))));
-
-static inline vf ldv(const float *p) {
-  vf v; /* memcpy: no alignment or aliasing assumptions; one unaligned load */
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-static inline void stv(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline vf splat(float f) { return (vf){0} + f; }
 static inline float hsum(vf v) {
   float a[VW];
   memcpy(a, &v, sizeof a);
@@ -84,7 +62,7 @@ static inline float hsum(vf v) {
   return a[0];
 }
 
-RNN_FMA_ATTR static void panel_mv_portable(const float *panel, int64_t K, const float *x,
+VM_FMA_ATTR static void panel_mv_portable(const float *panel, int64_t K, const float *x,
                                            int64_t ldx, int64_t nb, float *out, int64_t ldo,
                                            int64_t width) {
   for (int64_t b = 0; b < nb; b++) {
@@ -103,7 +81,7 @@ RNN_FMA_ATTR static void panel_mv_portable(const float *panel, int64_t K, const 
   }
 }
 
-RNN_FMA_ATTR static void rows_mv_portable(const float *rows, int64_t nrows, int64_t K,
+VM_FMA_ATTR static void rows_mv_portable(const float *rows, int64_t nrows, int64_t K,
                                           const float *x, float *out) {
   for (int64_t r = 0; r < nrows; r++) {
     const float *w = rows + r * K;
@@ -279,71 +257,13 @@ void rt_rnn_rows_mv(const float *rows, int64_t nrows, int64_t K, const float *x,
   rows_mv_portable(rows, nrows, K, x, out);
 }
 
-/* ---- activations ------------------------------------------------------------------------
- * e^x as in Cephes expf: x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts), a degree-6
- * polynomial for e^r, 2^n put into the exponent. x is clamped to [-87, 88] so 2^n stays a
- * normal float; past that the results are within 1e-38 of libm's (0 or 1 after the gate
- * formulas). Comparisons are written so that NaN falls through unchanged. */
+/* ---- activations (runtime/kernels/vmath.h) ------------------------------------------ */
 #if defined(__GNUC__)
-static inline vf blend(vi mask, vf yes, vf no) {
-  return (vf)(((vi)yes & mask) | ((vi)no & ~mask));
-}
-
-RNN_FMA_ATTR static inline vf v_exp(vf x) {
-  x = blend(x < splat(-87.0f), splat(-87.0f), x);
-  x = blend(x > splat(88.0f), splat(88.0f), x);
-  /* n = round(x / ln2): adding 1.5 * 2^23 rounds to an integer (|x / ln2| < 2^22). */
-  vf n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  vf r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  vf z = r * r;
-  vf y = 1.9875691500e-4f * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
-  y = y * z + r + 1.0f;
-  vi e = (__builtin_convertvector(n, vi) + 127) << 23;
-  return y * (vf)e;
-}
-
-RNN_FMA_ATTR static inline vf v_sigmoid(vf x) { return 1.0f / (1.0f + v_exp(-x)); }
-
-/* tanh as in Cephes tanhf: an odd polynomial below |x| = 0.625, else 1 - 2 / (e^2|x| + 1)
- * with x's sign. */
-RNN_FMA_ATTR static inline vf v_tanh(vf x) {
-  const vi sign = (vi){0} + (int32_t)0x80000000;
-  vf ax = (vf)((vi)x & ~sign);
-  vf z = x * x;
-  vf p = -5.70498872745e-3f * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  vf small = p * z * x + x;
-  vf big = 1.0f - 2.0f / (v_exp(ax + ax) + 1.0f);
-  big = (vf)((vi)big | ((vi)x & sign));
-  return blend(ax < splat(0.625f), small, big);
-}
-
-/* Whole vectors in place, then the tail through a padded copy so that every element goes
- * through the same instructions wherever it sits. */
-#define RNN_MAP(fn, x, n)                                  \
-  do {                                                     \
-    int64_t i_ = 0;                                        \
-    for (; i_ + VW <= (n); i_ += VW) stv((x) + i_, fn(ldv((x) + i_))); \
-    if (i_ < (n)) {                                        \
-      float pad_[VW] = {0};                                \
-      memcpy(pad_, (x) + i_, (size_t)((n) - i_) * sizeof(float)); \
-      stv(pad_, fn(ldv(pad_)));                            \
-      memcpy((x) + i_, pad_, (size_t)((n) - i_) * sizeof(float)); \
-    }                                                      \
-  } while (0)
-
-void rt_rnn_sigmoid(float *x, int64_t n) { RNN_MAP(v_sigmoid, x, n); }
-void rt_rnn_tanh(float *x, int64_t n) { RNN_MAP(v_tanh, x, n); }
+void rt_rnn_sigmoid(float *x, int64_t n) { VM_MAP(v_sigmoid, x, x, n); }
+void rt_rnn_tanh(float *x, int64_t n) { VM_MAP(v_tanh, x, x, n); }
 
 /* One vector of units: gate pre-activations are products plus projections, i o f c. */
-RNN_FMA_ATTR static inline void lstm_vec(const float *g, const float *x, int64_t gs, float *c,
+VM_FMA_ATTR static inline void lstm_vec(const float *g, const float *x, int64_t gs, float *c,
                                          float *h) {
   vf i = v_sigmoid(ldv(g) + ldv(x));
   vf o = v_sigmoid(ldv(g + gs) + ldv(x + gs));

@@ -25,6 +25,15 @@ typedef struct rn_case {
 
 #include "../data/resize_nearest_fixture.h"
 
+typedef struct gap_case {
+  const char *name;
+  int rank;
+  const int64_t *dims;
+  const float *x, *y;
+} gap_case;
+
+#include "../data/global_avgpool_fixture.h"
+
 static uint32_t bits(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
@@ -141,4 +150,33 @@ Test(fast_binary, per_channel_and_same_shape) {
   ok(run(ISA_OP_Max, 2, ss, NULL, 1, &out));
   for (int i = 0; i < N; i++) cr_assert_eq(((float *)out.data)[i], x[i] > y[i] ? x[i] : y[i]);
   free(out.data);
+}
+
+/* ---- GlobalAveragePool: numpy means (tests/data/gen_global_avgpool.py) ------------------
+ * Planes of 1, 7, 17, 1000 and 1600 elements around +-100: a sum kept in double rounds to
+ * the float nearest numpy's float64 mean, so at most one ulp apart. */
+static int32_t ulp_dist(float a, float b) {
+  int32_t ia, ib;
+  memcpy(&ia, &a, 4);
+  memcpy(&ib, &b, 4);
+  if (ia < 0) ia = INT32_MIN - ia;
+  if (ib < 0) ib = INT32_MIN - ib;
+  return ia > ib ? ia - ib : ib - ia;
+}
+
+Test(fast_pool, global_average_against_numpy) {
+  for (size_t k = 0; k < sizeof gap_cases / sizeof *gap_cases; k++) {
+    const gap_case *gc = &gap_cases[k];
+    rt_tensor x = mk(IVM_DT_F32, gc->rank, gc->dims, gc->x), out;
+    const rt_tensor *in[] = {&x};
+    ok(run(ISA_OP_GlobalAveragePool, 1, in, NULL, 1, &out));
+    int64_t planes = gc->dims[0] * gc->dims[1];
+    cr_assert_eq(rt_numel(&out), planes);
+    for (int64_t p = 0; p < planes; p++) {
+      float g = ((const float *)out.data)[p];
+      cr_assert_leq(ulp_dist(g, gc->y[p]), 1, "%s plane %lld: %.9g, expected %.9g", gc->name,
+                    (long long)p, g, gc->y[p]);
+    }
+    free(out.data);
+  }
 }

@@ -490,6 +490,26 @@ Test(workers, row_ops_are_bitwise_identical_across_threads) {
   free(x.data);
 }
 
+/* GlobalAveragePool: planes split across the pool (many small planes, few large ones). */
+Test(workers, global_average_pool_is_bitwise_identical_across_threads) {
+  const int64_t shapes[][4] = {{2, 96, 20, 20}, {1, 6, 160, 160}, {1, 3, 1, 5}};
+  for (size_t s = 0; s < 3; s++) {
+    const int64_t *d = shapes[s];
+    int64_t planes = d[0] * d[1], sz = d[2] * d[3];
+    rt_tensor x = mk(IVM_DT_F32, 4, d, fill(planes * sz, 18 + (uint32_t)s));
+    rt_tensor y = run_pooled(ISA_OP_GlobalAveragePool, 1, &x, NULL);
+    const float *X = x.data, *Y = y.data;
+    for (int64_t p = 0; p < planes; p++) {
+      double m = 0;
+      for (int64_t i = 0; i < sz; i++) m += X[p * sz + i];
+      m /= (double)sz;
+      cr_assert(fabs(Y[p] - m) <= 1e-6 * (1 + fabs(m)), "shape %zu plane %lld", s, (long long)p);
+    }
+    free(y.data);
+    free(x.data);
+  }
+}
+
 /* ReduceSum over the last axis, the first axis and a middle one (each a different split). */
 Test(workers, reductions_are_bitwise_identical_across_threads) {
   int64_t d0 = 24, d1 = 80, d2 = 300;
