@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "runtime/kernels/ew.h"
+#include "runtime/kernels/vmath.h"
 
 typedef ew_unary_fn un_fn;
 
@@ -116,7 +117,21 @@ DEF_UNARY_F(Log)
 DEF_UNARY_F(Reciprocal)
 DEF_UNARY_F(Floor)
 DEF_UNARY_F(Ceil)
-DEF_UNARY_F(Sigmoid)
+/* Sigmoid: f32 on vectors (v_sigmoid_full, within 2 ulp of the exact value; the tail of a
+ * run through a padded copy, so every element gets the same bits wherever it sits), the
+ * other float types through libm. */
+DEF_UN_F(Sigmoid, f64, IVM_DT_F64, double, double, EW_ID, EW_ID)
+DEF_UN_F(Sigmoid, f16, IVM_DT_F16, uint16_t, float, ew_f16_to_f32, ew_f32_to_f16)
+DEF_UN_F(Sigmoid, bf16, IVM_DT_BF16, uint16_t, float, ew_bf16_to_f32, ew_f32_to_bf16)
+#if VM_HAVE_VEC
+VM_FMA_ATTR UN_SIG(Sigmoid_f32) {
+  (void)prm;
+  VM_MAP(v_sigmoid_full, (float *)out, (const float *)in, n);
+}
+#else
+DEF_UN_F(Sigmoid, f32, IVM_DT_F32, float, float, EW_ID, EW_ID)
+#endif
+static const un_fn tbl_Sigmoid[EW_NDT] = {EW_FLOAT_TYPES(TBL_F, Sigmoid)};
 DEF_UNARY_F(Tanh)
 DEF_UNARY_F(Erf)
 DEF_UNARY_F(HardSigmoid)

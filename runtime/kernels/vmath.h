@@ -86,6 +86,15 @@ VM_FMA_ATTR static inline vf v_exp_full(vf x) {
 
 VM_FMA_ATTR static inline vf v_sigmoid(vf x) { return 1.0f / (1.0f + v_exp(-x)); }
 
+/* 1 / (1 + e^-x) over the whole float range, from e = e^-|x| (never overflows): 1 / (1 + e)
+ * for x >= 0, e / (1 + e) below, so large negative x go through the subnormals to 0 and
+ * large positive x round to 1. NaN stays NaN. */
+VM_FMA_ATTR static inline vf v_sigmoid_full(vf x) {
+  const vi sign = (vi){0} + (int32_t)0x80000000;
+  vf e = v_exp_full((vf)((vi)x | sign));
+  return blend(x < splat(0.0f), e, splat(1.0f)) / (1.0f + e);
+}
+
 /* tanh as in Cephes tanhf: an odd polynomial below |x| = 0.625, else 1 - 2 / (e^2|x| + 1)
  * with x's sign. */
 VM_FMA_ATTR static inline vf v_tanh(vf x) {

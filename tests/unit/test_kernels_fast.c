@@ -33,6 +33,7 @@ typedef struct gap_case {
 } gap_case;
 
 #include "../data/global_avgpool_fixture.h"
+#include "../data/sigmoid_fixture.h"
 
 static uint32_t bits(float f) {
   uint32_t u;
@@ -179,4 +180,42 @@ Test(fast_pool, global_average_against_numpy) {
     }
     free(out.data);
   }
+}
+
+/* ---- Sigmoid f32: numpy's 1 / (1 + e^-x) (tests/data/gen_sigmoid.py) --------------------
+ * Within 2 ulp where the result is a normal float; below FLT_MIN (x < -87.3) within a few
+ * subnormal steps (1e-44), reaching 0 where numpy does. NaN stays NaN, +-inf give 1 / 0.
+ * Every element has the same bits whatever the run's length and start. */
+Test(fast_unary, sigmoid_against_numpy) {
+  enum { N = sizeof sig_x / sizeof *sig_x };
+  rt_tensor x = mk(IVM_DT_F32, 1, D(N), sig_x), out;
+  const rt_tensor *in[] = {&x};
+  ok(run(ISA_OP_Sigmoid, 1, in, NULL, 1, &out));
+  const float *g = out.data;
+  for (int i = 0; i < N; i++) {
+    float w = sig_y[i];
+    cr_assert(ulp_dist(g[i], w) <= 2 || (w < FLT_MIN && fabsf(g[i] - w) <= 1e-44f),
+              "sigmoid(%.9g) = %.9g, expected %.9g", sig_x[i], g[i], w);
+    if (sig_x[i] <= -104.0f) cr_assert_eq(g[i], 0.0f);
+    if (sig_x[i] >= 17.0f) cr_assert_eq(g[i], 1.0f);
+  }
+  /* every length 1..40 at offsets 0..7: the same bits as in the long run */
+  for (int off = 0; off < 8; off++)
+    for (int n = 1; n <= 40; n++) {
+      rt_tensor xs = mk(IVM_DT_F32, 1, D(n), sig_x + off), o2;
+      const rt_tensor *in2[] = {&xs};
+      ok(run(ISA_OP_Sigmoid, 1, in2, NULL, 1, &o2));
+      cr_assert(memcmp(o2.data, g + off, (size_t)n * sizeof(float)) == 0, "off %d n %d", off, n);
+      free(o2.data);
+    }
+  free(out.data);
+  const float sp[] = {NAN, -NAN, INFINITY, -INFINITY, 2.5f};
+  rt_tensor xs = mk(IVM_DT_F32, 1, D(5), sp);
+  const rt_tensor *in3[] = {&xs};
+  ok(run(ISA_OP_Sigmoid, 1, in3, NULL, 1, &out));
+  g = out.data;
+  cr_assert(isnan(g[0]) && isnan(g[1]));
+  cr_assert_eq(g[2], 1.0f);
+  cr_assert_eq(g[3], 0.0f);
+  free(out.data);
 }
