@@ -143,6 +143,11 @@ IM2COL(double)
 #ifndef CONV_TILE_MIN
 #define CONV_TILE_MIN 96
 #endif
+/* Up to this many output positions the column matrix goes to rt_sgemm transposed, a row
+ * of Kdim inputs per position: it then takes one dot product per output (gemm.c) rather
+ * than register tiles whose vectors would hold only out_sz of their 16 lanes (an STFT
+ * as a strided 1-D conv, the last convs of a CNN, a 1x1 conv on a pooled vector). */
+#define CONV_DOT_POSITIONS 16
 
 typedef struct conv_job {
   const conv_plan *p;
@@ -155,6 +160,7 @@ typedef struct conv_job {
   int64_t tiles, tile_w, items; /* tiles: per pair, their width, pairs * tiles */
   int64_t n, g;     /* panels: the pair being computed and how its product is split */
   rt_gemm_split sp;
+  int dot;          /* out_sz <= CONV_DOT_POSITIONS: col holds [col | its transpose] */
 } conv_job;
 
 static const float *pair_x(const conv_job *j, int64_t n, int64_t g) {
@@ -174,14 +180,25 @@ static void fill_bias(const conv_job *j, int64_t g, float *yg, int64_t m0, int64
   }
 }
 
+/* The whole column matrix cm (Kdim x out_sz) transposed into t (out_sz x Kdim). */
+static const float *transpose_cols(const conv_job *j, const float *cm, float *t) {
+  int64_t K = j->Kdim, N = j->p->out_sz;
+  for (int64_t k = 0; k < K; k++)
+    for (int64_t n = 0; n < N; n++) t[n * K + k] = cm[k * N + n];
+  return t;
+}
+
 /* Rows [i0, i0 + m) and columns [c0, c0 + n) of pair (n, g) from the column matrix cm
- * (row stride ldcm, its column 0 is output position c0). */
+ * (row stride ldcm, its column 0 is output position c0; with j->dot, cm is the whole
+ * transposed matrix). */
 static void pair_product(const conv_job *j, int64_t nn, int64_t g, int64_t i0, int64_t m,
                          int64_t c0, int64_t n, const float *cm, int64_t ldcm, float *pack) {
   const conv_plan *p = j->p;
   float *yg = pair_y(j, nn, g);
   if (j->Bias) fill_bias(j, g, yg, i0, i0 + m, c0, n);
-  rt_sgemm(m, n, j->Kdim, 1.0f, j->W + (g * p->Mg + i0) * j->Kdim, j->Kdim, 1, cm, ldcm, 1,
+  int64_t rsb = j->dot ? 1 : ldcm, csb = j->dot ? j->Kdim : 1;
+  if (j->dot) cm += c0 * j->Kdim;
+  rt_sgemm(m, n, j->Kdim, 1.0f, j->W + (g * p->Mg + i0) * j->Kdim, j->Kdim, 1, cm, rsb, csb,
            j->Bias ? 1.0f : 0.0f, yg + i0 * p->out_sz + c0, p->out_sz, pack);
   if (p->act) {
     if (c0 == 0 && n == p->out_sz)
@@ -205,6 +222,7 @@ static void pairs_task(void *vjob, int64_t r0, int64_t r1) {
         im2col_float(p, cm, col, p->out_sz, 0, p->Cg, 0, p->out_sz);
         cm = col;
       }
+      if (j->dot) cm = transpose_cols(j, cm, col + j->Kdim * p->out_sz);
       pair_product(j, n, g, 0, p->Mg, 0, p->out_sz, cm, p->out_sz, pack);
     }
   }
@@ -265,6 +283,7 @@ static void row_panels_task(void *vjob, int64_t r0, int64_t r1) {
   const conv_plan *p = j->p;
   const rt_gemm_split *sp = &j->sp;
   const float *cm = p->pointwise ? pair_x(j, j->n, j->g) : (const float *)j->mem;
+  if (j->dot) cm = (const float *)j->mem + j->Kdim * p->out_sz; /* transposed by conv_f32 */
   for (int64_t r = r0; r < r1; r++) {
     float *pack = (float *)(j->mem + j->col_bytes + (size_t)r * j->pack_bytes);
     for (int64_t pn = r * sp->items / sp->ranges; pn < (r + 1) * sp->items / sp->ranges; pn++) {
@@ -287,6 +306,9 @@ static ivm_status conv_f32(const rt_call *call, const conv_plan *p) {
   if (!p->pointwise) macs += 8.0 * (double)pairs * (double)j.Kdim * (double)p->out_sz;
   int threads = rt_gemm_threads(pool, macs);
   size_t full_col = p->pointwise ? 0 : rt_align64((size_t)(j.Kdim * p->out_sz) * sizeof(float));
+  /* [col | col^T] when the whole matrix is multiplied at once (pairs, row panels) */
+  size_t dot_col = 2 * (size_t)(j.Kdim * p->out_sz) * sizeof(float);
+  int dot = p->out_sz <= CONV_DOT_POSITIONS;
   if (full_col > CONV_COL_BYTES) {
     /* Tiles of about CONV_COL_BYTES of columns, at least CONV_TILE_MIN wide so that
      * packing the weights again per tile stays cheap, in whole register tiles. */
@@ -308,7 +330,8 @@ static ivm_status conv_f32(const rt_call *call, const conv_plan *p) {
   }
   if (threads < 2 || pairs >= 4 * (int64_t)threads || pairs % threads == 0) {
     j.ranges = pairs < threads ? (int)pairs : threads;
-    j.col_bytes = full_col;
+    j.dot = dot;
+    j.col_bytes = dot ? dot_col : full_col;
     j.pack_bytes = rt_align64(rt_sgemm_pack_bytes(p->Mg, p->out_sz, j.Kdim));
     IVM_TRY(rt_scratch_get(call->scratch, (size_t)j.ranges * (j.col_bytes + j.pack_bytes),
                            (void **)&j.mem));
@@ -319,7 +342,8 @@ static ivm_status conv_f32(const rt_call *call, const conv_plan *p) {
   j.pack_bytes = rt_gemm_split_pack_bytes(&j.sp);
   size_t bytes;
   if (j.sp.by_rows) {
-    j.col_bytes = full_col;
+    j.dot = dot;
+    j.col_bytes = dot ? dot_col : full_col;
     bytes = j.col_bytes + (size_t)j.sp.ranges * j.pack_bytes;
   } else {
     int64_t widest = 0;
@@ -340,6 +364,9 @@ static ivm_status conv_f32(const rt_call *call, const conv_plan *p) {
         continue;
       }
       if (!p->pointwise) rt_pool_for(pool, p->Cg, cgrain, im2col_task, &j);
+      if (j.dot)
+        transpose_cols(&j, p->pointwise ? pair_x(&j, j.n, j.g) : (const float *)j.mem,
+                       (float *)j.mem + j.Kdim * p->out_sz);
       rt_pool_for(pool, j.sp.ranges, 1, row_panels_task, &j);
     }
   return NULL;

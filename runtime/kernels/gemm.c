@@ -28,13 +28,20 @@ static int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
  * block, the one that applies beta. */
 typedef struct sgemm_impl {
   int64_t mr, nr, mc, kc, nc;
-  int reads_b_in_place; /* macro() takes an unpacked row-major B (ldb != 0) */
+  int reads_in_place; /* macro() takes an unpacked row-major A (lda != 0) and B (ldb != 0) */
   void (*pack_a)(int64_t mc, int64_t kc, const float *A, int64_t rsa, int64_t csa, float *ap);
   void (*pack_b)(int64_t kc, int64_t nc, const float *B, int64_t rsb, int64_t csb, float *bp);
-  /* bp: packed panels when ldb is 0, else B itself with row stride ldb. */
-  void (*macro)(int64_t mc, int64_t nc, int64_t kc, const float *ap, const float *bp,
-                int64_t ldb, float *C, int64_t ldc, float alpha, float beta, int first);
+  /* ap: packed panels when lda is 0, else A itself with row stride lda; bp likewise. */
+  void (*macro)(int64_t mc, int64_t nc, int64_t kc, const float *ap, int64_t lda,
+                const float *bp, int64_t ldb, float *C, int64_t ldc, float alpha, float beta,
+                int first);
+  /* C = alpha * A B + beta * C for row-major A against column-major B (rsb == 1) when
+   * M <= DOT_MAX_ROWS or N <= DOT_MAX_COLS: one dot product per element (NULL: none). */
+  void (*dot)(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
+              const float *B, int64_t csb, float beta, float *C, int64_t ldc);
 } sgemm_impl;
+#define DOT_MAX_ROWS 4
+#define DOT_MAX_COLS 16
 
 /* ---- Portable path: 6 x 16 tiles of generic vectors ------------------------------------ */
 #define MR 6
@@ -160,17 +167,18 @@ static void micro_kernel(int64_t kc, const float *restrict a, const float *restr
     }
 }
 
-static void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float *ap, const float *bp,
-                         int64_t ldb, float *C, int64_t ldc, float alpha, float beta,
-                         int first) {
-  (void)ldb; /* always packed (reads_b_in_place is 0) */
+static void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float *ap, int64_t lda,
+                         const float *bp, int64_t ldb, float *C, int64_t ldc, float alpha,
+                         float beta, int first) {
+  (void)lda, (void)ldb; /* always packed (reads_in_place is 0) */
   for (int64_t jr = 0; jr < nc; jr += NR)
     for (int64_t ir = 0; ir < mc; ir += MR)
       micro_kernel(kc, ap + ir * kc, bp + jr * kc, C + ir * ldc + jr, ldc, min64(MR, mc - ir),
                    min64(NR, nc - jr), alpha, beta, first);
 }
 
-static const sgemm_impl portable_impl = {MR, NR, MC, KC, NC, 0, pack_a, pack_b, macro_kernel};
+static const sgemm_impl portable_impl = {MR, NR, MC, KC, NC, 0, pack_a, pack_b, macro_kernel,
+                                         NULL};
 
 /* ---- AVX-512 path: tiles of up to 14 x 32 ---------------------------------------------------- */
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -309,7 +317,8 @@ AVX512_FN static void z_pack_b(int64_t kc, int64_t nc, const float *B, int64_t r
 
 /* The register tile for m (compile-time, 1..ZMR) rows and `halves` (compile-time, 1 or
  * 2) 16-column halves: m x 16*halves accumulators over kc steps (per step one load of B
- * per half, m broadcasts of A, m FMAs per half; the A panel is m wide), then
+ * per half, m broadcasts of A, m FMAs per half; the A panel is m wide, or with `lda`
+ * (compile-time non-zero) A's own rows lda apart), then
  * C = alpha*acc + (first ? beta*C : C) on the columns in masks c0 | c1. Instantiated per
  * shape, so every tile runs with its accumulators in registers, and a last panel of at
  * most 16 columns costs half a full one. */
@@ -324,8 +333,8 @@ typedef struct z_update {
  * whereas alpha and beta passed as floats stay live in vector registers across it and
  * GCC then spills a B vector for some tile heights. */
 AVX512_FN static inline __attribute__((always_inline)) void
-z_tile(int m, int halves, int64_t kc, const float *restrict a, const float *restrict b,
-       float *restrict c, int64_t ldc, const z_update *up) {
+z_tile(int m, int halves, int a_in_place, int64_t kc, const float *restrict a, int64_t lda,
+       const float *restrict b, float *restrict c, int64_t ldc, const z_update *up) {
   __m512 lo[ZMR], hi[ZMR];
   const int64_t ldb = up->ldb;
   const __mmask16 b0_cols = up->c0, b1_cols = up->c1;
@@ -346,11 +355,11 @@ z_tile(int m, int halves, int64_t kc, const float *restrict a, const float *rest
       __m512 b1 = halves == 2 ? _mm512_maskz_loadu_ps(b1_cols, b + 16) : b0;
 #pragma GCC unroll 14
       for (int i = 0; i < m; i++) {
-        __m512 ai = _mm512_set1_ps(a[i]);
+        __m512 ai = _mm512_set1_ps(a_in_place ? a[i * lda] : a[i]);
         lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
         if (halves == 2) hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
       }
-      a += m;
+      a += a_in_place ? 1 : m;
       b += ldb;
     }
     if (pass == 0) {
@@ -384,24 +393,31 @@ z_tile(int m, int halves, int64_t kc, const float *restrict a, const float *rest
   }
 }
 
-typedef void (*z_tile_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                          const z_update *up);
-#define Z_TILE(m, h)                                                                        \
-  AVX512_FN static void z_tile_##m##x##h(int64_t kc, const float *a, const float *b, float *c, \
-                                         int64_t ldc, const z_update *up) {                   \
-    z_tile(m, h, kc, a, b, c, ldc, up);                                                       \
+typedef void (*z_tile_fn)(int64_t kc, const float *a, int64_t lda, const float *b, float *c,
+                          int64_t ldc, const z_update *up);
+#define Z_TILE(m, h, in_place, name)                                                       \
+  AVX512_FN static void name(int64_t kc, const float *a, int64_t lda, const float *b,       \
+                             float *c, int64_t ldc, const z_update *up) {                   \
+    z_tile(m, h, in_place, kc, a, lda, b, c, ldc, up);                                      \
   }
-#define Z_TILES(m) Z_TILE(m, 1) Z_TILE(m, 2)
+#define Z_TILES(m)                                                                         \
+  Z_TILE(m, 1, 0, z_tile_##m##x1) Z_TILE(m, 2, 0, z_tile_##m##x2)                          \
+  Z_TILE(m, 1, 1, z_tile_a##m##x1) Z_TILE(m, 2, 1, z_tile_a##m##x2)
 Z_TILES(1) Z_TILES(2) Z_TILES(3) Z_TILES(4) Z_TILES(5) Z_TILES(6) Z_TILES(7)
 Z_TILES(8) Z_TILES(9) Z_TILES(10) Z_TILES(11) Z_TILES(12) Z_TILES(13) Z_TILES(14)
+/* [a in place][rows][halves - 1] */
 #define Z_ROW(m) {z_tile_##m##x1, z_tile_##m##x2}
-static const z_tile_fn z_tiles[ZMR + 1][2] = {
-    {NULL, NULL}, Z_ROW(1),  Z_ROW(2),  Z_ROW(3),  Z_ROW(4),  Z_ROW(5),  Z_ROW(6), Z_ROW(7),
-    Z_ROW(8),     Z_ROW(9),  Z_ROW(10), Z_ROW(11), Z_ROW(12), Z_ROW(13), Z_ROW(14)};
+#define Z_AROW(m) {z_tile_a##m##x1, z_tile_a##m##x2}
+static const z_tile_fn z_tiles[2][ZMR + 1][2] = {
+    {{NULL, NULL}, Z_ROW(1),  Z_ROW(2),  Z_ROW(3),  Z_ROW(4),  Z_ROW(5),  Z_ROW(6), Z_ROW(7),
+     Z_ROW(8),     Z_ROW(9),  Z_ROW(10), Z_ROW(11), Z_ROW(12), Z_ROW(13), Z_ROW(14)},
+    {{NULL, NULL}, Z_AROW(1),  Z_AROW(2),  Z_AROW(3),  Z_AROW(4),  Z_AROW(5),  Z_AROW(6),
+     Z_AROW(7),    Z_AROW(8),  Z_AROW(9),  Z_AROW(10), Z_AROW(11), Z_AROW(12), Z_AROW(13),
+     Z_AROW(14)}};
 
 AVX512_FN static void z_macro(int64_t mc, int64_t nc, int64_t kc, const float *ap,
-                              const float *bp, int64_t ldb, float *C, int64_t ldc, float alpha,
-                              float beta, int first) {
+                              int64_t lda, const float *bp, int64_t ldb, float *C, int64_t ldc,
+                              float alpha, float beta, int first) {
   z_rows split = z_row_split(mc);
   for (int64_t jr = 0; jr < nc; jr += ZNR) {
     z_update up = {alpha, beta, first, lanes(nc - jr), lanes(nc - jr - 16), ldb ? ldb : ZNR};
@@ -409,13 +425,99 @@ AVX512_FN static void z_macro(int64_t mc, int64_t nc, int64_t kc, const float *a
     int halves = nc - jr > 16 ? 2 : 1;
     for (int64_t t = 0, r0 = 0; t < split.tiles; t++) {
       int64_t m = split.base + (t < split.extra);
-      z_tiles[m][halves - 1](kc, ap + r0 * kc, b, C + r0 * ldc + jr, ldc, &up);
+      z_tiles[lda != 0][m][halves - 1](kc, lda ? ap + r0 * lda : ap + r0 * kc, lda, b,
+                                       C + r0 * ldc + jr, ldc, &up);
       r0 += m;
     }
   }
 }
 
-static const sgemm_impl avx512_impl = {ZMR, ZNR, ZMC, ZKC, ZNC, 1, z_pack_a, z_pack_b, z_macro};
+/* Dot products of rows of A against a column-major B (rsb == 1) when C has few rows
+ * (Gemm transB with one input row, the usual Linear layer at batch 1) or few columns (a
+ * conv's weights against a few output positions, their inputs laid out transposed): the
+ * tile would need B packed into row panels (a transpose of the whole weight matrix on
+ * every call) or fill only part of its vectors, whereas rows of A and columns of B are
+ * both contiguous here and every lane does useful work. out[i][j] for i < mm, j < g
+ * (compile-time): 16 lanes per product (lane l sums p = l mod 16 in order), then the
+ * lanes in a fixed tree; so each element depends on K alone, whatever rows and columns
+ * share its call. Whether a call takes this path depends on M and N, and the thread
+ * panels of gemm_par.h keep it: column panels are >= 48 wide, row panels >= 8 rows. */
+AVX512_FN static inline __attribute__((always_inline)) void
+z_dot_tile(int mm, int g, int64_t K, const float *a, int64_t lda, const float *b, int64_t ldb,
+           float out[4][8]) {
+  __m512 acc[4][8];
+#pragma GCC unroll 4
+  for (int i = 0; i < mm; i++)
+#pragma GCC unroll 8
+    for (int j = 0; j < g; j++) acc[i][j] = _mm512_setzero_ps();
+  int64_t p = 0;
+  for (; p <= K - 16; p += 16) {
+    __m512 av[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < mm; i++) av[i] = _mm512_loadu_ps(a + i * lda + p);
+#pragma GCC unroll 8
+    for (int j = 0; j < g; j++) {
+      __m512 bv = _mm512_loadu_ps(b + j * ldb + p);
+#pragma GCC unroll 4
+      for (int i = 0; i < mm; i++) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+  }
+  if (p < K) {
+    __mmask16 rest = lanes(K - p);
+    __m512 av[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < mm; i++) av[i] = _mm512_maskz_loadu_ps(rest, a + i * lda + p);
+#pragma GCC unroll 8
+    for (int j = 0; j < g; j++) {
+      __m512 bv = _mm512_maskz_loadu_ps(rest, b + j * ldb + p);
+#pragma GCC unroll 4
+      for (int i = 0; i < mm; i++) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < mm; i++)
+#pragma GCC unroll 8
+    for (int j = 0; j < g; j++) out[i][j] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+typedef void (*z_dot_fn)(int64_t K, const float *a, int64_t lda, const float *b, int64_t ldb,
+                         float out[4][8]);
+#define Z_DOT(mm, g)                                                                       \
+  AVX512_FN static void z_dot_##mm##x##g(int64_t K, const float *a, int64_t lda,            \
+                                         const float *b, int64_t ldb, float out[4][8]) {    \
+    z_dot_tile(mm, g, K, a, lda, b, ldb, out);                                              \
+  }
+Z_DOT(1, 1) Z_DOT(1, 2) Z_DOT(1, 3) Z_DOT(1, 4) Z_DOT(1, 5) Z_DOT(1, 6) Z_DOT(1, 7) Z_DOT(1, 8)
+Z_DOT(2, 1) Z_DOT(2, 2) Z_DOT(2, 3) Z_DOT(2, 4)
+Z_DOT(3, 1) Z_DOT(3, 2) Z_DOT(3, 3) Z_DOT(3, 4)
+Z_DOT(4, 1) Z_DOT(4, 2) Z_DOT(4, 3) Z_DOT(4, 4)
+/* [rows][columns]: 8 columns at a time for one row, 4 for more (at most 16 accumulators). */
+static const z_dot_fn z_dots[5][9] = {
+    {NULL},
+    {NULL, z_dot_1x1, z_dot_1x2, z_dot_1x3, z_dot_1x4, z_dot_1x5, z_dot_1x6, z_dot_1x7, z_dot_1x8},
+    {NULL, z_dot_2x1, z_dot_2x2, z_dot_2x3, z_dot_2x4},
+    {NULL, z_dot_3x1, z_dot_3x2, z_dot_3x3, z_dot_3x4},
+    {NULL, z_dot_4x1, z_dot_4x2, z_dot_4x3, z_dot_4x4}};
+
+static void z_dot(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
+                  const float *B, int64_t csb, float beta, float *C, int64_t ldc) {
+  float out[4][8];
+  for (int64_t i0 = 0; i0 < M; i0 += 4) {
+    int64_t mm = min64(4, M - i0), width = mm == 1 ? 8 : 4;
+    for (int64_t j0 = 0; j0 < N; j0 += width) {
+      int64_t g = min64(width, N - j0);
+      z_dots[mm][g](K, A + i0 * rsa, rsa, B + j0 * csb, csb, out);
+      for (int64_t i = 0; i < mm; i++)
+        for (int64_t j = 0; j < g; j++) {
+          float v = alpha * out[i][j], *c = C + (i0 + i) * ldc + j0 + j;
+          *c = beta == 0.0f ? v : beta == 1.0f ? *c + v : v + beta * *c;
+        }
+    }
+  }
+}
+
+static const sgemm_impl avx512_impl = {ZMR, ZNR, ZMC, ZKC, ZNC, 1, z_pack_a, z_pack_b, z_macro,
+                                       z_dot};
 
 static int cpu_has_avx512(void) {
   __builtin_cpu_init();
@@ -525,14 +627,21 @@ void rt_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int6
     return;
   }
   const sgemm_impl *im = impl_in_use();
+  if (im->dot && (M <= DOT_MAX_ROWS || N <= DOT_MAX_COLS) && rsb == 1 && csa == 1) {
+    im->dot(M, N, K, alpha, A, rsa, B, csb, beta, C, ldc);
+    return;
+  }
   float *ap = (float *)(((uintptr_t)pack + 63) & ~(uintptr_t)63);
   float *bp = ap + a_block_floats(im, M, K);
   int64_t nc_step = block_step(N, im->nc, im->nr), kc_step = block_step(K, im->kc, 16);
   int64_t mc_step = block_step(M, im->mc, im->mr);
   /* Packing B pays off through reuse and cache-friendly panels; a row-major B that spans
    * at most 64 KiB is cheaper read where it is (measured: 64^3 +9%, 128^3 +3%), whereas
-   * longer strides let its rows collide in L1 (128 x 1024 x 64: -10%). */
-  int b_in_place = im->reads_b_in_place && csb == 1 && rsb >= N && K * rsb <= 16384;
+   * longer strides let its rows collide in L1 (128 x 1024 x 64: -10%). With one row tile
+   * there is no reuse: each panel would be written once and read once. Likewise A when
+   * B is one panel wide (a conv's weights against a few output positions). */
+  int b_in_place = im->reads_in_place && csb == 1 && rsb >= N && (K * rsb <= 16384 || M <= im->mr);
+  int a_in_place = im->reads_in_place && csa == 1 && rsa > 0 && N <= im->nr; /* lda 0: packed */
   for (int64_t jc = 0; jc < N; jc += nc_step) {
     int64_t nc = min64(nc_step, N - jc);
     for (int64_t pc = 0; pc < K; pc += kc_step) {
@@ -540,13 +649,18 @@ void rt_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int6
       for (int64_t ic = 0; ic < M; ic += mc_step) {
         int64_t mc = min64(mc_step, M - ic);
         float *c = C + ic * ldc + jc;
-        im->pack_a(mc, kc, A + ic * rsa + pc * csa, rsa, csa, ap);
+        const float *a = A + ic * rsa + pc * csa;
+        int64_t lda = a_in_place ? rsa : 0;
+        if (!a_in_place) {
+          im->pack_a(mc, kc, a, rsa, csa, ap);
+          a = ap;
+        }
         if (b_in_place) {
-          im->macro(mc, nc, kc, ap, B + pc * rsb + jc, rsb, c, ldc, alpha, beta, pc == 0);
+          im->macro(mc, nc, kc, a, lda, B + pc * rsb + jc, rsb, c, ldc, alpha, beta, pc == 0);
           continue;
         }
         if (ic > 0) {
-          im->macro(mc, nc, kc, ap, bp, 0, c, ldc, alpha, beta, pc == 0);
+          im->macro(mc, nc, kc, a, lda, bp, 0, c, ldc, alpha, beta, pc == 0);
           continue;
         }
         /* The first A block packs B a chunk at a time, just before using it, so the chunk
@@ -556,7 +670,7 @@ void rt_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int6
           int64_t nr = min64(B_CHUNK_PANELS * im->nr, nc - jr);
           float *bpj = mc == M ? bp : bp + jr * kc;
           im->pack_b(kc, nr, B + pc * rsb + (jc + jr) * csb, rsb, csb, bpj);
-          im->macro(mc, nr, kc, ap, bpj, 0, c + jr, ldc, alpha, beta, pc == 0);
+          im->macro(mc, nr, kc, a, lda, bpj, 0, c + jr, ldc, alpha, beta, pc == 0);
         }
       }
     }

@@ -169,6 +169,25 @@ static const ccase im2col[] = {
     {2, 24, 36, 1, 17, 23, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
 };
 
+/* At most 16 output positions: the column matrix is multiplied transposed (one dot
+ * product per output), whole (pairs) or in row panels across threads. */
+static const ccase few_positions[] = {
+    {1, 1, 257, 1, 1, 1760, 1, 512, 1, 160, 1, 1, 0, 0, 0, 0, 1}, /* STFT: 8 positions */
+    {1, 96, 96, 1, 4, 2, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},        /* 2 x 2 outputs */
+    {2, 64, 200, 1, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},       /* 1x1 on 3 x 3 */
+    {1, 256, 512, 1, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},      /* row panels */
+    {1, 40, 30, 2, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},        /* groups, 9 positions */
+};
+
+Test(conv_fast, few_positions) {
+  for (size_t i = 0; i < sizeof few_positions / sizeof *few_positions; i++)
+    check(&few_positions[i]);
+  rt_sgemm_use_kernel(RT_SGEMM_AVX2);
+  for (size_t i = 0; i < sizeof few_positions / sizeof *few_positions; i++)
+    check(&few_positions[i]);
+  rt_sgemm_use_kernel(RT_SGEMM_AUTO);
+}
+
 Test(conv_fast, depthwise) {
   for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++) check(&depthwise[i]);
 }

@@ -172,22 +172,24 @@ Test(sgemm, crosses_cache_blocks) { on_each_kernel(block_boundaries); }
 
 /* C computed as separate calls on column panels and row panels (how callers split the
  * work between threads) equals one call, bit for bit: a panel's elements see the same
- * K blocking and summation order as in the whole. */
-static void sub_panels(void) {
-  enum { M = 45, N = 170, K = 300 };
-  float *A = operand(M, K, K, 1), *B = operand(K, N, N, 1);
+ * K blocking and summation order as in the whole, whether a panel is narrow enough for
+ * A to be read in place (<= 32 columns) or short enough for B (<= 14 rows), or not.
+ * With B transposed and M <= 4 (one dot product per element), column panels too. */
+static void sub_panels_of(int64_t M, int64_t N, int64_t K, int b_transposed, const int64_t *col_cut,
+                          const int64_t *row_cut) {
+  int64_t rsb = b_transposed ? 1 : N, csb = b_transposed ? K : 1;
+  float *A = operand(M, K, K, 1), *B = operand(K, N, rsb, csb);
   float *whole = calloc(M * N, sizeof(float)), *cols = calloc(M * N, sizeof(float));
   float *rows = calloc(M * N, sizeof(float));
   float *pack = malloc(rt_sgemm_pack_bytes(M, N, K));
-  rt_sgemm(M, N, K, 1.0f, A, K, 1, B, N, 1, 0.0f, whole, N, pack);
-  static const int64_t col_cut[] = {0, 64, 101, N}, row_cut[] = {0, 14, 30, M};
-  for (int c = 0; c < 3; c++) {
+  rt_sgemm(M, N, K, 1.0f, A, K, 1, B, rsb, csb, 0.0f, whole, N, pack);
+  for (int c = 0; col_cut[c] < N; c++) {
     int64_t j0 = col_cut[c], n = col_cut[c + 1] - j0;
-    rt_sgemm(M, n, K, 1.0f, A, K, 1, B + j0, N, 1, 0.0f, cols + j0, N, pack);
+    rt_sgemm(M, n, K, 1.0f, A, K, 1, B + j0 * csb, rsb, csb, 0.0f, cols + j0, N, pack);
   }
-  for (int r = 0; r < 3; r++) {
+  for (int r = 0; row_cut[r] < M; r++) {
     int64_t i0 = row_cut[r], m = row_cut[r + 1] - i0;
-    rt_sgemm(m, N, K, 1.0f, A + i0 * K, K, 1, B, N, 1, 0.0f, rows + i0 * N, N, pack);
+    rt_sgemm(m, N, K, 1.0f, A + i0 * K, K, 1, B, rsb, csb, 0.0f, rows + i0 * N, N, pack);
   }
   for (int i = 0; i < M * N; i++) {
     cr_assert(cols[i] == whole[i], "%s: column panels differ at %d: %.9g vs %.9g",
@@ -201,6 +203,14 @@ static void sub_panels(void) {
   free(cols);
   free(rows);
   free(pack);
+}
+static void sub_panels(void) {
+  static const int64_t cols[] = {0, 20, 64, 101, 170}, rows[] = {0, 14, 30, 45};
+  sub_panels_of(45, 170, 300, 0, cols, rows);
+  sub_panels_of(45, 170, 300, 1, cols, rows);
+  static const int64_t dot_cols[] = {0, 3, 8, 13, 64, 170}, dot_rows[] = {0, 1, 3};
+  sub_panels_of(3, 170, 301, 1, dot_cols, dot_rows);
+  sub_panels_of(3, 170, 301, 0, dot_cols, dot_rows);
 }
 Test(sgemm, panels_match_the_whole) { on_each_kernel(sub_panels); }
 
