@@ -222,13 +222,42 @@ ivm_status rt_k_Div(const rt_call *c) {
 /* ---- Pow ----------------------------------------------------------------------------
  * Same-dtype float powers use powf/pow directly. Mixed dtypes follow numpy, which the
  * ONNX tests were generated with: the pair is promoted (to double when either side is a
- * float), and the result converted to X's dtype. Integer ^ integer is exact. */
+ * float), and the result converted to X's dtype. Integer ^ integer is exact. An f32
+ * exponent of one element equal to 1, 2 or 3 takes pow_small_f32. */
 #define E_Pow_F32(T, UT, x, y) powf((x), (y))
 #define E_Pow_F64(T, UT, x, y) pow((x), (y))
 BIN_SIG(Pow_f32) { BIN_LOOP(float, float, float, float, EW_ID, EW_ID, E_Pow_F32) }
 BIN_SIG(Pow_f64) { BIN_LOOP(double, double, double, double, EW_ID, EW_ID, E_Pow_F64) }
 BIN_SIG(Pow_f16) { BIN_LOOP(uint16_t, uint16_t, float, float, ew_f16_to_f32, ew_f32_to_f16, E_Pow_F32) }
 BIN_SIG(Pow_bf16) { BIN_LOOP(uint16_t, uint16_t, float, float, ew_bf16_to_f32, ew_f32_to_bf16, E_Pow_F32) }
+
+/* f32 ^ a one-element f32 exponent of 1, 2 or 3 (ctx: the exponent as int): x, x * x
+ * (the correctly rounded square, as powf gives) and x^3 through double (x * x exact, one
+ * rounding in double, then to float); vectorised loops instead of a powf per element. */
+static inline float pow_small_1(float x, int k) {
+  double d = x;
+  return k == 1 ? x : k == 2 ? x * x : (float)(d * d * d);
+}
+
+static void pow_small_f32(int64_t n, const char *const *in, const int64_t *st, char *out,
+                          const void *ctx) {
+  const float *a = (const float *)in[0];
+  float *o = (float *)out;
+  int k = *(const int *)ctx;
+  if (!st[0]) { /* x broadcast too: one value */
+    float r = pow_small_1(a[0], k);
+    for (int64_t i = 0; i < n; i++) o[i] = r;
+  } else if (k == 1) {
+    if (o != a) memmove(o, a, (size_t)n * sizeof(float));
+  } else if (k == 2) {
+    for (int64_t i = 0; i < n; i++) o[i] = a[i] * a[i];
+  } else {
+    for (int64_t i = 0; i < n; i++) {
+      double x = a[i];
+      o[i] = (float)(x * x * x);
+    }
+  }
+}
 
 typedef struct pow_ctx {
   int dx, dy;
@@ -278,6 +307,11 @@ ivm_status rt_k_Pow(const rt_call *c) {
   int oky = isa_dtype_is_float(dy) || isa_dtype_is_int(dy);
   if (!okx) return ew_bad_dtype("Pow", dx);
   if (!oky) return ew_bad_dtype("Pow", dy);
+  if (dx == IVM_DT_F32 && dy == IVM_DT_F32 && rt_numel(y) == 1) {
+    float e = *(const float *)y->data;
+    int k = e == 1.0f ? 1 : e == 2.0f ? 2 : e == 3.0f ? 3 : 0;
+    if (k) return bcast_run(c, "Pow", o, 2, c->in, pow_small_f32, &k);
+  }
   if (dx == dy) {
     bc_fn fn = dx == IVM_DT_F32 ? Pow_f32 : dx == IVM_DT_F64 ? Pow_f64
              : dx == IVM_DT_F16 ? Pow_f16 : dx == IVM_DT_BF16 ? Pow_bf16 : NULL;

@@ -34,6 +34,7 @@ typedef struct gap_case {
 
 #include "../data/global_avgpool_fixture.h"
 #include "../data/sigmoid_fixture.h"
+#include "../data/pow_scalar_fixture.h"
 
 static uint32_t bits(float f) {
   uint32_t u;
@@ -217,5 +218,55 @@ Test(fast_unary, sigmoid_against_numpy) {
   cr_assert(isnan(g[0]) && isnan(g[1]));
   cr_assert_eq(g[2], 1.0f);
   cr_assert_eq(g[3], 0.0f);
+  free(out.data);
+}
+
+/* ---- Pow f32 ^ one-element f32 exponent: numpy (tests/data/gen_pow_scalar.py) ---------
+ * 1 and 2 are exact (x, the correctly rounded square), 3 within 1 ulp, other exponents
+ * (powf) within 1 ulp; NaN stays NaN; broadcast shapes of the scalar side. */
+static void check_pow(const float *x, int n, float e, const float *want, int max_ulp) {
+  rt_tensor tx = mk(IVM_DT_F32, 1, D(n), x), te = mk(IVM_DT_F32, 0, NULL, &e), out;
+  const rt_tensor *in[] = {&tx, &te};
+  ok(run(ISA_OP_Pow, 2, in, NULL, 1, &out));
+  const float *g = out.data;
+  for (int i = 0; i < n; i++)
+    cr_assert(ulp_dist(g[i], want[i]) <= max_ulp, "%.9g ^ %g = %.9g, expected %.9g", x[i], e,
+              g[i], want[i]);
+  free(out.data);
+}
+
+Test(fast_binary, pow_scalar_exponent_against_numpy) {
+  enum { N = sizeof pw_x / sizeof *pw_x };
+  check_pow(pw_x, N, 1.0f, pw_y_1, 0);
+  check_pow(pw_x, N, 2.0f, pw_y_2, 0);
+  check_pow(pw_x, N, 3.0f, pw_y_3, 1);
+  check_pow(pw_xpos, N, 0.5f, pw_y_half, 1);
+  check_pow(pw_xpos, N, -2.0f, pw_y_m2, 1);
+  /* NaN stays NaN; in place (output over X) */
+  const float es[] = {1.0f, 2.0f, 3.0f};
+  for (int k = 0; k < 3; k++) {
+    float v[3] = {NAN, -2.0f, 0.5f};
+    rt_tensor tx = mk(IVM_DT_F32, 1, D(3), v), te = mk(IVM_DT_F32, 1, D(1), &es[k]);
+    const rt_tensor *in[] = {&tx, &te};
+    rt_tensor *outp[] = {&tx};
+    isa_attr at[16];
+    rt_call call = {2, 1, in, outp, defaults(ISA_OP_Pow, at), NULL, NULL};
+    ok(rt_builtin_kernel(ISA_OP_Pow)(&call));
+    cr_assert(isnan(v[0]), "NaN ^ %g", es[k]);
+    cr_assert_eq(v[1], k == 0 ? -2.0f : k == 1 ? 4.0f : -8.0f);
+    cr_assert_eq(v[2], k == 0 ? 0.5f : k == 1 ? 0.25f : 0.125f);
+  }
+  /* the exponent of higher rank than X; both sides one element */
+  float e2 = 2.0f, x6[6] = {1, -2, 3, -4, 5, -6}, x1 = -3.0f;
+  rt_tensor tx = mk(IVM_DT_F32, 2, D(2, 3), x6), te = mk(IVM_DT_F32, 3, D(1, 1, 1), &e2), out;
+  const rt_tensor *in[] = {&tx, &te};
+  ok(run(ISA_OP_Pow, 2, in, NULL, 1, &out));
+  shape_is(&out, IVM_DT_F32, 3, D(1, 2, 3));
+  f32_is(&out, (const float[]){1, 4, 9, 16, 25, 36}, 6);
+  free(out.data);
+  rt_tensor t1 = mk(IVM_DT_F32, 0, NULL, &x1);
+  const rt_tensor *in1[] = {&t1, &te};
+  ok(run(ISA_OP_Pow, 2, in1, NULL, 1, &out));
+  f32_is(&out, (const float[]){9}, 1);
   free(out.data);
 }

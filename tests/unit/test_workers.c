@@ -429,6 +429,15 @@ Test(workers, elementwise_is_bitwise_identical_across_threads) {
   rt_tensor row = mk(IVM_DT_F32, 1, D(200), fill(200, 8));
   rt_tensor in3[2] = {a, row};
   free(run_pooled(ISA_OP_Mul, 2, in3, NULL).data);
+  for (int k = 1; k <= 3; k++) { /* Pow by a scalar 1, 2, 3: the vector loops */
+    float e = (float)k;
+    rt_tensor pw_in[2] = {a, mk(IVM_DT_F32, 0, NULL, &e)};
+    y = run_pooled(ISA_OP_Pow, 2, pw_in, NULL);
+    Y = y.data;
+    for (int64_t i = 0; i < n; i += 89)
+      cr_assert(fabsf(Y[i] - powf(A[i], e)) <= 1e-6f, "Pow %d [%lld]", k, (long long)i);
+    free(y.data);
+  }
   y = run_pooled(ISA_OP_Tanh, 1, &a, NULL);
   Y = y.data;
   for (int64_t i = 0; i < n; i += 97) cr_assert(fabsf(Y[i] - tanhf(A[i])) <= 1e-6f);
