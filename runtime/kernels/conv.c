@@ -432,6 +432,10 @@ ivm_status rt_k_FusedConv(const rt_call *call) {
     act.fn = rt_builtin_kernel(op);
     isa_fused_activation_attrs(op, call->attrs, ISA_A_FusedConv_activation, act.attrs);
     atomic_init(&act.error, NULL);
+    act.kind = op == ISA_OP_Relu        ? CONV_ACT_RELU
+               : op == ISA_OP_LeakyRelu ? CONV_ACT_LEAKY_RELU
+                                        : CONV_ACT_CALL;
+    act.alpha = op == ISA_OP_LeakyRelu ? act.attrs[ISA_A_LeakyRelu_alpha].v.f : 0.0f;
     p.act = &act;
   }
   IVM_TRY(conv_run(call, &p));

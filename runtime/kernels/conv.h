@@ -15,6 +15,9 @@ typedef struct conv_act {
   rt_kernel_fn fn;
   isa_attr attrs[16];
   _Atomic(ivm_status) error; /* the first failure */
+  /* Activations a kernel may apply in registers, with the same bits as fn: */
+  enum { CONV_ACT_CALL, CONV_ACT_RELU, CONV_ACT_LEAKY_RELU } kind;
+  float alpha; /* LeakyRelu's */
 } conv_act;
 
 typedef struct conv_plan {

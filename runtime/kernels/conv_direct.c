@@ -28,6 +28,10 @@
 #define CD_FN __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
 #define CD_MR 14       /* output channels per tile: 28 accumulators + 2 loads + 1 broadcast */
 #define CD_MAX_TAPS 256
+
+static __mmask16 lanes16(int64_t n) { /* the first n lanes, n clamped to 0..16 */
+  return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
 #ifndef CD_MIN_POSITIONS
 #define CD_MIN_POSITIONS 64
 #endif
@@ -57,10 +61,21 @@ int rt_conv_direct_ok(const conv_plan *p) {
          p->k_sz <= CD_MAX_TAPS && rt_sgemm_current_kernel() == RT_SGEMM_AVX512;
 }
 
+/* How a tile's results leave the registers: rows ldo apart, the lanes in k0 | k1 (of 32),
+ * after Relu or LeakyRelu when act says so (the same bits as their kernels: max(0, x)
+ * keeps -0 and NaN like x < 0 ? 0 : x). */
+typedef struct cd_store {
+  int64_t ldo;
+  __mmask16 k0, k1;
+  int act; /* conv_act's kind; CONV_ACT_CALL: none here */
+  float alpha;
+} cd_store;
+
 /* out[i][0..16*halves) = bias[i] + sum over (c, t) of a[(c, t)][i] * src[c * cs + toff[t] + ..] */
 CD_FN static inline __attribute__((always_inline)) void
 cd_tile(int m, int halves, const float *restrict a, const float *restrict src, int64_t C,
-        int64_t cs, const int64_t *toff, int64_t taps, const float *bias, float *out) {
+        int64_t cs, const int64_t *toff, int64_t taps, const float *bias, float *out,
+        const cd_store *st) {
   __m512 lo[CD_MR], hi[CD_MR];
 #pragma GCC unroll 14
   for (int i = 0; i < m; i++) {
@@ -80,20 +95,37 @@ cd_tile(int m, int halves, const float *restrict a, const float *restrict src, i
       }
       a += m;
     }
+  const __m512 zero = _mm512_setzero_ps(), alpha = _mm512_set1_ps(st->alpha);
+  if (st->act == CONV_ACT_RELU) {
+#pragma GCC unroll 14
+    for (int i = 0; i < m; i++) {
+      lo[i] = _mm512_max_ps(zero, lo[i]);
+      if (halves == 2) hi[i] = _mm512_max_ps(zero, hi[i]);
+    }
+  } else if (st->act == CONV_ACT_LEAKY_RELU) {
+#pragma GCC unroll 14
+    for (int i = 0; i < m; i++) {
+      lo[i] = _mm512_mask_mul_ps(lo[i], _mm512_cmp_ps_mask(lo[i], zero, _CMP_LT_OQ), lo[i], alpha);
+      if (halves == 2)
+        hi[i] = _mm512_mask_mul_ps(hi[i], _mm512_cmp_ps_mask(hi[i], zero, _CMP_LT_OQ), hi[i], alpha);
+    }
+  }
+  const int64_t ldo = st->ldo;
 #pragma GCC unroll 14
   for (int i = 0; i < m; i++) {
-    _mm512_storeu_ps(out + i * 32, lo[i]);
-    if (halves == 2) _mm512_storeu_ps(out + i * 32 + 16, hi[i]);
+    _mm512_mask_storeu_ps(out + i * ldo, st->k0, lo[i]);
+    if (halves == 2) _mm512_mask_storeu_ps(out + i * ldo + 16, st->k1, hi[i]);
   }
 }
 
 typedef void (*cd_tile_fn)(const float *a, const float *src, int64_t C, int64_t cs,
-                           const int64_t *toff, int64_t taps, const float *bias, float *out);
+                           const int64_t *toff, int64_t taps, const float *bias, float *out,
+                           const cd_store *st);
 #define CD_TILE(m, h)                                                                      \
   CD_FN static void cd_tile_##m##x##h(const float *a, const float *src, int64_t C,         \
                                       int64_t cs, const int64_t *toff, int64_t taps,       \
-                                      const float *bias, float *out) {                     \
-    cd_tile(m, h, a, src, C, cs, toff, taps, bias, out);                                   \
+                                      const float *bias, float *out, const cd_store *st) { \
+    cd_tile(m, h, a, src, C, cs, toff, taps, bias, out, st);                               \
   }
 #define CD_TILES(m) CD_TILE(m, 1) CD_TILE(m, 2)
 CD_TILES(1) CD_TILES(2) CD_TILES(3) CD_TILES(4) CD_TILES(5) CD_TILES(6) CD_TILES(7)
@@ -135,29 +167,37 @@ static void unit(const cd_job *j, int64_t u) {
   }
   float out[CD_MR * 32];
   const float *src = j->buf + f0;
+  int inline_act = p->act && p->act->kind != CONV_ACT_CALL;
+  /* A tile along one output row goes straight to Y (the row's valid positions); a
+   * flattened one spans rows and padding columns, through `out`. */
+  int64_t valid = j->flat ? j->tw : (j->ow - ox < j->tw ? j->ow - ox : j->tw);
+  cd_store st = {j->flat ? 32 : p->out_sz, lanes16(valid), lanes16(valid - 16),
+                 inline_act ? p->act->kind : CONV_ACT_CALL, inline_act ? p->act->alpha : 0.0f};
   for (int64_t b = 0; b < j->mblocks; b++) {
     int64_t i0 = b * j->mr, m = p->Mg - i0 < j->mr ? p->Mg - i0 : j->mr;
     int64_t oc0 = j->g * p->Mg + i0;
-    cd_tiles[m][j->halves - 1](j->wp + oc0 * p->Cg * j->taps, src, p->Cg, j->plane, j->toff,
-                               j->taps, j->B ? j->B + oc0 : NULL, out);
-    if (p->act) { /* dropped positions too: an element's value ignores its neighbours */
-      if (j->halves == 2)
-        rt_conv_activate(p, out, m * 32);
-      else
-        for (int64_t i = 0; i < m; i++) rt_conv_activate(p, out + i * 32, 16);
-    }
     float *y = j->Y + (j->n * p->M + oc0) * p->out_sz;
+    if (!j->flat) {
+      float *yt = y + oy * j->ow + ox;
+      cd_tiles[m][j->halves - 1](j->wp + oc0 * p->Cg * j->taps, src, p->Cg, j->plane, j->toff,
+                                 j->taps, j->B ? j->B + oc0 : NULL, yt, &st);
+      if (p->act && !inline_act)
+        for (int64_t i = 0; i < m; i++) rt_conv_activate(p, yt + i * p->out_sz, valid);
+      continue;
+    }
+    cd_tiles[m][j->halves - 1](j->wp + oc0 * p->Cg * j->taps, src, p->Cg, j->plane, j->toff,
+                               j->taps, j->B ? j->B + oc0 : NULL, out, &st);
+    if (p->act && !inline_act) /* dropped positions too: a value ignores its neighbours */
+      rt_conv_activate(p, out, m * 32);
     /* the tile's positions, row segment by row segment */
     for (int64_t k = 0, r = oy, c = ox; k < j->tw && r < j->oh;) {
-      int64_t span = (j->flat ? j->pw : j->ow) - c;
+      int64_t span = j->pw - c;
       if (span > j->tw - k) span = j->tw - k;
-      int64_t valid = j->ow - c < span ? j->ow - c : span;
-      if (valid > 0)
+      int64_t seg = j->ow - c < span ? j->ow - c : span;
+      if (seg > 0)
         for (int64_t i = 0; i < m; i++)
-          memcpy(y + i * p->out_sz + r * j->ow + c, out + i * 32 + k,
-                 (size_t)valid * sizeof(float));
+          memcpy(y + i * p->out_sz + r * j->ow + c, out + i * 32 + k, (size_t)seg * sizeof(float));
       k += span;
-      if (!j->flat) break;
       r++;
       c = 0;
     }

@@ -32,6 +32,7 @@ static const float g_alpha = 0.1f;
 
 static double activate(double v) {
   if (!strcmp(g_act, "LeakyRelu")) return v < 0 ? g_alpha * v : v;
+  if (!strcmp(g_act, "Relu")) return v < 0 ? 0 : v;
   if (!strcmp(g_act, "HardSwish")) return v * fmin(fmax(v / 6 + 0.5, 0), 1);
   return v;
 }
@@ -208,10 +209,11 @@ Test(conv_fast, portable_kernel) {
   rt_sgemm_use_kernel(RT_SGEMM_AUTO);
 }
 
-/* FusedConv: the activation on every path, LeakyRelu's alpha reaching the kernel. */
+/* FusedConv: the activation on every path (Relu and LeakyRelu in the direct kernel's
+ * registers, others through their kernels), LeakyRelu's alpha reaching the kernel. */
 Test(conv_fast, fused_activation_on_every_path) {
-  const char *acts[2] = {"LeakyRelu", "HardSwish"};
-  for (int k = 0; k < 2; k++) {
+  const char *acts[3] = {"LeakyRelu", "HardSwish", "Relu"};
+  for (int k = 0; k < 3; k++) {
     g_act = acts[k];
     for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++) check(&depthwise[i]);
     for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) check(&direct[i]);
@@ -222,4 +224,45 @@ Test(conv_fast, fused_activation_on_every_path) {
     rt_sgemm_use_kernel(RT_SGEMM_AUTO);
   }
   g_act = "";
+}
+
+/* Relu and LeakyRelu applied in the direct kernel's registers give the bits of their own
+ * kernels applied to the plain Conv's output. */
+Test(conv_fast, activation_in_registers_matches_its_kernel) {
+  const char *acts[2] = {"Relu", "LeakyRelu"};
+  isa_builtin_op ops[2] = {ISA_OP_Relu, ISA_OP_LeakyRelu};
+  for (int k = 0; k < 2; k++)
+    for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) {
+      const ccase *c = &direct[i];
+      int64_t OH = out_len(c->H, c->kh, c->sh, c->dh, c->pt, c->pb);
+      int64_t OW = out_len(c->W, c->kw, c->sw, c->dw, c->pl, c->pr);
+      int64_t nx = c->N * c->C * c->H * c->W, nw = c->M * (c->C / c->G) * c->kh * c->kw;
+      int64_t ny = c->N * c->M * OH * OW;
+      float *x = malloc((size_t)nx * sizeof(float)), *w = malloc((size_t)nw * sizeof(float));
+      float *b = malloc((size_t)c->M * sizeof(float));
+      float *plain = malloc((size_t)ny * sizeof(float)), *want = malloc((size_t)ny * sizeof(float));
+      float *fused = malloc((size_t)ny * sizeof(float));
+      unsigned s = 777u + (unsigned)i;
+      for (int64_t e = 0; e < nx; e++) x[e] = rnd(&s);
+      for (int64_t e = 0; e < nw; e++) w[e] = rnd(&s);
+      for (int64_t e = 0; e < c->M; e++) b[e] = rnd(&s);
+      g_act = "";
+      run_conv(c, x, w, b, plain, OH, OW, 1);
+      g_act = acts[k];
+      run_conv(c, x, w, b, fused, OH, OW, 2);
+      g_act = "";
+      isa_attr a[16];
+      defaults(ops[k], a);
+      if (ops[k] == ISA_OP_LeakyRelu) a[ISA_A_LeakyRelu_alpha].v.f = g_alpha;
+      rt_tensor tin = mk(IVM_DT_F32, 1, D(ny), plain), tout = mk(IVM_DT_F32, 1, D(ny), want);
+      const rt_tensor *in[1] = {&tin};
+      rt_tensor *out[1] = {&tout};
+      rt_scratch scratch = {NULL, NULL, 0, NULL};
+      rt_call call = {1, 1, in, out, a, &scratch, NULL};
+      cr_assert_null(rt_builtin_kernel(ops[k])(&call));
+      rt_scratch_release(&scratch);
+      cr_assert(memcmp(fused, want, (size_t)ny * sizeof(float)) == 0, "%s, case %zu: bits differ",
+                acts[k], i);
+      free(x), free(w), free(b), free(plain), free(want), free(fused);
+    }
 }
