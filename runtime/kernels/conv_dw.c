@@ -26,12 +26,17 @@
 typedef float dw_vec __attribute__((vector_size(DW_V * sizeof(float))));
 typedef int32_t dw_ivec __attribute__((vector_size(DW_V * sizeof(int32_t))));
 
+typedef void (*dw_block_fn)(int64_t taps, const int64_t *off, const float *src, const float *w,
+                            float bias, float *out);
+
 typedef struct dw_job {
   const conv_plan *p;
   const float *X, *W, *B;
   float *Y;
   int64_t ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl;
-  int64_t owr;      /* ow rounded up to whole vectors */
+  int64_t vw;       /* floats per vector of the row blocks: 8, or 16 with AVX-512 */
+  dw_block_fn block[5]; /* [vectors]: NULL where there is none of that width */
+  int64_t owr;      /* ow rounded up to whole vectors of vw */
   int64_t ph, pw;   /* rows and width of one phase of the padded buffer */
   size_t buf_bytes; /* one range's buffer, a multiple of 64 */
   int64_t taps, off[DW_MAX_TAPS]; /* tap t of output (0, 0) reads the buffer at off[t] */
@@ -86,26 +91,39 @@ void rt_conv_fill_phases(const float *x, int64_t ih, int64_t iw, int64_t pt, int
     }
 }
 
-/* NB vectors of one output row starting at column ox; tap t reads src + off[t]. */
-#define DW_BLOCK(NB)                                                                       \
-  DW_FMA_ATTR static inline void dw_block##NB(int64_t taps, const int64_t *off,           \
-                                              const float *src, const float *w,           \
-                                              float bias, float *out) {                   \
-    dw_vec acc[NB];                                                                        \
-    for (int v = 0; v < NB; v++) acc[v] = (dw_vec){0} + bias;                              \
+/* NB vectors (type VT, VW floats) of one output row starting at column ox; tap t reads
+ * src + off[t]. Each lane computes bias + its taps in order with one FMA each, so the
+ * 8- and 16-float versions give the same bits. */
+#define DW_BLOCK(NAME, VT, VW, ATTR, NB)                                                   \
+  ATTR static void NAME(int64_t taps, const int64_t *off, const float *src, const float *w, \
+                        float bias, float *out) {                                          \
+    VT acc[NB];                                                                            \
+    for (int v = 0; v < NB; v++) acc[v] = (VT){0} + bias;                                  \
     for (int64_t t = 0; t < taps; t++) {                                                   \
       const float *s = src + off[t];                                                       \
-      dw_vec wv = (dw_vec){0} + w[t];                                                      \
+      VT wv = (VT){0} + w[t];                                                              \
       for (int v = 0; v < NB; v++) {                                                       \
-        dw_vec x;                                                                          \
-        DW_LOAD(x, s + v * DW_V);                                                          \
+        VT x;                                                                              \
+        DW_LOAD(x, s + v * VW);                                                            \
         acc[v] += wv * x;                                                                  \
       }                                                                                    \
     }                                                                                      \
     memcpy(out, acc, sizeof acc);                                                          \
   }
-DW_BLOCK(4)
-DW_BLOCK(1)
+DW_BLOCK(dw_block4, dw_vec, DW_V, DW_FMA_ATTR, 4)
+DW_BLOCK(dw_block1, dw_vec, DW_V, DW_FMA_ATTR, 1)
+/* Where the CPU has AVX-512 (as the sgemm kernel in use says): vectors of 16 floats, half
+ * the loads and FMAs per output. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define DW_HAS_Z 1
+typedef float dw_zvec __attribute__((vector_size(16 * sizeof(float))));
+#define DW_Z_ATTR                                                                          \
+  __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma"), optimize("fp-contract=fast")))
+DW_BLOCK(dw_zblock4, dw_zvec, 16, DW_Z_ATTR, 4)
+DW_BLOCK(dw_zblock3, dw_zvec, 16, DW_Z_ATTR, 3)
+DW_BLOCK(dw_zblock2, dw_zvec, 16, DW_Z_ATTR, 2)
+DW_BLOCK(dw_zblock1, dw_zvec, 16, DW_Z_ATTR, 1)
+#endif
 
 /* One vector of four consecutive output rows (rows lie `rs` floats apart in the buffer):
  * narrow outputs share each weight broadcast across rows instead of columns. */
@@ -132,10 +150,10 @@ static void dw_channel(const dw_job *j, const float *buf, int64_t n, int64_t oc)
   float *y = j->Y + (n * j->p->M + oc) * j->oh * j->ow;
   const int64_t *off = j->off, taps = j->taps;
   int64_t oy = 0;
-  if (j->owr < 4 * DW_V) /* narrow rows: blocks of four rows by one vector */
+  if (j->owr < 4 * DW_V) /* narrow rows: blocks of four rows by one 8-float vector */
     for (; oy + 4 <= j->oh; oy += 4) {
       const float *row = buf + oy * j->sh * j->pw;
-      for (int64_t ox = 0; ox < j->owr; ox += DW_V) {
+      for (int64_t ox = 0; ox < j->ow; ox += DW_V) { /* owr may be a multiple of 16 */
         float tmp[4][DW_V];
         int64_t valid = j->ow - ox < DW_V ? j->ow - ox : DW_V;
         dw_rows4(taps, off, row + ox, j->sh * j->pw, w, bias, tmp);
@@ -147,12 +165,13 @@ static void dw_channel(const dw_job *j, const float *buf, int64_t n, int64_t oc)
     float *yr = y + oy * j->ow;
     const float *row = buf + oy * j->sh * j->pw;
     for (int64_t ox = 0; ox < j->owr;) {
-      float tmp[4 * DW_V];
-      int nb = j->owr - ox >= 4 * DW_V ? 4 : 1;
-      int64_t width = nb * DW_V, valid = j->ow - ox < width ? j->ow - ox : width;
+      float tmp[4 * 16];
+      /* the widest block left (one vector alone waits on its FMA chain) */
+      int nb = j->owr - ox >= 4 * j->vw ? 4 : (int)((j->owr - ox) / j->vw);
+      while (!j->block[nb]) nb--;
+      int64_t width = nb * j->vw, valid = j->ow - ox < width ? j->ow - ox : width;
       float *dst = valid == width ? yr + ox : tmp;
-      if (nb == 4) dw_block4(taps, off, row + ox, w, bias, dst);
-      else dw_block1(taps, off, row + ox, w, bias, dst);
+      j->block[nb](taps, off, row + ox, w, bias, dst);
       if (dst == tmp) memcpy(yr + ox, tmp, (size_t)valid * sizeof(float));
       ox += width;
     }
@@ -197,7 +216,19 @@ ivm_status rt_conv_depthwise_f32(const rt_call *call, const conv_plan *p) {
   j.dw = w->dilation[last];
   j.pl = w->pad_begin[last];
   if (j.oh <= 0 || j.ow <= 0) return NULL;
-  j.owr = (j.ow + DW_V - 1) / DW_V * DW_V;
+  j.vw = DW_V;
+  j.block[4] = dw_block4;
+  j.block[1] = dw_block1;
+#ifdef DW_HAS_Z
+  if (rt_sgemm_current_kernel() == RT_SGEMM_AVX512) {
+    j.vw = 16;
+    j.block[4] = dw_zblock4;
+    j.block[3] = dw_zblock3;
+    j.block[2] = dw_zblock2;
+    j.block[1] = dw_zblock1;
+  }
+#endif
+  j.owr = (j.ow + j.vw - 1) / j.vw * j.vw;
   j.ph = (j.oh - 1) * j.sh + (j.kh - 1) * j.dh + 1;
   j.pw = j.owr + (j.kw - 1) * j.dw / j.sw;
   j.buf_bytes = rt_align64((size_t)(j.sw * j.ph * j.pw) * sizeof(float));
