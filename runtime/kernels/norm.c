@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "runtime/kernels/ew.h"
+#include "runtime/kernels/vmath.h"
 
 #define GF(name, x) _Generic((x), float: name##f, default: name)(x)
 
@@ -81,6 +82,49 @@
 DEF_SOFTMAX(float, f32, expf)
 DEF_SOFTMAX(double, f64, exp)
 
+#if VM_HAVE_VEC
+/* f32 rows (inner == 1): e^(x - max) on vectors (v_exp_full, within 2 ulp of expf), the
+ * row's tail through a padded copy; the sum over VW lanes plus the tail, in a fixed order. */
+VM_FMA_ATTR static void softmax_rows_f32(const float *x, float *y, int64_t outer, int64_t n,
+                                         int logsm) {
+  for (int64_t o = 0; o < outer; o++) {
+    const float *xr = x + o * n;
+    float *yr = y + o * n;
+    float m8[8], m = -INFINITY, s = 0;
+    for (int j = 0; j < 8; j++) m8[j] = -INFINITY;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; j++) m8[j] = xr[i + j] > m8[j] ? xr[i + j] : m8[j];
+    for (; i < n; i++) m = xr[i] > m ? xr[i] : m;
+    for (int j = 0; j < 8; j++) m = m8[j] > m ? m8[j] : m;
+    const vf mv = splat(m);
+    vf sv = (vf){0};
+    for (i = 0; i + VW <= n; i += VW) {
+      vf e = v_exp_full(ldv(xr + i) - mv);
+      if (!logsm) stv(yr + i, e);
+      sv += e;
+    }
+    if (i < n) {
+      float pad[VW] = {0};
+      memcpy(pad, xr + i, (size_t)(n - i) * sizeof(float));
+      stv(pad, v_exp_full(ldv(pad) - mv));
+      for (int64_t k = 0; k < n - i; k++) s += pad[k];
+      if (!logsm) memcpy(yr + i, pad, (size_t)(n - i) * sizeof(float));
+    }
+    float lanes[VW];
+    stv(lanes, sv);
+    for (int j = 0; j < VW; j++) s += lanes[j];
+    if (logsm) {
+      const float l = m + logf(s);
+      for (i = 0; i < n; i++) yr[i] = xr[i] - l;
+    } else {
+      const float r = 1.0f / s;
+      for (i = 0; i < n; i++) yr[i] *= r;
+    }
+  }
+}
+#endif
+
 /* Elements per range: exp and two more passes make a softmax element a few nanoseconds. */
 #define SM_GRAIN ((int64_t)16384)
 
@@ -96,6 +140,12 @@ typedef struct sm_job {
 
 static void sm_call(const sm_job *j, int64_t o0, int64_t o1, int64_t j0, int64_t j1, void *tmp) {
   int64_t off = o0 * j->n * j->inner;
+#if VM_HAVE_VEC
+  if (j->dt != IVM_DT_F64 && j->inner == 1) {
+    softmax_rows_f32((const float *)j->x + off, (float *)j->y + off, o1 - o0, j->n, j->logsm);
+    return;
+  }
+#endif
   if (j->dt == IVM_DT_F64)
     softmax_f64((const double *)j->x + off, (double *)j->y + off, o1 - o0, j->n, j->inner, j0,
                 j1, j->logsm, tmp);

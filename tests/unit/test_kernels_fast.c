@@ -1,6 +1,7 @@
 /* Fast paths of elementwise and resampling kernels: nearest Resize (index tables and row
- * copies), the vectorised LeakyRelu / Relu, broadcast Add. Expected values come from numpy
- * (tests/data/gen_resize_nearest.py writes resize_nearest_fixture.h) or from the ONNX
+ * copies), the vectorised LeakyRelu / Relu / Sigmoid, broadcast Add, Pow by 1 / 2 / 3,
+ * GlobalAveragePool and row Softmax. Expected values come from numpy (the scripts
+ * tests/data/gen_*.py write the *_fixture.h files included below) or from the ONNX
  * definition applied to each element here. Unary results are checked bit for bit at every
  * length 1..40 and start offset 0..7, since the pool and ivm.FusedMatMul call kernels on
  * arbitrary sub-ranges. */
@@ -35,6 +36,13 @@ typedef struct gap_case {
 #include "../data/global_avgpool_fixture.h"
 #include "../data/sigmoid_fixture.h"
 #include "../data/pow_scalar_fixture.h"
+
+typedef struct smr_case {
+  int n;
+  const float *x, *sm, *lsm;
+} smr_case;
+
+#include "../data/softmax_rows_fixture.h"
 
 static uint32_t bits(float f) {
   uint32_t u;
@@ -269,4 +277,35 @@ Test(fast_binary, pow_scalar_exponent_against_numpy) {
   ok(run(ISA_OP_Pow, 2, in1, NULL, 1, &out));
   f32_is(&out, (const float[]){9}, 1);
   free(out.data);
+}
+
+/* ---- Softmax / LogSoftmax f32 along rows: numpy (tests/data/gen_softmax_rows.py) -------
+ * Rows of 1, 7, 17 and 1000 elements, alone and stacked two high (the second row's start
+ * is not a multiple of the vector width); -inf entries give 0 / -inf. */
+static void check_softmax_rows(isa_builtin_op op, const smr_case *sc, int rows) {
+  int n = sc->n;
+  float *x = malloc((size_t)(rows * n) * sizeof *x);
+  for (int r = 0; r < rows; r++) memcpy(x + r * n, sc->x, (size_t)n * sizeof *x);
+  rt_tensor tx = mk(IVM_DT_F32, 2, D(rows, n), x), out;
+  const rt_tensor *in[] = {&tx};
+  ok(run(op, 1, in, NULL, 1, &out));
+  const float *g = out.data, *want = op == ISA_OP_Softmax ? sc->sm : sc->lsm;
+  for (int r = 0; r < rows; r++)
+    for (int i = 0; i < n; i++) {
+      float w = want[i], v = g[r * n + i];
+      if (isinf(w)) cr_assert_eq(v, w, "n %d [%d]: %g, expected %g", n, i, v, w);
+      else
+        cr_assert(fabsf(v - w) <= 1e-5f * fabsf(w) + (op == ISA_OP_Softmax ? 1e-37f : 1e-5f),
+                  "op %d n %d row %d [%d]: %.9g, expected %.9g", op, n, r, i, v, w);
+    }
+  free(out.data);
+  free(x);
+}
+
+Test(fast_norm, softmax_rows_against_numpy) {
+  for (size_t k = 0; k < sizeof smr_cases / sizeof *smr_cases; k++)
+    for (int rows = 1; rows <= 2; rows++) {
+      check_softmax_rows(ISA_OP_Softmax, &smr_cases[k], rows);
+      check_softmax_rows(ISA_OP_LogSoftmax, &smr_cases[k], rows);
+    }
 }
