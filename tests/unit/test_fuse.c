@@ -515,6 +515,38 @@ Test(fuse, fusedmatmul_inference_accepts_its_chain_and_nothing_else) {
   ivm_status_free(st);
 }
 
+static ivm_status infer_fconv(const char *activation, isa_type *in, uint32_t n_in, isa_type *out) {
+  const isa_op_desc *d = isa_builtin_desc(ISA_OP_FusedConv);
+  isa_attr slots[16];
+  cr_assert(d->n_attrs <= 16);
+  isa_attrs_init_defaults(d, slots);
+  slots[ISA_A_FusedConv_activation].v.s = activation;
+  const void *data[3] = {0};
+  isa_infer_ctx ctx = {n_in, in, data, slots, 1, out};
+  return d->infer(&ctx);
+}
+
+Test(fuse, fusedconv_inference_rejects_what_its_kernel_cannot_run) {
+  isa_type in[3] = {t_f32(4, 1, 3, 8), t_f32(4, 4, 3, 3), t_f32(1, 4, 0, 0)};
+  in[0].dims[3] = 8;
+  in[1].dims[3] = 3;
+  isa_type out;
+  ivm_status st = infer_fconv("HardSwish", in, 3, &out);
+  cr_assert_null(st, "%s", ivm_status_message(st));
+  cr_expect_eq(out.rank, 4);
+  cr_expect(out.dims[0] == 1 && out.dims[1] == 4 && out.dims[2] == 6 && out.dims[3] == 6);
+  st = infer_fconv("Softmax", in, 3, &out);
+  cr_assert_not_null(st, "Softmax is not an elementwise activation");
+  ivm_status_free(st);
+  st = infer_fconv("NoSuchOp", in, 3, &out);
+  cr_assert_not_null(st, "an unknown activation");
+  ivm_status_free(st);
+  for (int k = 0; k < 3; k++) in[k].dtype = IVM_DT_F64;
+  st = infer_fconv("Relu", in, 3, &out);
+  cr_assert_not_null(st, "FusedConv runs f32 only");
+  ivm_status_free(st);
+}
+
 Test(fuse, activation_attributes_map_onto_the_activation_op) {
   const isa_op_desc *d = isa_builtin_desc(ISA_OP_FusedMatMul);
   isa_attr fused[8], act[8];
