@@ -242,12 +242,67 @@ ivm_status rt_k_MaxPool(const rt_call *call) {
 AVGPOOL(float)
 AVGPOOL(double)
 
+/* The common case (2-D f32) without the N-D odometer: each axis' windows (start, taps,
+ * divisor factor) are resolved once per call into scratch, and planes are split across the
+ * pool. Same taps in the same order, summed in double, and the same divisor as
+ * avgpool_float, so the same bits. */
+typedef struct avg2d_job {
+  const pool_plan *p;
+  const int64_t *row, *col; /* per output row / column: start, lo, hi, divisor factor */
+  const float *X;
+  float *Y;
+} avg2d_job;
+
+static void avg2d_task(void *vjob, int64_t p0, int64_t p1) {
+  const avg2d_job *j = vjob;
+  const isa_window *w = &j->p->w;
+  int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1];
+  int64_t dh = w->dilation[0], dw = w->dilation[1];
+  for (int64_t pl = p0; pl < p1; pl++) {
+    const float *x = j->X + pl * H * W;
+    float *y = j->Y + pl * OH * OW;
+    for (int64_t oh = 0; oh < OH; oh++) {
+      const int64_t *r = j->row + 4 * oh;
+      for (int64_t ow = 0; ow < OW; ow++) {
+        const int64_t *c = j->col + 4 * ow;
+        double s = 0;
+        for (int64_t kh = r[1]; kh < r[2]; kh++) {
+          const float *xr = x + (r[0] + kh * dh) * W + c[0];
+          for (int64_t kw = c[1]; kw < c[2]; kw++) s += xr[kw * dw];
+        }
+        int64_t div = r[3] * c[3];
+        y[oh * OW + ow] = div > 0 ? (float)(s / (double)div) : 0.0f;
+      }
+    }
+  }
+}
+
+static ivm_status avgpool2d_f32(const rt_call *call, const pool_plan *p, const float *X,
+                                float *Y, int include_pad) {
+  const isa_window *w = &p->w;
+  int64_t OH = w->out[0], OW = w->out[1], *t;
+  IVM_TRY(rt_scratch_get(call->scratch, (size_t)(4 * (OH + OW)) * sizeof *t, (void **)&t));
+  for (int d = 0; d < 2; d++)
+    for (int64_t o = 0; o < w->out[d]; o++) {
+      int64_t *e = t + 4 * (d ? OH + o : o);
+      axis_taps(w, d, o, &e[0], &e[1], &e[2]);
+      int64_t end = e[0] + w->kernel[d], lim = w->in[d] + w->pad_end[d];
+      e[3] = include_pad ? (end < lim ? end : lim) - e[0] : e[2] - e[1];
+    }
+  avg2d_job job = {p, t, t + 4 * OH, X, Y};
+  int64_t grain = p->in_sz > 0 && p->in_sz < EW_GRAIN ? EW_GRAIN / p->in_sz : 1;
+  rt_pool_for(ew_pool(call), p->planes, grain, avg2d_task, &job);
+  return NULL;
+}
+
 ivm_status rt_k_AveragePool(const rt_call *call) {
   pool_plan p;
   IVM_TRY(make_plan(call, 0, &p));
   int include_pad = call->attrs[ISA_A_AveragePool_count_include_pad].v.i != 0;
   const void *X = call->in[0]->data;
   void *Y = call->out[0]->data;
+  if (p.w.n == 2 && call->out[0]->dtype == IVM_DT_F32)
+    return avgpool2d_f32(call, &p, X, Y, include_pad);
   switch (call->out[0]->dtype) {
     case IVM_DT_F32: avgpool_float(&p, X, Y, include_pad); return NULL;
     case IVM_DT_F64: avgpool_double(&p, X, Y, include_pad); return NULL;

@@ -519,6 +519,28 @@ Test(workers, global_average_pool_is_bitwise_identical_across_threads) {
   }
 }
 
+/* AveragePool 2-D (ppocr_v4_rec's 3 x 2 window, stride 3 x 2): planes split across the pool. */
+Test(workers, average_pool_2d_is_bitwise_identical_across_threads) {
+  int64_t C = 96, H = 3, W = 80;
+  rt_tensor x = mk(IVM_DT_F32, 4, D(1, C, H, W), fill(C * H * W, 21));
+  isa_attr at[16];
+  defaults(ISA_OP_AveragePool, at);
+  set_ints(&at[ISA_A_AveragePool_kernel_shape], D(3, 2), 2);
+  set_ints(&at[ISA_A_AveragePool_strides], D(3, 2), 2);
+  rt_tensor y = run_pooled(ISA_OP_AveragePool, 1, &x, at);
+  const float *X = x.data, *Y = y.data;
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t ow = 0; ow < W / 2; ow++) {
+      double s = 0;
+      for (int64_t kh = 0; kh < 3; kh++)
+        for (int64_t kw = 0; kw < 2; kw++) s += X[(c * H + kh) * W + 2 * ow + kw];
+      cr_assert(fabs(Y[c * (W / 2) + ow] - s / 6) <= 1e-6, "c %lld ow %lld", (long long)c,
+                (long long)ow);
+    }
+  free(y.data);
+  free(x.data);
+}
+
 /* ReduceSum over the last axis, the first axis and a middle one (each a different split). */
 Test(workers, reductions_are_bitwise_identical_across_threads) {
   int64_t d0 = 24, d1 = 80, d2 = 300;
