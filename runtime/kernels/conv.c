@@ -434,6 +434,7 @@ ivm_status rt_k_FusedConv(const rt_call *call) {
     atomic_init(&act.error, NULL);
     act.kind = op == ISA_OP_Relu        ? CONV_ACT_RELU
                : op == ISA_OP_LeakyRelu ? CONV_ACT_LEAKY_RELU
+               : op == ISA_OP_HardSwish ? CONV_ACT_HARD_SWISH
                                         : CONV_ACT_CALL;
     act.alpha = op == ISA_OP_LeakyRelu ? act.attrs[ISA_A_LeakyRelu_alpha].v.f : 0.0f;
     p.act = &act;

@@ -16,7 +16,7 @@ typedef struct conv_act {
   isa_attr attrs[16];
   _Atomic(ivm_status) error; /* the first failure */
   /* Activations a kernel may apply in registers, with the same bits as fn: */
-  enum { CONV_ACT_CALL, CONV_ACT_RELU, CONV_ACT_LEAKY_RELU } kind;
+  enum { CONV_ACT_CALL, CONV_ACT_RELU, CONV_ACT_LEAKY_RELU, CONV_ACT_HARD_SWISH } kind;
   float alpha; /* LeakyRelu's */
 } conv_act;
 

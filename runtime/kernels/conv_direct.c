@@ -62,14 +62,26 @@ int rt_conv_direct_ok(const conv_plan *p) {
 }
 
 /* How a tile's results leave the registers: rows ldo apart, the lanes in k0 | k1 (of 32),
- * after Relu or LeakyRelu when act says so (the same bits as their kernels: max(0, x)
- * keeps -0 and NaN like x < 0 ? 0 : x). */
+ * after Relu, LeakyRelu or HardSwish when act says so (the same bits as their kernels:
+ * max(0, x) keeps -0 and NaN like x < 0 ? 0 : x). */
 typedef struct cd_store {
   int64_t ldo;
   __mmask16 k0, k1;
   int act; /* conv_act's kind; CONV_ACT_CALL: none here */
   float alpha;
 } cd_store;
+
+/* HardSwish as unary.c computes it: x * clamp(x * (1/6) + 0.5, 0, 1), a product and a
+ * sum rounded apart (ISO C mode: no contraction into an FMA), NaN kept by the clamp. */
+CD_FN static inline __m512 cd_hard_swish(__m512 x) {
+  __m512 t = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps((float)(1.0 / 6.0))),
+                           _mm512_set1_ps(0.5f));
+  t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_LT_OQ),
+                         _mm512_setzero_ps());
+  t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, _mm512_set1_ps(1.0f), _CMP_GT_OQ),
+                         _mm512_set1_ps(1.0f));
+  return _mm512_mul_ps(x, t);
+}
 
 /* out[i][0..16*halves) = bias[i] + sum over (c, t) of a[(c, t)][i] * src[c * cs + toff[t] + ..] */
 CD_FN static inline __attribute__((always_inline)) void
@@ -96,7 +108,13 @@ cd_tile(int m, int halves, const float *restrict a, const float *restrict src, i
       a += m;
     }
   const __m512 zero = _mm512_setzero_ps(), alpha = _mm512_set1_ps(st->alpha);
-  if (st->act == CONV_ACT_RELU) {
+  if (st->act == CONV_ACT_HARD_SWISH) {
+#pragma GCC unroll 14
+    for (int i = 0; i < m; i++) {
+      lo[i] = cd_hard_swish(lo[i]);
+      if (halves == 2) hi[i] = cd_hard_swish(hi[i]);
+    }
+  } else if (st->act == CONV_ACT_RELU) {
 #pragma GCC unroll 14
     for (int i = 0; i < m; i++) {
       lo[i] = _mm512_max_ps(zero, lo[i]);

@@ -210,8 +210,8 @@ Test(conv_fast, portable_kernel) {
   rt_sgemm_use_kernel(RT_SGEMM_AUTO);
 }
 
-/* FusedConv: the activation on every path (Relu and LeakyRelu in the direct kernel's
- * registers, others through their kernels), LeakyRelu's alpha reaching the kernel. */
+/* FusedConv: the activation on every path (Relu, LeakyRelu and HardSwish in the direct
+ * kernel's registers, others through their kernels), LeakyRelu's alpha reaching it. */
 Test(conv_fast, fused_activation_on_every_path) {
   const char *acts[3] = {"LeakyRelu", "HardSwish", "Relu"};
   for (int k = 0; k < 3; k++) {
@@ -227,12 +227,12 @@ Test(conv_fast, fused_activation_on_every_path) {
   g_act = "";
 }
 
-/* Relu and LeakyRelu applied in the direct kernel's registers give the bits of their own
- * kernels applied to the plain Conv's output. */
+/* Relu, LeakyRelu and HardSwish applied in the direct kernel's registers give the bits
+ * of their own kernels applied to the plain Conv's output. */
 Test(conv_fast, activation_in_registers_matches_its_kernel) {
-  const char *acts[2] = {"Relu", "LeakyRelu"};
-  isa_builtin_op ops[2] = {ISA_OP_Relu, ISA_OP_LeakyRelu};
-  for (int k = 0; k < 2; k++)
+  const char *acts[3] = {"Relu", "LeakyRelu", "HardSwish"};
+  isa_builtin_op ops[3] = {ISA_OP_Relu, ISA_OP_LeakyRelu, ISA_OP_HardSwish};
+  for (int k = 0; k < 3; k++)
     for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) {
       const ccase *c = &direct[i];
       int64_t OH = out_len(c->H, c->kh, c->sh, c->dh, c->pt, c->pb);
