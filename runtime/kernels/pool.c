@@ -154,25 +154,90 @@ static void axis_taps(const isa_window *w, int d, int64_t o, int64_t *start, int
 
 /* The common case (2-D f32, no Indices output), without the N-D odometer: column windows
  * are resolved once per call into scratch. Same result as maxpool_float: the first tap
- * seeds the maximum and a later tap replaces it only when greater. */
+ * seeds the maximum and a later tap replaces it only when greater.
+ *
+ * Without dilation, the windows that lie wholly inside a row range (interior columns) are
+ * computed by rows: for each window row, h[c] folds taps c .. c + K - 1 (the first window
+ * row seeded by its first tap, later rows by -inf), and acc[c] takes h[c] when greater;
+ * every loop runs over contiguous c and vectorises. This picks the same tap as the flat
+ * fold: a NaN seed stays, later NaN taps are skipped, and among equal values (+0 / -0)
+ * the first in row-major order wins, since every comparison is strict. */
+static void maxpool_row_fold(const float *row, int64_t n, int64_t K, int seeded, float *h) {
+  if (seeded) {
+    for (int64_t c = 0; c < n; c++) h[c] = row[c];
+  } else {
+    for (int64_t c = 0; c < n; c++) h[c] = -INFINITY;
+    for (int64_t c = 0; c < n; c++) h[c] = row[c] > h[c] ? row[c] : h[c];
+  }
+  for (int64_t k = 1; k < K; k++)
+    for (int64_t c = 0; c < n; c++) h[c] = row[c + k] > h[c] ? row[c + k] : h[c];
+}
+
+#define MP_GT(v, t) ((v) > (t) ? (v) : (t))
+/* One window row into acc (the first row seeds it); K = 2 and 3 in one pass. */
+static void maxpool_row_into(const float *row, int64_t n, int64_t K, int first, float *acc,
+                             float *h) {
+  if (K == 3 && first) {
+    for (int64_t c = 0; c < n; c++) {
+      float t = row[c];
+      t = MP_GT(row[c + 1], t);
+      acc[c] = MP_GT(row[c + 2], t);
+    }
+  } else if (K == 3) {
+    for (int64_t c = 0; c < n; c++) {
+      float t = MP_GT(row[c], -INFINITY);
+      t = MP_GT(row[c + 1], t);
+      t = MP_GT(row[c + 2], t);
+      acc[c] = MP_GT(t, acc[c]);
+    }
+  } else if (K == 2 && first) {
+    for (int64_t c = 0; c < n; c++) acc[c] = MP_GT(row[c + 1], row[c]);
+  } else if (K == 2) {
+    for (int64_t c = 0; c < n; c++) {
+      float t = MP_GT(row[c + 1], MP_GT(row[c], -INFINITY));
+      acc[c] = MP_GT(t, acc[c]);
+    }
+  } else if (first) {
+    maxpool_row_fold(row, n, K, 1, acc);
+  } else {
+    maxpool_row_fold(row, n, K, 0, h);
+    for (int64_t c = 0; c < n; c++) acc[c] = MP_GT(h[c], acc[c]);
+  }
+}
+#undef MP_GT
+
 static ivm_status maxpool2d_f32(const rt_call *call, const pool_plan *p, const float *X,
                                 float *Y) {
   const isa_window *w = &p->w;
-  int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1];
-  int64_t *col;
-  IVM_TRY(rt_scratch_get(call->scratch, (size_t)(3 * OW + 1) * sizeof *col, (void **)&col));
-  for (int64_t ow = 0; ow < OW; ow++) axis_taps(w, 1, ow, &col[3 * ow], &col[3 * ow + 1], &col[3 * ow + 2]);
+  int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1], KW = w->kernel[1];
   int64_t dh = w->dilation[0], dw = w->dilation[1];
+  int64_t *col;
+  /* windows whose start c = sw lies in [0, W - KW]: by rows (dilation 1 only) */
+  int64_t nrow = dw == 1 && KW <= W ? W - KW + 1 : 0;
+  size_t tab = ((size_t)(3 * OW + 1) * sizeof *col + 63) & ~(size_t)63;
+  char *mem;
+  IVM_TRY(rt_scratch_get(call->scratch, tab + 2 * (size_t)nrow * sizeof(float), (void **)&mem));
+  col = (int64_t *)mem;
+  float *acc = (float *)(mem + tab), *h = acc + nrow;
+  for (int64_t ow = 0; ow < OW; ow++) axis_taps(w, 1, ow, &col[3 * ow], &col[3 * ow + 1], &col[3 * ow + 2]);
   for (int64_t pl = 0; pl < p->planes; pl++) {
     const float *x = X + pl * H * W;
     float *y = Y + pl * OH * OW;
     for (int64_t oh = 0; oh < OH; oh++) {
       int64_t sh, hlo, hhi;
       axis_taps(w, 0, oh, &sh, &hlo, &hhi);
+      int rows_done = nrow > 0 && hlo < hhi;
+      if (rows_done)
+        for (int64_t kh = hlo; kh < hhi; kh++)
+          maxpool_row_into(x + (sh + kh * dh) * W, nrow, KW, kh == hlo, acc, h);
       for (int64_t ow = 0; ow < OW; ow++) {
         int64_t sw = col[3 * ow], wlo = col[3 * ow + 1], whi = col[3 * ow + 2];
         if (hlo >= hhi || wlo >= whi) { /* no tap inside the input (pool pads forbid it) */
           y[oh * OW + ow] = 0;
+          continue;
+        }
+        if (rows_done && sw >= 0 && sw < nrow) { /* all KW taps inside the row */
+          y[oh * OW + ow] = acc[sw];
           continue;
         }
         float best = x[(sh + hlo * dh) * W + sw + wlo * dw];

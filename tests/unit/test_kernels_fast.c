@@ -309,3 +309,43 @@ Test(fast_norm, softmax_rows_against_numpy) {
       check_softmax_rows(ISA_OP_LogSoftmax, &smr_cases[k], rows);
     }
 }
+
+/* ---- MaxPool 2-D f32: the row-wise fast path against the generic N-D path ------------
+ * With an Indices output MaxPool takes the generic odometer; without it the 2-D path. Both
+ * must give the same bits on data with NaN, -inf, +0 / -0 and repeated values, for pads,
+ * strides, ceil_mode and dilation. */
+Test(fast_pool, maxpool_2d_matches_the_generic_path) {
+  const float pool_vals[] = {1.5f, -0.0f, 0.0f, NAN, -INFINITY, 1.5f, -2.0f, 3.25f, 0.0f, 7.0f, -0.0f};
+  enum { C = 3, H = 11, W = 13 };
+  float x[C * H * W];
+  uint32_t seed = 12345;
+  for (int i = 0; i < C * H * W; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    uint32_t r = seed >> 8;
+    x[i] = r % 3 ? (float)(r % 1000) * 0.01f - 5.0f : pool_vals[r % 11];
+  }
+  struct {
+    int64_t k[2], s[2], pads[4], dil[2];
+    int ceil;
+  } cases[] = {{{3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 0}, {{2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 0},
+               {{3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 0}, {{3, 2}, {2, 3}, {1, 0, 0, 1}, {1, 1}, 1},
+               {{2, 3}, {1, 2}, {0, 1, 1, 1}, {2, 2}, 0}, {{1, 13}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 0}};
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    isa_attr at[16];
+    defaults(ISA_OP_MaxPool, at);
+    set_ints(&at[ISA_A_MaxPool_kernel_shape], cases[k].k, 2);
+    set_ints(&at[ISA_A_MaxPool_strides], cases[k].s, 2);
+    set_ints(&at[ISA_A_MaxPool_pads], cases[k].pads, 4);
+    set_ints(&at[ISA_A_MaxPool_dilations], cases[k].dil, 2);
+    set_int(&at[ISA_A_MaxPool_ceil_mode], cases[k].ceil);
+    rt_tensor tx = mk(IVM_DT_F32, 4, D(1, C, H, W), x), fast, gen[2];
+    const rt_tensor *in[] = {&tx};
+    ok(run(ISA_OP_MaxPool, 1, in, at, 1, &fast));
+    ok(run(ISA_OP_MaxPool, 1, in, at, 2, gen));
+    cr_assert_eq(rt_numel(&fast), rt_numel(&gen[0]));
+    cr_assert(memcmp(fast.data, gen[0].data, rt_nbytes(&fast)) == 0, "case %zu differs", k);
+    free(fast.data);
+    free(gen[0].data);
+    free(gen[1].data);
+  }
+}
