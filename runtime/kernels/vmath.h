@@ -1,7 +1,8 @@
 /* Vector math shared by the recurrent kernels (rnn_vec.c), the unary activations
- * (unary.c) and the plane sums of GlobalAveragePool (pool.c): GCC generic vectors as wide
- * as the build's registers (AVX2 in Release builds), unaligned loads and stores, e^x,
- * sigmoid and tanh after Cephes, and a float sum accumulated in double.
+ * (unary.c), Softmax rows (norm.c) and the plane sums of GlobalAveragePool (pool.c): GCC
+ * generic vectors as wide as the build's registers (AVX2 in Release builds), unaligned
+ * loads and stores, e^x, sigmoid and tanh after Cephes, and a float sum accumulated in
+ * double.
  *
  * Determinism: each function computes every element (every sum) by the same instructions
  * wherever it sits in memory; VM_MAP sends a run's tail through a padded copy so that it
