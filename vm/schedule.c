@@ -11,9 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Rough single-core throughput of this class of machine, for relative costs only. */
-#define NS_PER_FLOP (1.0 / 60.0)   /* ~60 GFLOPS sustained in sgemm-shaped work */
-#define NS_PER_BYTE (1.0 / 8.0)    /* ~8 GB/s streaming through an elementwise kernel */
+/* Rough single-core throughput of this class of machine (measured with bench/: convs and
+ * products run at 100-200 GFLOPS, elementwise kernels stream 30-50 GB/s). An instruction
+ * costs the larger of its arithmetic and its traffic (a roofline), plus dispatch: adding
+ * the two counted a conv's weights as if streamed apart from its products, and a model
+ * of 40 µs (oww_melspectrogram) was estimated at 230 µs and run as a graph on 2 threads,
+ * which cost more than it overlapped. */
+#define NS_PER_FLOP (1.0 / 120.0)  /* ~120 GFLOPS sustained in sgemm-shaped work */
+#define NS_PER_BYTE (1.0 / 30.0)   /* ~30 GB/s streaming through an elementwise kernel */
 #define NS_PER_INSTR 60.0          /* dispatch and bookkeeping */
 
 static int64_t numel_of(const isa_module *v, uint32_t t) {
@@ -58,7 +63,8 @@ double vm_instr_cost_ns(const ivm_module *m, uint32_t i) {
               (double)(numel_of(v, w) + numel_of(v, in->operands[2])) /
               (double)(dim_of(v, w, 0) ? dim_of(v, w, 0) : 1);
   }
-  return NS_PER_INSTR + flops * NS_PER_FLOP + bytes * NS_PER_BYTE;
+  double compute = flops * NS_PER_FLOP, traffic = bytes * NS_PER_BYTE;
+  return NS_PER_INSTR + (compute > traffic ? compute : traffic);
 }
 
 static int graphable(const ivm_module *m, uint32_t i) {
