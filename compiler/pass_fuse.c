@@ -191,6 +191,92 @@ static ivm_status fold_conv_affine(cc_graph *g, uint32_t id, int *folded) {
   return NULL;
 }
 
+/* Mul / Add by a per-input-channel (or scalar) constant feeding a Conv without padding
+ * (PP-LCNetV3's learnable scale and shift after an activation, before a 1x1 conv): Mul by
+ * s folds into W'[m][c] = W[m][c] * s[c]; Add of t into b'[m] = b[m] + sum over c and
+ * taps of W[m][c][k] * t[c]. Padding would read the zeros unshifted, so pads must be 0.
+ * Returns with *folded set when the conv's input producer was folded (call again: an
+ * Add's own input may be a Mul). */
+static ivm_status fold_affine_into_conv(cc_graph *g, uint32_t conv_id, int *folded) {
+  *folded = 0;
+  const cc_node *conv = &g->nodes[conv_id];
+  if (conv->n_in < 2 || conv->in[0] < 0 || conv->in[1] < 0) return NULL;
+  const isa_attr *pads = &conv->slots[ISA_A_Conv_pads];
+  for (uint32_t k = 0; k < pads->count; k++)
+    if (pads->v.ints[k] != 0) return NULL;
+  const char *ap = conv->slots[ISA_A_Conv_auto_pad].v.s;
+  if (ap && strcmp(ap, "NOTSET") != 0 && strcmp(ap, "VALID") != 0) return NULL;
+  int32_t x = conv->in[0];
+  const cc_value *xv = &g->values[x];
+  if (xv->kind != CC_V_INTER || xv->is_output || xv->is_var || xv->producer < 0 ||
+      xv->type.dtype != IVM_DT_F32)
+    return NULL;
+  uint32_t aff_id = (uint32_t)xv->producer;
+  const cc_node *aff = &g->nodes[aff_id];
+  if (aff->dead || (aff->op != ISA_OP_Mul && aff->op != ISA_OP_Add) || aff->n_in != 2 ||
+      aff->out[0] != x || count_uses(g, x) != 1)
+    return NULL;
+  const cc_value *wv = &g->values[conv->in[1]];
+  int rank = wv->type.rank;
+  if (rank < 3 || xv->type.rank != rank) return NULL;
+  int64_t M = wv->type.dims[0], Cg = wv->type.dims[1], G = conv->slots[ISA_A_Conv_group].v.i;
+  if (M <= 0 || Cg <= 0 || G <= 0 || M % G != 0 || xv->type.dims[1] != Cg * G) return NULL;
+  int64_t per = numel(&wv->type) / M, taps = per / Cg;
+  const float *w = const_f32(g, conv->in[1], M * per);
+  int has_b = conv->n_in > 2 && conv->in[2] >= 0;
+  const float *b = has_b ? const_f32(g, conv->in[2], M) : NULL;
+  if (!w || (has_b && !b)) return NULL;
+  for (int side = 0; side < 2; side++) {
+    int32_t a = aff->in[side], k = aff->in[1 - side];
+    const float *kv;
+    int64_t ks;
+    if (a < 0 || k < 0 || a == k || !same_type(&g->values[a].type, &xv->type) ||
+        !channel_const(g, k, rank, Cg * G, &kv, &ks))
+      continue;
+    int mul = aff->op == ISA_OP_Mul;
+    float *w2 = mul ? malloc((size_t)(M * per) * sizeof *w2) : NULL;
+    float *b2 = mul ? NULL : malloc((size_t)M * sizeof *b2);
+    if ((mul && !w2) || (!mul && !b2)) {
+      free(w2);
+      free(b2);
+      return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+    }
+    for (int64_t m = 0; m < M; m++) {
+      int64_t c0 = m / (M / G) * Cg; /* the group's first input channel */
+      double sum = b ? b[m] : 0.0;
+      for (int64_t c = 0; c < Cg; c++)
+        for (int64_t t = 0; t < taps; t++) {
+          int64_t e = m * per + c * taps + t;
+          if (mul) w2[e] = w[e] * kv[(c0 + c) * ks];
+          else sum += (double)w[e] * (double)kv[(c0 + c) * ks];
+        }
+      if (!mul) b2[m] = (float)sum;
+    }
+    int32_t wid = conv->in[1], bid = has_b ? conv->in[2] : -1;
+    if (mul) {
+      int64_t wdims[ISA_MAX_RANK];
+      memcpy(wdims, wv->type.dims, sizeof wdims); /* cc_add_const may move g->values */
+      IVM_TRY(cc_add_const(g, NULL, IVM_DT_F32, rank, wdims, w2, (size_t)(M * per) * sizeof *w2,
+                           &wid));
+    } else {
+      int64_t bdims[1] = {M};
+      IVM_TRY(cc_add_const(g, NULL, IVM_DT_F32, 1, bdims, b2, (size_t)M * sizeof *b2, &bid));
+    }
+    cc_node *cv = &g->nodes[conv_id]; /* cc_add_* may move the node array */
+    cv->in[0] = a;
+    cv->in[1] = wid;
+    if (bid >= 0) {
+      cv->in[2] = bid; /* node input arrays have one spare slot (ir.c) */
+      if (cv->n_in < 3) cv->n_in = 3;
+    }
+    g->values[x].producer = -1;
+    g->nodes[aff_id].dead = 1;
+    *folded = 1;
+    return NULL;
+  }
+  return NULL;
+}
+
 /* ---- bookkeeping shared by the pattern passes (pass_fuse.h) ----------------------------- */
 static int is_region_marker(isa_builtin_op op) {
   return op == ISA_OP_IfThen || op == ISA_OP_Else || op == ISA_OP_EndIf ||
@@ -449,6 +535,13 @@ ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats) {
     int folded = 0;
     IVM_TRY(fold_conv_affine(g, i, &folded));
     if (stats) stats->conv_affine += (uint32_t)folded;
+  }
+  for (uint32_t i = 0; i < g->n_nodes; i++) {
+    if (g->nodes[i].dead || g->nodes[i].op != ISA_OP_Conv) continue;
+    for (int folded = 1; folded;) {
+      IVM_TRY(fold_affine_into_conv(g, i, &folded));
+      if (stats) stats->conv_affine += (uint32_t)folded;
+    }
   }
   /* IVM_FUSE=0 leaves the pattern fusions out (A/B comparisons, bisecting a problem). */
   const char *env = getenv("IVM_FUSE");

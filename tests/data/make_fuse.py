@@ -389,3 +389,40 @@ m.output("y5", np.maximum(conv2d(xd, W[2]), 0))
 m.op("Clip", [m.op("Conv", ["x", m.c(W[3])], pads=[1, 1, 1, 1]), m.c(0.0), m.c(6.0)], "y6")
 m.output("y6", np.clip(conv2d(xd, W[3]), 0, 6))
 m.save()
+
+# fuse_affine_conv: Relu > Mul scalar > Add [C,1,1] > 1x1 Conv with bias (both fold into
+#                   the conv), Relu > Add [1,C,1,1] > grouped 3x3 Conv without padding or
+#                   bias; misses: the same into a padded Conv, the Mul also an output
+x = rng.standard_normal((1, 4, 6, 7)).astype(np.float32)
+xd = x.astype(np.float64)
+r = np.maximum(xd, 0)
+W1 = rng.standard_normal((5, 4, 1, 1)).astype(np.float32)
+B1 = rng.standard_normal(5).astype(np.float32)
+Wg = rng.standard_normal((6, 2, 3, 3)).astype(np.float32) * 0.5
+Wp = rng.standard_normal((3, 4, 3, 3)).astype(np.float32) * 0.5
+t = rng.standard_normal((4, 1, 1)).astype(np.float32)
+t4 = rng.standard_normal((1, 4, 1, 1)).astype(np.float32)
+
+
+def conv_grouped(v, w, groups, pad):
+    cg, mg = v.shape[1] // groups, w.shape[0] // groups
+    return np.concatenate([conv2d(v[:, g * cg:(g + 1) * cg], w[g * mg:(g + 1) * mg], pad=pad)
+                           for g in range(groups)], axis=1)
+
+
+m = M("fuse_affine_conv", x)
+rl = m.op("Relu", ["x"])
+m.op("Conv", [m.op("Add", [m.op("Mul", [rl, m.c(1.75)]), m.c(t)]), m.c(W1), m.c(B1)], "y1")
+m.output("y1", conv2d(r * 1.75 + t, W1, B1, pad=0))
+m.op("Conv", [m.op("Add", [m.c(t4), m.op("Relu", ["x"])]), m.c(Wg)], "y2", group=2)
+m.output("y2", conv_grouped(r + t4, Wg, 2, 0))
+m.save()
+
+m = M("fuse_affine_conv_miss", x)
+m.op("Conv", [m.op("Add", [m.op("Relu", ["x"]), m.c(t)]), m.c(Wp)], "y1", pads=[1, 1, 1, 1])
+m.output("y1", conv2d(r + t, Wp, pad=1))
+mul = m.op("Mul", [m.op("Relu", ["x"]), m.c(0.5)], "y2")
+m.output("y2", r * 0.5)
+m.op("Conv", [mul, m.c(W1)], "y3")
+m.output("y3", conv2d(r * 0.5, W1, pad=0))
+m.save()

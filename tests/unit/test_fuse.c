@@ -204,6 +204,25 @@ Test(fuse, conv_affine_near_misses_are_left_alone) {
   run_matches("fuse_conv_affine_miss", 4);
 }
 
+Test(fuse, affine_before_an_unpadded_conv_folds_into_it) {
+  compiled c;
+  compile_ok("fuse_affine_conv", &c);
+  cr_expect_eq(count_op(&c, "Mul"), 0, "the scale folded into the 1x1 conv's weights");
+  cr_expect_eq(count_op(&c, "Add"), 0, "the shifts folded into the biases");
+  cr_expect_eq(count_op(&c, "Conv"), 2);
+  compiled_free(&c);
+  run_matches("fuse_affine_conv", 2);
+}
+
+Test(fuse, affine_before_a_padded_or_shared_value_is_left_alone) {
+  compiled c;
+  compile_ok("fuse_affine_conv_miss", &c);
+  cr_expect_eq(count_op(&c, "Add"), 1, "the padded conv would see unshifted zeros");
+  cr_expect_eq(count_op(&c, "Mul"), 1, "the scaled value is also an output");
+  compiled_free(&c);
+  run_matches("fuse_affine_conv_miss", 3);
+}
+
 Test(fuse, conv_activation_becomes_fusedconv) {
   compiled c;
   compile_ok("fuse_conv_act", &c);
