@@ -8,7 +8,8 @@
  * (phase q holds padded columns q, q + sw, ...), so the inputs of consecutive output
  * positions under one kernel tap are contiguous. The register tile then reads them in
  * place: m output channels x 16 or 32 positions, summing over input channels and taps
- * (weights packed per block of channels as [c][tap][m]), exactly like a matrix product
+ * (each weight broadcast from W itself, [oc][c][tap], one row per output channel: no
+ * packing, so small convs pay nothing per call for it), exactly like a matrix product
  * whose B operand is addressed through per-tap offsets.
  *
  * Positions run either along output rows (tiles of one row) or, when the vertical stride
@@ -33,7 +34,7 @@ static __mmask16 lanes16(int64_t n) { /* the first n lanes, n clamped to 0..16 *
   return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 #ifndef CD_MIN_POSITIONS
-#define CD_MIN_POSITIONS 64
+#define CD_MIN_POSITIONS 17 /* > CONV_DOT_POSITIONS (conv.c) */
 #endif
 
 typedef struct cd_job {
@@ -48,14 +49,15 @@ typedef struct cd_job {
   int halves;      /* vectors of 16 positions per tile */
   int64_t tw, tiles_per_row, units;
   int64_t mr, mblocks;
-  float *wp, *buf; /* packed weights [oc][c][tap] by blocks of mr; the padded input */
+  float *buf;      /* the padded input */
   int64_t n, g;    /* the pair being computed */
   int ranges;
 } cd_job;
 
 int rt_conv_direct_ok(const conv_plan *p) {
-  /* Few output positions: the weights, packed on every call, would cost more than the
-   * products (silero_vad's 1-D convs are 1-4 positions wide); im2col + sgemm then. */
+  /* Up to 16 output positions the tile's vectors would be mostly empty; conv.c's
+   * transposed im2col and dot products take those (silero_vad's 1-D convs are 1-4
+   * positions wide, oww_embedding's last ones 2-16). */
   return (p->w.n == 1 || p->w.n == 2) && !p->pointwise && (p->Cg > 1 || p->G == 1) &&
          p->out_sz >= CD_MIN_POSITIONS &&
          p->k_sz <= CD_MAX_TAPS && rt_sgemm_current_kernel() == RT_SGEMM_AVX512;
@@ -85,8 +87,8 @@ CD_FN static inline __m512 cd_hard_swish(__m512 x) {
 
 /* out[i][0..16*halves) = bias[i] + sum over (c, t) of a[(c, t)][i] * src[c * cs + toff[t] + ..] */
 CD_FN static inline __attribute__((always_inline)) void
-cd_tile(int m, int halves, const float *restrict a, const float *restrict src, int64_t C,
-        int64_t cs, const int64_t *toff, int64_t taps, const float *bias, float *out,
+cd_tile(int m, int halves, const float *restrict a, int64_t lda, const float *restrict src,
+        int64_t C, int64_t cs, const int64_t *toff, int64_t taps, const float *bias, float *out,
         const cd_store *st) {
   __m512 lo[CD_MR], hi[CD_MR];
 #pragma GCC unroll 14
@@ -101,11 +103,11 @@ cd_tile(int m, int halves, const float *restrict a, const float *restrict src, i
       __m512 b1 = halves == 2 ? _mm512_loadu_ps(bp + 16) : b0;
 #pragma GCC unroll 14
       for (int i = 0; i < m; i++) {
-        __m512 ai = _mm512_set1_ps(a[i]);
+        __m512 ai = _mm512_set1_ps(a[i * lda]);
         lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
         if (halves == 2) hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
       }
-      a += m;
+      a++;
     }
   const __m512 zero = _mm512_setzero_ps(), alpha = _mm512_set1_ps(st->alpha);
   if (st->act == CONV_ACT_HARD_SWISH) {
@@ -136,14 +138,15 @@ cd_tile(int m, int halves, const float *restrict a, const float *restrict src, i
   }
 }
 
-typedef void (*cd_tile_fn)(const float *a, const float *src, int64_t C, int64_t cs,
-                           const int64_t *toff, int64_t taps, const float *bias, float *out,
-                           const cd_store *st);
+typedef void (*cd_tile_fn)(const float *a, int64_t lda, const float *src, int64_t C,
+                           int64_t cs, const int64_t *toff, int64_t taps, const float *bias,
+                           float *out, const cd_store *st);
 #define CD_TILE(m, h)                                                                      \
-  CD_FN static void cd_tile_##m##x##h(const float *a, const float *src, int64_t C,         \
-                                      int64_t cs, const int64_t *toff, int64_t taps,       \
-                                      const float *bias, float *out, const cd_store *st) { \
-    cd_tile(m, h, a, src, C, cs, toff, taps, bias, out, st);                               \
+  CD_FN static void cd_tile_##m##x##h(const float *a, int64_t lda, const float *src,       \
+                                      int64_t C, int64_t cs, const int64_t *toff,          \
+                                      int64_t taps, const float *bias, float *out,         \
+                                      const cd_store *st) {                                \
+    cd_tile(m, h, a, lda, src, C, cs, toff, taps, bias, out, st);                          \
   }
 #define CD_TILES(m) CD_TILE(m, 1) CD_TILE(m, 2)
 CD_TILES(1) CD_TILES(2) CD_TILES(3) CD_TILES(4) CD_TILES(5) CD_TILES(6) CD_TILES(7)
@@ -153,13 +156,6 @@ static const cd_tile_fn cd_tiles[CD_MR + 1][2] = {
     {NULL, NULL}, CD_ROW(1),  CD_ROW(2),  CD_ROW(3),  CD_ROW(4),  CD_ROW(5),  CD_ROW(6),
     CD_ROW(7),    CD_ROW(8),  CD_ROW(9),  CD_ROW(10), CD_ROW(11), CD_ROW(12), CD_ROW(13),
     CD_ROW(14)};
-
-/* Weights of output channels [r0, r0 + m) of group g as [c][tap][i]. */
-static void pack_block(const cd_job *j, int64_t oc0, int64_t m, float *dst) {
-  int64_t K = j->p->Cg * j->taps;
-  for (int64_t k = 0; k < K; k++)
-    for (int64_t i = 0; i < m; i++) *dst++ = j->W[(oc0 + i) * K + k];
-}
 
 /* The padded, phase-split copy of input channels [c0, c1) of the current pair. */
 static void fill_task(void *vjob, int64_t c0, int64_t c1) {
@@ -185,6 +181,7 @@ static void unit(const cd_job *j, int64_t u) {
   }
   float out[CD_MR * 32];
   const float *src = j->buf + f0;
+  const int64_t K = p->Cg * j->taps; /* weights [oc][c][tap], read in place */
   int inline_act = p->act && p->act->kind != CONV_ACT_CALL;
   /* A tile along one output row goes straight to Y (the row's valid positions); a
    * flattened one spans rows and padding columns, through `out`. */
@@ -197,14 +194,14 @@ static void unit(const cd_job *j, int64_t u) {
     float *y = j->Y + (j->n * p->M + oc0) * p->out_sz;
     if (!j->flat) {
       float *yt = y + oy * j->ow + ox;
-      cd_tiles[m][j->halves - 1](j->wp + oc0 * p->Cg * j->taps, src, p->Cg, j->plane, j->toff,
-                                 j->taps, j->B ? j->B + oc0 : NULL, yt, &st);
+      cd_tiles[m][j->halves - 1](j->W + oc0 * K, K, src, p->Cg, j->plane, j->toff, j->taps,
+                                 j->B ? j->B + oc0 : NULL, yt, &st);
       if (p->act && !inline_act)
         for (int64_t i = 0; i < m; i++) rt_conv_activate(p, yt + i * p->out_sz, valid);
       continue;
     }
-    cd_tiles[m][j->halves - 1](j->wp + oc0 * p->Cg * j->taps, src, p->Cg, j->plane, j->toff,
-                               j->taps, j->B ? j->B + oc0 : NULL, out, &st);
+    cd_tiles[m][j->halves - 1](j->W + oc0 * K, K, src, p->Cg, j->plane, j->toff, j->taps,
+                               j->B ? j->B + oc0 : NULL, out, &st);
     if (p->act && !inline_act) /* dropped positions too: a value ignores its neighbours */
       rt_conv_activate(p, out, m * 32);
     /* the tile's positions, row segment by row segment */
@@ -277,20 +274,11 @@ ivm_status rt_conv_direct_f32(const rt_call *call, const conv_plan *p) {
     }
   j->mblocks = (p->Mg + CD_MR - 1) / CD_MR;
   j->mr = (p->Mg + j->mblocks - 1) / j->mblocks;
-  /* Scratch: the packed weights, then the padded input with a vector's slack (junk
-   * positions past the last row read there). */
-  size_t wp_bytes = rt_align64((size_t)(p->M * p->Cg * j->taps) * sizeof(float));
+  /* Scratch: the padded input with a vector's slack (junk positions past the last row
+   * read there). */
   size_t buf_floats = (size_t)(p->Cg * j->plane + 2 * j->tw + j->pw);
-  char *mem;
-  IVM_TRY(rt_scratch_get(call->scratch, wp_bytes + buf_floats * sizeof(float), (void **)&mem));
-  j->wp = (float *)mem;
-  j->buf = (float *)(mem + wp_bytes);
+  IVM_TRY(rt_scratch_get(call->scratch, buf_floats * sizeof(float), (void **)&j->buf));
   memset(j->buf + p->Cg * j->plane, 0, (buf_floats - (size_t)(p->Cg * j->plane)) * sizeof(float));
-  for (int64_t oc0 = 0; oc0 < p->M; oc0 += p->Mg)
-    for (int64_t b = 0; b < j->mblocks; b++) {
-      int64_t i0 = b * j->mr, m = p->Mg - i0 < j->mr ? p->Mg - i0 : j->mr;
-      pack_block(j, oc0 + i0, m, j->wp + (oc0 + i0) * p->Cg * j->taps);
-    }
   rt_pool *pool = rt_call_pool(call);
   double macs = (double)p->Mg * (double)(j->units * j->tw) * (double)(p->Cg * j->taps);
   int threads = rt_gemm_threads(pool, macs);
