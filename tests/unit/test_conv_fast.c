@@ -107,19 +107,40 @@ static void run_conv(const ccase *c, const float *x, const float *w, const float
   rt_pool_destroy(pool);
 }
 
-static void check(const ccase *c) {
-  int64_t OH = out_len(c->H, c->kh, c->sh, c->dh, c->pt, c->pb);
-  int64_t OW = out_len(c->W, c->kw, c->sw, c->dw, c->pl, c->pr);
+/* A case's random input, weights and bias (seeded by the case), its output size. */
+typedef struct cdata {
+  int64_t OH, OW, ny;
+  float *x, *w, *b;
+} cdata;
+
+static cdata case_data(const ccase *c, unsigned seed) {
+  cdata d;
+  d.OH = out_len(c->H, c->kh, c->sh, c->dh, c->pt, c->pb);
+  d.OW = out_len(c->W, c->kw, c->sw, c->dw, c->pl, c->pr);
   int64_t nx = c->N * c->C * c->H * c->W, nw = c->M * (c->C / c->G) * c->kh * c->kw;
-  int64_t ny = c->N * c->M * OH * OW;
-  float *x = malloc((size_t)nx * sizeof(float)), *w = malloc((size_t)nw * sizeof(float));
-  float *b = malloc((size_t)c->M * sizeof(float));
+  d.ny = c->N * c->M * d.OH * d.OW;
+  d.x = malloc((size_t)nx * sizeof(float));
+  d.w = malloc((size_t)nw * sizeof(float));
+  d.b = malloc((size_t)c->M * sizeof(float));
+  cr_assert(d.x && d.w && d.b);
+  for (int64_t i = 0; i < nx; i++) d.x[i] = rnd(&seed);
+  for (int64_t i = 0; i < nw; i++) d.w[i] = rnd(&seed);
+  for (int64_t i = 0; i < c->M; i++) d.b[i] = rnd(&seed);
+  return d;
+}
+
+static void cdata_free(cdata *d) {
+  free(d->x);
+  free(d->w);
+  free(d->b);
+}
+
+static void check(const ccase *c) {
+  cdata d = case_data(c, 12345u + (unsigned)(c->C * 7 + c->M * 131 + c->W));
+  int64_t OH = d.OH, OW = d.OW, ny = d.ny;
+  float *x = d.x, *w = d.w, *b = d.b;
   float *y[3];
   double *want = malloc((size_t)ny * sizeof(double));
-  unsigned s = 12345u + (unsigned)(c->C * 7 + c->M * 131 + c->W);
-  for (int64_t i = 0; i < nx; i++) x[i] = rnd(&s);
-  for (int64_t i = 0; i < nw; i++) w[i] = rnd(&s);
-  for (int64_t i = 0; i < c->M; i++) b[i] = rnd(&s);
   reference(c, x, w, b, want, OH, OW);
   double tol = 1e-5 * (double)((c->C / c->G) * c->kh * c->kw);
   for (int t = 0; t < 3; t++) {
@@ -137,7 +158,8 @@ static void check(const ccase *c) {
                 "results differ between 1 and %d threads", t + 1);
   }
   for (int t = 0; t < 3; t++) free(y[t]);
-  free(x), free(w), free(b), free(want);
+  free(want);
+  cdata_free(&d);
 }
 
 /*             N  C   M   G   H   W  kh kw sh sw dh dw pt pl pb pr 1d */
@@ -235,22 +257,14 @@ Test(conv_fast, activation_in_registers_matches_its_kernel) {
   for (int k = 0; k < 3; k++)
     for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) {
       const ccase *c = &direct[i];
-      int64_t OH = out_len(c->H, c->kh, c->sh, c->dh, c->pt, c->pb);
-      int64_t OW = out_len(c->W, c->kw, c->sw, c->dw, c->pl, c->pr);
-      int64_t nx = c->N * c->C * c->H * c->W, nw = c->M * (c->C / c->G) * c->kh * c->kw;
-      int64_t ny = c->N * c->M * OH * OW;
-      float *x = malloc((size_t)nx * sizeof(float)), *w = malloc((size_t)nw * sizeof(float));
-      float *b = malloc((size_t)c->M * sizeof(float));
+      cdata d = case_data(c, 777u + (unsigned)i);
+      int64_t ny = d.ny;
       float *plain = malloc((size_t)ny * sizeof(float)), *want = malloc((size_t)ny * sizeof(float));
       float *fused = malloc((size_t)ny * sizeof(float));
-      unsigned s = 777u + (unsigned)i;
-      for (int64_t e = 0; e < nx; e++) x[e] = rnd(&s);
-      for (int64_t e = 0; e < nw; e++) w[e] = rnd(&s);
-      for (int64_t e = 0; e < c->M; e++) b[e] = rnd(&s);
       g_act = "";
-      run_conv(c, x, w, b, plain, OH, OW, 1);
+      run_conv(c, d.x, d.w, d.b, plain, d.OH, d.OW, 1);
       g_act = acts[k];
-      run_conv(c, x, w, b, fused, OH, OW, 2);
+      run_conv(c, d.x, d.w, d.b, fused, d.OH, d.OW, 2);
       g_act = "";
       isa_attr a[16];
       defaults(ops[k], a);
@@ -264,6 +278,7 @@ Test(conv_fast, activation_in_registers_matches_its_kernel) {
       rt_scratch_release(&scratch);
       cr_assert(memcmp(fused, want, (size_t)ny * sizeof(float)) == 0, "%s, case %zu: bits differ",
                 acts[k], i);
-      free(x), free(w), free(b), free(plain), free(want), free(fused);
+      free(plain), free(want), free(fused);
+      cdata_free(&d);
     }
 }

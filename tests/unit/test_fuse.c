@@ -494,14 +494,21 @@ static isa_type t_f32(int rank, int64_t d0, int64_t d1, int64_t d2) {
   return t;
 }
 
-static ivm_status infer_fmm(const char *activation, isa_type *in, uint32_t n_in, isa_type *out) {
-  const isa_op_desc *d = isa_builtin_desc(ISA_OP_FusedMatMul);
-  isa_attr slots[8];
+/* Runs op's inference with its defaults and `activation` in slot act_slot. */
+static ivm_status infer_fused(isa_builtin_op op, int act_slot, const char *activation,
+                              isa_type *in, uint32_t n_in, isa_type *out) {
+  const isa_op_desc *d = isa_builtin_desc(op);
+  isa_attr slots[16];
+  cr_assert(d->n_attrs <= 16 && n_in <= 4);
   isa_attrs_init_defaults(d, slots);
-  slots[ISA_A_FusedMatMul_activation].v.s = activation;
+  slots[act_slot].v.s = activation;
   const void *data[4] = {0};
   isa_infer_ctx ctx = {n_in, in, data, slots, 1, out};
   return d->infer(&ctx);
+}
+
+static ivm_status infer_fmm(const char *activation, isa_type *in, uint32_t n_in, isa_type *out) {
+  return infer_fused(ISA_OP_FusedMatMul, ISA_A_FusedMatMul_activation, activation, in, n_in, out);
 }
 
 Test(fuse, fusedmatmul_inference_accepts_its_chain_and_nothing_else) {
@@ -535,14 +542,7 @@ Test(fuse, fusedmatmul_inference_accepts_its_chain_and_nothing_else) {
 }
 
 static ivm_status infer_fconv(const char *activation, isa_type *in, uint32_t n_in, isa_type *out) {
-  const isa_op_desc *d = isa_builtin_desc(ISA_OP_FusedConv);
-  isa_attr slots[16];
-  cr_assert(d->n_attrs <= 16);
-  isa_attrs_init_defaults(d, slots);
-  slots[ISA_A_FusedConv_activation].v.s = activation;
-  const void *data[3] = {0};
-  isa_infer_ctx ctx = {n_in, in, data, slots, 1, out};
-  return d->infer(&ctx);
+  return infer_fused(ISA_OP_FusedConv, ISA_A_FusedConv_activation, activation, in, n_in, out);
 }
 
 Test(fuse, fusedconv_inference_rejects_what_its_kernel_cannot_run) {
