@@ -1,7 +1,8 @@
 /* The Conv kernels (runtime/kernels/conv.c, conv_dw.c, conv_direct.c) against a
  * double-precision reference written here from the ONNX definition, over shapes that
  * reach every path: depthwise (strides 1-3, dilation, asymmetric pads, channel
- * multiplier, 1-D, narrow and wide rows), direct (per-row and flattened positions,
+ * multiplier, 1-D, narrow and wide rows), direct (in place with masked taps, per-row and
+ * flattened positions,
  * groups, 1-D, output channels that are not a multiple of the 14-row tile, narrow rows,
  * stride 2 and 3 phases), im2col with tiled columns (forced with the AVX2 matrix kernel,
  * which the direct kernel does not use) and 1x1, plain and as FusedConv with an
@@ -184,6 +185,14 @@ static const ccase direct[] = {
     {1, 10, 7, 1, 1, 50, 1, 5, 1, 2, 1, 1, 0, 2, 0, 1, 1},      /* 1-D, stride 2 */
     {1, 96, 1, 1, 3, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},      /* one output channel */
     {1, 4, 30, 1, 5, 5, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, 0},       /* 2x2, no padding */
+    /* stride 1, output no wider than the input: taps read X in place, masked */
+    {1, 5, 17, 1, 7, 9, 3, 3, 1, 1, 1, 1, 2, 2, 0, 0, 0},       /* pads only before */
+    {1, 7, 11, 1, 6, 10, 3, 5, 1, 1, 1, 1, 0, 0, 2, 4, 0},      /* pads only after */
+    {1, 3, 20, 1, 1, 45, 1, 7, 1, 1, 1, 1, 0, 3, 0, 3, 1},      /* 1-D, same length */
+    {2, 9, 13, 1, 1, 40, 1, 3, 1, 1, 1, 3, 0, 1, 0, 1, 1},      /* 1-D, dilation 3, narrower */
+    {1, 4, 6, 1, 3, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},       /* last tile: one position */
+    /* stride 1 but wider than the input: the padded buffer */
+    {1, 6, 10, 1, 8, 9, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 0},
 };
 /* Large enough for the tiled im2col path (column matrix over 256 KiB) and 1x1. */
 static const ccase im2col[] = {
