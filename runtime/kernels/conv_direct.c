@@ -42,6 +42,9 @@ static __mmask16 lanes16(int64_t n) { /* the first n lanes, n clamped to 0..16 *
 #ifndef CD_MIN_POSITIONS
 #define CD_MIN_POSITIONS 17 /* > CONV_DOT_POSITIONS (conv.c) */
 #endif
+#ifndef CD_MIN_POSITIONS_IN_PLACE
+#define CD_MIN_POSITIONS_IN_PLACE 8
+#endif
 
 typedef struct cd_job {
   const conv_plan *p;
@@ -61,12 +64,21 @@ typedef struct cd_job {
   int ranges;
 } cd_job;
 
+/* Stride 1 and no wider than the input: the taps read X in place (see the top). */
+static int cd_inplace_ok(const isa_window *w) {
+  for (int d = 0; d < w->n; d++)
+    if (w->stride[d] != 1) return 0;
+  return w->out[w->n - 1] <= w->in[w->n - 1];
+}
+
 int rt_conv_direct_ok(const conv_plan *p) {
-  /* Up to 16 output positions the tile's vectors would be mostly empty; conv.c's
-   * transposed im2col and dot products take those (silero_vad's 1-D convs are 1-4
-   * positions wide, oww_embedding's last ones 2-16). */
+  /* Few output positions leave the tile's vectors mostly empty; conv.c's transposed
+   * im2col and dot products take those (silero_vad's 1-D convs are 1-4 positions wide).
+   * In place (no copy to pay for) a half-full 16-lane vector already wins: oww_embedding's
+   * last convs, 12-16 positions. */
+  int64_t min_positions = cd_inplace_ok(&p->w) ? CD_MIN_POSITIONS_IN_PLACE : CD_MIN_POSITIONS;
   return (p->w.n == 1 || p->w.n == 2) && !p->pointwise && (p->Cg > 1 || p->G == 1) &&
-         p->out_sz >= CD_MIN_POSITIONS &&
+         p->out_sz >= min_positions &&
          p->k_sz <= CD_MAX_TAPS && rt_sgemm_current_kernel() == RT_SGEMM_AVX512;
 }
 
@@ -174,29 +186,37 @@ static void fill_task(void *vjob, int64_t c0, int64_t c1) {
                         j->pl, j->sw, j->ph, j->pw, j->buf + c * j->plane);
 }
 
+/* Lanes [lo, hi) of a 32-lane tile, 0 <= lo, hi <= 32 (none when hi <= lo). */
+static uint32_t lane_range(int64_t lo, int64_t hi) {
+  if (hi <= lo) return 0;
+  uint32_t n = hi - lo >= 32 ? ~0u : (1u << (hi - lo)) - 1;
+  return n << lo;
+}
+
 /* Lane masks of tap t (lm[2t], lm[2t + 1]) for the in-place tile of positions
  * [f0, f0 + 32) flattened with X's row pitch: a lane reads when it is an output (a row
- * below oh, a column left of ow) and its input under the tap lies inside the plane. */
+ * below oh, a column left of ow) and its input under the tap lies inside the plane.
+ * Built one row segment of the tile at a time: a tap's valid columns are one range. */
 static void inplace_masks(const cd_job *j, int64_t f0, __mmask16 *lm) {
   uint32_t rows[CD_MAX_TAPS], cols[CD_MAX_TAPS];
   memset(rows, 0, (size_t)j->kh * sizeof rows[0]);
   memset(cols, 0, (size_t)j->kw * sizeof cols[0]);
   int64_t oy = f0 / j->iw, ox = f0 % j->iw;
-  for (int l = 0; l < 32 && oy < j->oh; l++) {
-    if (ox < j->ow) {
-      for (int64_t ky = 0; ky < j->kh; ky++) {
-        int64_t iy = oy + ky * j->dh - j->pt;
-        if (iy >= 0 && iy < j->ih) rows[ky] |= 1u << l;
-      }
-      for (int64_t kx = 0; kx < j->kw; kx++) {
-        int64_t ix = ox + kx * j->dw - j->pl;
-        if (ix >= 0 && ix < j->iw) cols[kx] |= 1u << l;
-      }
+  for (int64_t l = 0; l < 32 && oy < j->oh; oy++, ox = 0) {
+    int64_t n = j->iw - ox < 32 - l ? j->iw - ox : 32 - l;   /* lanes on this row */
+    int64_t end = ox + n < j->ow ? ox + n : j->ow;            /* its outputs: [ox, end) */
+    uint32_t outputs = lane_range(l, l + end - ox);
+    for (int64_t ky = 0; ky < j->kh; ky++) {
+      int64_t iy = oy + ky * j->dh - j->pt;
+      if (iy >= 0 && iy < j->ih) rows[ky] |= outputs;
     }
-    if (++ox == j->iw) {
-      ox = 0;
-      oy++;
+    for (int64_t kx = 0; kx < j->kw; kx++) { /* columns c with 0 <= c + kx*dw - pl < iw */
+      int64_t c0 = j->pl - kx * j->dw, c1 = c0 + j->iw;
+      if (c0 < ox) c0 = ox;
+      if (c1 > end) c1 = end;
+      cols[kx] |= lane_range(l + c0 - ox, l + c1 - ox);
     }
+    l += n;
   }
   for (int64_t ky = 0; ky < j->kh; ky++)
     for (int64_t kx = 0; kx < j->kw; kx++) {
@@ -317,11 +337,11 @@ ivm_status rt_conv_direct_f32(const rt_call *call, const conv_plan *p) {
   j->tiles_per_row = (j->ow + j->tw - 1) / j->tw;
   double row_waste = (double)(j->tiles_per_row * j->tw) / (double)j->ow;
   double flat_waste = (double)(j->ow + reach) / (double)j->ow;
-  j->inplace = j->sh == 1 && j->sw == 1 && j->ow <= j->iw;
+  j->inplace = cd_inplace_ok(w);
   j->flat = j->inplace || (j->sh == 1 && flat_waste < row_waste);
   if (j->flat) {
-    j->halves = 2;
-    j->tw = 32;
+    j->halves = j->inplace && j->oh * j->iw <= 16 ? 1 : 2;
+    j->tw = 16 * j->halves;
     j->pw = j->inplace ? j->iw : j->ow + reach;
     j->units = (j->oh * j->pw + j->tw - 1) / j->tw;
   } else {

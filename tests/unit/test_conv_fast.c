@@ -209,6 +209,9 @@ static const ccase few_positions[] = {
     {2, 64, 200, 1, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},       /* 1x1 on 3 x 3 */
     {1, 256, 512, 1, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},      /* row panels */
     {1, 40, 30, 2, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},        /* groups, 9 positions */
+    /* 8-16 positions, stride 1: the direct kernel in place on one 16-lane vector */
+    {1, 96, 96, 1, 8, 2, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},        /* 6 x 2 outputs */
+    {1, 20, 30, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},        /* 3 x 3, padded */
 };
 
 Test(conv_fast, few_positions) {
