@@ -206,8 +206,64 @@ static void maxpool_row_into(const float *row, int64_t n, int64_t K, int first, 
 }
 #undef MP_GT
 
+/* Pairs of columns (kernel 2, stride 2 across, no column padding or dilation, every
+ * window inside the row: the 2x2/2 and 1x2/2 pools of CNNs), a vector of outputs at a
+ * time: even and odd columns de-interleaved, then folded in row-major tap order with the
+ * same strict comparison as the flat fold, so the bits and NaN choices are the same. */
+static int maxpool_pairs_ok(const isa_window *w) {
+  return w->kernel[1] == 2 && w->stride[1] == 2 && w->dilation[1] == 1 &&
+         w->pad_begin[1] == 0 && 2 * w->out[1] <= w->in[1];
+}
+
+#define MP_GT(v, t) ((v) > (t) ? (v) : (t))
+static void maxpool_pairs_row(const float *row, int64_t OW, int first, float *y) {
+  int64_t o = 0;
+#if VM_HAVE_VEC
+  for (; o + VW <= OW; o += VW) {
+    vf a = ldv(row + 2 * o), b = ldv(row + 2 * o + VW);
+#if VW == 8
+    vf e = __builtin_shuffle(a, b, (vi){0, 2, 4, 6, 8, 10, 12, 14});
+    vf d = __builtin_shuffle(a, b, (vi){1, 3, 5, 7, 9, 11, 13, 15});
+#else
+    vf e = __builtin_shuffle(a, b, (vi){0, 2, 4, 6});
+    vf d = __builtin_shuffle(a, b, (vi){1, 3, 5, 7});
+#endif
+    vf t = first ? e : blend(e > ldv(y + o), e, ldv(y + o));
+    stv(y + o, blend(d > t, d, t));
+  }
+#endif
+  for (; o < OW; o++) {
+    float t = first ? row[2 * o] : MP_GT(row[2 * o], y[o]);
+    y[o] = MP_GT(row[2 * o + 1], t);
+  }
+}
+#undef MP_GT
+
+static void maxpool_pairs(const pool_plan *p, const float *X, float *Y) {
+  const isa_window *w = &p->w;
+  int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1], dh = w->dilation[0];
+  for (int64_t pl = 0; pl < p->planes; pl++) {
+    const float *x = X + pl * H * W;
+    float *y = Y + pl * OH * OW;
+    for (int64_t oh = 0; oh < OH; oh++) {
+      int64_t sh, hlo, hhi;
+      axis_taps(w, 0, oh, &sh, &hlo, &hhi);
+      if (hlo >= hhi) { /* no tap inside the input (pool pads forbid it) */
+        memset(y + oh * OW, 0, (size_t)OW * sizeof(float));
+        continue;
+      }
+      for (int64_t kh = hlo; kh < hhi; kh++)
+        maxpool_pairs_row(x + (sh + kh * dh) * W, OW, kh == hlo, y + oh * OW);
+    }
+  }
+}
+
 static ivm_status maxpool2d_f32(const rt_call *call, const pool_plan *p, const float *X,
                                 float *Y) {
+  if (maxpool_pairs_ok(&p->w)) {
+    maxpool_pairs(p, X, Y);
+    return NULL;
+  }
   const isa_window *w = &p->w;
   int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1], KW = w->kernel[1];
   int64_t dh = w->dilation[0], dw = w->dilation[1];

@@ -313,10 +313,11 @@ Test(fast_norm, softmax_rows_against_numpy) {
 /* ---- MaxPool 2-D f32: the row-wise fast path against the generic N-D path ------------
  * With an Indices output MaxPool takes the generic odometer; without it the 2-D path. Both
  * must give the same bits on data with NaN, -inf, +0 / -0 and repeated values, for pads,
- * strides, ceil_mode and dilation. */
+ * strides, ceil_mode and dilation; rows of 37 reach the vector loop of the column-pair
+ * pools (kernel 2, stride 2 across) and its tail. */
 Test(fast_pool, maxpool_2d_matches_the_generic_path) {
   const float pool_vals[] = {1.5f, -0.0f, 0.0f, NAN, -INFINITY, 1.5f, -2.0f, 3.25f, 0.0f, 7.0f, -0.0f};
-  enum { C = 3, H = 11, W = 13 };
+  enum { C = 3, H = 11, W = 37 };
   float x[C * H * W];
   uint32_t seed = 12345;
   for (int i = 0; i < C * H * W; i++) {
@@ -329,7 +330,11 @@ Test(fast_pool, maxpool_2d_matches_the_generic_path) {
     int ceil;
   } cases[] = {{{3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 0}, {{2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 0},
                {{3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 0}, {{3, 2}, {2, 3}, {1, 0, 0, 1}, {1, 1}, 1},
-               {{2, 3}, {1, 2}, {0, 1, 1, 1}, {2, 2}, 0}, {{1, 13}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 0}};
+               {{2, 3}, {1, 2}, {0, 1, 1, 1}, {2, 2}, 0}, {{1, 13}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 0},
+               /* column pairs: 2x2/2, 1x2/2, padded rows, 3x2/(3,2), and ceil_mode's
+                * partial last window (not pairs: the general path) */
+               {{1, 2}, {1, 2}, {0, 0, 0, 0}, {1, 1}, 0}, {{2, 2}, {2, 2}, {1, 0, 1, 0}, {1, 1}, 0},
+               {{3, 2}, {3, 2}, {0, 0, 0, 0}, {2, 1}, 0}, {{2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1}};
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
     isa_attr at[16];
     defaults(ISA_OP_MaxPool, at);
