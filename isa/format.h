@@ -9,13 +9,18 @@
 
 #define ISA_MAGIC "\x7fIVM\r\n\x1a\n" /* 8 bytes: catches text-mode and truncation damage */
 #define ISA_FORMAT_MAJOR 1
-#define ISA_FORMAT_MINOR 1 /* newest minor this IVM reads and writes */
+#define ISA_FORMAT_MINOR 2 /* newest minor this IVM reads and writes */
 #define ISA_FORMAT_MINOR_SEQ 1 /* first minor with ISA_TF_SEQUENCE / ISA_TF_OPTIONAL */
+#define ISA_FORMAT_MINOR_SPLIT_CRC 2 /* first minor with consts_checksum (see below) */
 #define ISA_CONST_ALIGN 64
 #define ISA_NO_TENSOR 0xffffffffu /* operand slot of an absent optional input/output */
 
-/* File header, at offset 0. checksum: CRC-32 (IEEE) of the whole file with the 4
- * checksum bytes taken as zero. */
+/* File header, at offset 0. Minor >= 2: checksum is the CRC-32 (IEEE) of the whole file
+ * with bytes 40..47 (both checksums) taken as zero and the CONSTS section's bytes left
+ * out; consts_checksum is the CRC-32 of the CONSTS section's bytes (0 if none). So a load
+ * checks the metadata without touching the weight pages. Minor 0 and 1: checksum covers
+ * the whole file with bytes 40..43 taken as zero, and consts_checksum (then reserved)
+ * is 0. */
 typedef struct isa_file_header {
   uint8_t magic[8];
   uint16_t major, minor;
@@ -25,7 +30,8 @@ typedef struct isa_file_header {
   uint64_t section_table;  /* offset of section_count isa_section_entry records */
   uint64_t file_size;
   uint32_t checksum;
-  uint32_t reserved[5];    /* 0 */
+  uint32_t consts_checksum;
+  uint32_t reserved[4];    /* 0 */
 } isa_file_header;         /* 64 bytes */
 
 typedef enum isa_section_kind {

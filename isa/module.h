@@ -94,8 +94,15 @@ typedef struct isa_module {
 
 /* Checks the container (magic, version, checksum, section table, bounds, alignment of
  * every section and record array) and fills the view. `what` names the source in errors
- * (a file name or "<memory>"). bytes must be 8-byte aligned (64 for in-place constants). */
+ * (a file name or "<memory>"). bytes must be 8-byte aligned (64 for in-place constants).
+ * From format 1.2 on the checksum checked here leaves the CONSTS section out, so opening
+ * does not touch the weight pages; isa_module_check_consts checks them. */
 ivm_status isa_module_open(const void *bytes, size_t size, const char *what, isa_module *out);
+
+/* Checks the CONSTS section against the header's consts_checksum (IVM_ERR_FORMAT on a
+ * mismatch). Reads every constant byte. Files before 1.2 have no such checksum (open
+ * checked their whole file): success. m must come from a successful isa_module_open. */
+ivm_status isa_module_check_consts(const isa_module *m, const char *what);
 
 /* String at strtab offset (checked by the verifier; returns "" if out of range). */
 const char *isa_module_str(const isa_module *m, uint32_t offset);

@@ -12,6 +12,13 @@
 #error "the .ivm reader and writer assume a little-endian host"
 #endif
 
+/* The header checksum of a file (docs/bytecode.md, "Checksum"): minor >= 2, CRC-32 of
+ * [0, size) with bytes 40..47 taken as zero and [skip_off, skip_off + skip_len) (the
+ * CONSTS section) left out; minor 0/1, bytes 40..43 zero and nothing left out. skip_len 0
+ * or skip_off >= 64 and skip_off + skip_len <= size; size >= 64. */
+uint32_t isa_header_checksum(const uint8_t *b, size_t size, uint16_t minor, uint64_t skip_off,
+                             uint64_t skip_len);
+
 /* "STRTAB", "CODE", ...; "?" for an unknown kind. */
 const char *isa_section_name(uint32_t kind);
 

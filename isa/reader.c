@@ -63,6 +63,45 @@ static uint32_t count_of(const isa_section_entry *e, uint32_t rec) {
   return e ? (uint32_t)(e->size / rec) : 0;
 }
 
+/* Where the CONSTS section lies, for the metadata checksum (minor >= 2), found before the
+ * section table is checked: the first CONSTS entry of a table that lies inside the file
+ * (the bounds checked below), if its range lies inside the file clear of the header and
+ * the table. Anything else leaves nothing out: the checksum then fails on a damaged
+ * table, and a table crafted to match it fails the structural checks below. Every table
+ * those checks accept gets its CONSTS range here. */
+static void consts_range(const uint8_t *b, size_t size, uint64_t *off, uint64_t *len) {
+  const isa_file_header *h = (const isa_file_header *)b;
+  uint64_t tab = h->section_table, nsec = h->section_count;
+  *off = *len = 0;
+  if (tab % 8 || tab < sizeof(isa_file_header) || tab > size ||
+      nsec > (size - tab) / sizeof(isa_section_entry) || nsec > ISA_MAX_SECTIONS)
+    return;
+  uint64_t tab_end = tab + nsec * sizeof(isa_section_entry);
+  const isa_section_entry *secs = (const isa_section_entry *)(b + tab);
+  for (uint32_t i = 0; i < nsec; i++) {
+    const isa_section_entry *e = &secs[i];
+    if (e->kind != ISA_SEC_CONSTS) continue;
+    if (e->offset >= sizeof(isa_file_header) && e->offset <= size &&
+        e->size <= size - e->offset && (e->offset >= tab_end || e->offset + e->size <= tab)) {
+      *off = e->offset;
+      *len = e->size;
+    }
+    return;
+  }
+}
+
+ivm_status isa_module_check_consts(const isa_module *m, const char *what) {
+  if (!what) what = "<memory>";
+  if (!m || !m->header || m->header->minor < ISA_FORMAT_MINOR_SPLIT_CRC) return NULL;
+  uint32_t crc = isa_crc32(0, m->consts, m->consts_size);
+  if (crc != m->header->consts_checksum)
+    return FMT_ERR(
+        "%s: section CONSTS: checksum mismatch (stored 0x%08x, computed 0x%08x): the "
+        "constant data is damaged",
+        what, m->header->consts_checksum, crc);
+  return NULL;
+}
+
 ivm_status isa_module_open(const void *bytes, size_t size, const char *what, isa_module *out) {
   memset(out, 0, sizeof *out);
   if (!what) what = "<memory>";
@@ -88,18 +127,19 @@ ivm_status isa_module_open(const void *bytes, size_t size, const char *what, isa
         "%s: header: file_size is %llu but %zu bytes were given (truncated or padded "
         "file)",
         what, (unsigned long long)h->file_size, size);
-  uint32_t crc = isa_crc32(0, b, offsetof(isa_file_header, checksum));
-  static const uint8_t zero4[4] = {0};
-  crc = isa_crc32(crc, zero4, 4);
-  crc = isa_crc32(crc, b + offsetof(isa_file_header, checksum) + 4,
-                  size - offsetof(isa_file_header, checksum) - 4);
+  uint64_t skip_off = 0, skip_len = 0;
+  if (h->minor >= ISA_FORMAT_MINOR_SPLIT_CRC) consts_range(b, size, &skip_off, &skip_len);
+  uint32_t crc = isa_header_checksum(b, size, h->minor, skip_off, skip_len);
   if (crc != h->checksum)
     return FMT_ERR(
         "%s: header: checksum mismatch (stored 0x%08x, computed 0x%08x): the file is "
         "damaged",
         what, h->checksum, crc);
   if (h->flags != 0) return FMT_ERR("%s: header: unknown flags 0x%x", what, h->flags);
-  for (int i = 0; i < 5; i++)
+  if (h->minor < ISA_FORMAT_MINOR_SPLIT_CRC && h->consts_checksum)
+    return FMT_ERR("%s: header: consts_checksum is 0x%08x in a version %u.%u file (must be 0)",
+                   what, h->consts_checksum, h->major, h->minor);
+  for (int i = 0; i < 4; i++)
     if (h->reserved[i]) return FMT_ERR("%s: header: reserved field %d is not zero", what, i);
 
   /* Section table: inside the file, after the header, 8-aligned. */

@@ -300,11 +300,10 @@ ivm_status isa_module_write(const isa_module_def *def, uint8_t **out_bytes, size
   memset(&h, 0, sizeof h);
   memcpy(h.magic, ISA_MAGIC, 8);
   h.major = ISA_FORMAT_MAJOR;
-  /* The lowest minor that expresses the module, so modules without 1.1 features stay
-   * readable by 1.0 readers (docs/bytecode.md, "Versioning"). */
-  h.minor = 0;
-  for (uint32_t t = 0; t < def->n_tensors; t++)
-    if (def->tensors[t].flags & (ISA_TF_SEQUENCE | ISA_TF_OPTIONAL)) h.minor = ISA_FORMAT_MINOR_SEQ;
+  /* Always the newest minor: 1.2 splits the checksum so that a load checks the metadata
+   * without touching the weight pages (docs/bytecode.md, "Versioning"). 1.0 and 1.1
+   * readers refuse such files with a checksum mismatch; this IVM still reads theirs. */
+  h.minor = ISA_FORMAT_MINOR;
   h.header_size = sizeof h;
   h.section_count = n;
   h.section_table = sizeof h;
@@ -314,7 +313,12 @@ ivm_status isa_module_write(const isa_module_def *def, uint8_t **out_bytes, size
   for (uint32_t i = 0; i < n; i++)
     if (table[i].size)
       memcpy(file + table[i].offset, w.sec[table[i].kind].data, (size_t)table[i].size);
-  h.checksum = isa_crc32(0, file, total);
+  uint64_t consts_off = 0, consts_len = 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (table[i].kind == ISA_SEC_CONSTS) consts_off = table[i].offset, consts_len = table[i].size;
+  h.consts_checksum = isa_crc32(0, file + consts_off, consts_len);
+  memcpy(file + offsetof(isa_file_header, consts_checksum), &h.consts_checksum, 4);
+  h.checksum = isa_header_checksum(file, (size_t)total, h.minor, consts_off, consts_len);
   memcpy(file + offsetof(isa_file_header, checksum), &h.checksum, 4);
   *out_bytes = file;
   *out_size = (size_t)total;

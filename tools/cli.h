@@ -29,6 +29,7 @@ typedef struct cli_ext {
   uint32_t n_ffi;
   ivm_backend backend;
   const char *jit_cache; /* NULL: the default */
+  int check_constants;   /* --check-constants (ivm run / bench) */
 } cli_ext;
 
 /* Consumes one of those options at argv[*i] (advancing *i past its value): 1 if it did,

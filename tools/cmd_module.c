@@ -179,7 +179,8 @@ int cmd_verify(int argc, char **argv) {
   const char *usage = "FILE.ivm [--allow-plugin PATH]...";
   if (argc >= 2 && cli_is_help(argv[1])) {
     printf("usage: ivm verify %s\n\nChecks the container, every index, type, shape, offset,\n"
-           "alignment and arena overlap, and that every op is known. Exit 0 if valid.\n"
+           "alignment and arena overlap, that every op is known, and the checksum of the\n"
+           "constant data (which loading skips unless asked). Exit 0 if valid.\n"
            "Plugin ops need their plugin (--allow-plugin); foreign functions are not\n"
            "resolved, so no --allow-ffi is needed.\n", usage);
     return CLI_OK;

@@ -125,6 +125,7 @@ void cli_ext_load_options(const cli_ext *e, ivm_load_options *o) {
   o->n_allow_ffi = e->n_ffi;
   o->backend = e->backend;
   o->jit_cache_dir = e->jit_cache;
+  o->check_constants = e->check_constants;
 }
 
 ivm_status cli_load_model(const char *path, const cli_ext *e, ivm_module **out) {

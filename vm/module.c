@@ -258,11 +258,17 @@ done:
   return st;
 }
 
-/* verify_only: stop after the verifier (tools that check a module without running it
- * need the plugins its ops come from, but no FFI permission and no JIT). */
-static ivm_status module_init(ivm_module *m, const ivm_load_options *opts, int verify_only) {
+/* How far a load goes. VERIFY: stop after the verifier (tools that check a module without
+ * running it need the plugins its ops come from, but no FFI permission and no JIT).
+ * CHECK_CONSTS: also checksum the constant data (ivm verify, or check_constants). */
+enum { LOAD_RUN = 0, LOAD_VERIFY = 1, LOAD_CHECK_CONSTS = 2 };
+
+static ivm_status module_init(ivm_module *m, const ivm_load_options *opts, int mode) {
   const void *bytes = m->map ? m->map : m->owned;
+  int verify_only = mode & LOAD_VERIFY;
   IVM_TRY(isa_module_open(bytes, m->map ? m->map_size : m->view.size, m->what, &m->view));
+  if ((mode & LOAD_CHECK_CONSTS) || (opts && opts->check_constants))
+    IVM_TRY(isa_module_check_consts(&m->view, m->what));
   IVM_TRY(build_registry(m, opts));
   IVM_TRY(isa_module_verify(&m->view, m->registry, m->what));
   if (verify_only) return NULL;
@@ -303,7 +309,7 @@ static ivm_status module_new(const ivm_load_options *opts, const char *what, ivm
   return NULL;
 }
 
-static ivm_status load_file(const char *path, const ivm_load_options *opts, int verify_only,
+static ivm_status load_file(const char *path, const ivm_load_options *opts, int mode,
                             ivm_module **out_module) {
   if (!path || !out_module) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "load: NULL argument");
   *out_module = NULL;
@@ -332,7 +338,7 @@ static ivm_status load_file(const char *path, const ivm_load_options *opts, int 
   m->map = map;
   m->map_size = (size_t)sb.st_size;
   m->view.size = m->map_size;
-  st = module_init(m, opts, verify_only);
+  st = module_init(m, opts, mode);
   if (st) {
     module_free(m);
     return st;
@@ -342,7 +348,7 @@ static ivm_status load_file(const char *path, const ivm_load_options *opts, int 
 }
 
 static ivm_status load_memory(const void *data, size_t size, int take_ownership,
-                              const ivm_load_options *opts, int verify_only,
+                              const ivm_load_options *opts, int mode,
                               ivm_module **out_module) {
   if (!data || !out_module) return ivm_error(IVM_ERR_INVALID_ARGUMENT, "load: NULL argument");
   *out_module = NULL;
@@ -362,7 +368,7 @@ static ivm_status load_memory(const void *data, size_t size, int take_ownership,
     if (take_ownership) free((void *)data);
   }
   m->view.size = size;
-  ivm_status st = module_init(m, opts, verify_only);
+  ivm_status st = module_init(m, opts, mode);
   if (st) {
     module_free(m);
     return st;
@@ -373,22 +379,22 @@ static ivm_status load_memory(const void *data, size_t size, int take_ownership,
 
 ivm_status ivm_module_load_file(const char *path, const ivm_load_options *opts,
                                 ivm_module **out_module) {
-  return load_file(path, opts, 0, out_module);
+  return load_file(path, opts, LOAD_RUN, out_module);
 }
 
 ivm_status ivm_module_load_memory(const void *data, size_t size, int take_ownership,
                                   const ivm_load_options *opts, ivm_module **out_module) {
-  return load_memory(data, size, take_ownership, opts, 0, out_module);
+  return load_memory(data, size, take_ownership, opts, LOAD_RUN, out_module);
 }
 
 ivm_status vm_open_verified(const char *path, const ivm_load_options *opts, ivm_module **out) {
-  return load_file(path, opts, 1, out);
+  return load_file(path, opts, LOAD_VERIFY, out);
 }
 
 ivm_status vm_verify_file(const char *path, const ivm_load_options *opts,
                           vm_verify_info *out_info) {
   ivm_module *m = NULL;
-  IVM_TRY(load_file(path, opts, 1, &m));
+  IVM_TRY(load_file(path, opts, LOAD_VERIFY | LOAD_CHECK_CONSTS, &m));
   if (out_info) {
     out_info->n_instrs = m->view.n_instrs;
     out_info->n_tensors = m->view.n_tensors;
@@ -402,7 +408,7 @@ ivm_status vm_verify_file(const char *path, const ivm_load_options *opts,
 
 ivm_status vm_verify_memory(const void *data, size_t size, const ivm_load_options *opts) {
   ivm_module *m = NULL;
-  IVM_TRY(load_memory(data, size, 0, opts, 1, &m));
+  IVM_TRY(load_memory(data, size, 0, opts, LOAD_VERIFY | LOAD_CHECK_CONSTS, &m));
   module_free(m);
   return NULL;
 }

@@ -88,7 +88,8 @@ typedef struct vm_jit_backend {
 void vm_register_jit_backend(const vm_jit_backend *backend);
 
 /* Verifies a module as loading would (its plugins must be allowed) without preparing it:
- * no FFI symbol is resolved, nothing is compiled. For `ivm verify` and `ivm compile`. */
+ * no FFI symbol is resolved, nothing is compiled; the constant data's checksum is checked
+ * too (as check_constants would). For `ivm verify` and `ivm compile`. */
 typedef struct vm_verify_info {
   uint32_t n_instrs, n_tensors, n_inputs, n_outputs;
   uint64_t arena_size;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `ivm bench` prints one JSON line with load_ms, min_ms and median_ms; the model path is
+# `ivm bench` prints one JSON line with load_ms, first_ms, min_ms and median_ms (first_ms
+# right after load_ms); --check-constants is accepted; the model path is
 # escaped as a JSON string (quotes and backslashes in file names).
 set -u
 ivm=$1; src=$2
@@ -11,9 +12,12 @@ echo "$out"
 fails=0
 [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || { echo "FAIL: not one line"; fails=1; }
 grep -qF 'we\"ird\\dir/m.onnx"' <<<"$out" || { echo "FAIL: model path not JSON-escaped"; fails=1; }
-for k in load_ms min_ms median_ms; do
+for k in load_ms first_ms min_ms median_ms; do
   grep -qE "\"$k\": [0-9]+\.[0-9]+" <<<"$out" || { echo "FAIL: no numeric $k"; fails=1; }
 done
+grep -qE '"load_ms": [0-9.]+, "first_ms": [0-9.]+, "min_ms"' <<<"$out" || { echo "FAIL: first_ms not after load_ms"; fails=1; }
+"$ivm" compile "$src/examples/cnn/model.onnx" -o "$tmp/m.ivm" >/dev/null || { echo "FAIL: compile"; fails=1; }
+"$ivm" bench "$tmp/m.ivm" --reps 1 --check-constants >/dev/null || { echo "FAIL: bench --check-constants exited $?"; fails=1; }
 "$ivm" bench "$src/examples/cnn/model.onnx" --reps 0 >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] || { echo "FAIL: --reps 0 should be a usage error, got $rc"; fails=1; }
 # --profile: per op kind, the instructions and ms per run (the example CNN has 2 Conv + Relu,

@@ -107,11 +107,52 @@ static inline uint8_t *fx_aligned_copy(const uint8_t *bytes, size_t size) {
   return p;
 }
 
-/* Recomputes the header checksum after a test patched the bytes. */
+/* Where a format 1.2 reader finds the CONSTS section for the metadata checksum
+ * (docs/bytecode.md, "Checksum"): the first CONSTS entry of an in-bounds section table,
+ * if its range lies inside the file clear of the header and the table; else nothing
+ * (*len 0). Written from the spec, not from isa/reader.c. */
+static inline void fx_consts_range(const uint8_t *b, size_t size, uint64_t *off, uint64_t *len) {
+  uint32_t nsec;
+  uint64_t tab;
+  memcpy(&nsec, b + 20, 4);
+  memcpy(&tab, b + 24, 8);
+  *off = *len = 0;
+  if (tab % 8 || tab < 64 || tab > size || nsec > 64 || nsec > (size - tab) / 24) return;
+  uint64_t tab_end = tab + (uint64_t)nsec * 24;
+  for (uint32_t i = 0; i < nsec; i++) {
+    uint32_t kind;
+    uint64_t o, n;
+    memcpy(&kind, b + tab + 24 * i, 4);
+    if (kind != 6 /* CONSTS */) continue;
+    memcpy(&o, b + tab + 24 * i + 8, 8);
+    memcpy(&n, b + tab + 24 * i + 16, 8);
+    if (o >= 64 && o <= size && n <= size - o && (o >= tab_end || o + n <= tab)) *off = o, *len = n;
+    return;
+  }
+}
+
+/* Recomputes the header checksums after a test patched the bytes, by the rule of the
+ * file's minor: >= 2, consts_checksum (bytes 44..47) over CONSTS and checksum (40..43)
+ * over the rest with bytes 40..47 as zero; 0 and 1, checksum over the whole file with
+ * bytes 40..43 as zero (bytes 44..47 are left as they are). */
 static inline void fx_fix_checksum(uint8_t *bytes, size_t size) {
+  uint16_t minor;
+  memcpy(&minor, bytes + 10, 2);
   memset(bytes + 40, 0, 4);
-  uint32_t c = isa_crc32(0, bytes, size);
+  if (minor < 2) {
+    uint32_t c = isa_crc32(0, bytes, size);
+    memcpy(bytes + 40, &c, 4);
+    return;
+  }
+  uint64_t off, len;
+  fx_consts_range(bytes, size, &off, &len);
+  if (len == 0) off = size;
+  memset(bytes + 44, 0, 4);
+  uint32_t c = isa_crc32(0, bytes, off);
+  c = isa_crc32(c, bytes + off + len, size - off - len);
+  uint32_t cc = isa_crc32(0, bytes + off, len);
   memcpy(bytes + 40, &c, 4);
+  memcpy(bytes + 44, &cc, 4);
 }
 
 #endif

@@ -64,7 +64,7 @@ Test(asm, fixture_text_shows_everything) {
   uint8_t *b = write_def(&f.def, &n);
   char *text = dis_bytes(b, n, &len);
   const char *want[] = {
-      "ivm 1.0\n",
+      "ivm 1.2\n", /* writers write the newest minor */
       "plan arena_size=512 unplanned_size=896 arena_align=64\n",
       "symbol $0 \"N\"\n",
       "import #0 = ivm.Conv@1\n",

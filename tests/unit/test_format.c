@@ -1,10 +1,13 @@
 /* .ivm writer and reader: round trip, determinism, and the container checks (every
- * truncation, random byte flips with and without a valid checksum, header damage). */
+ * truncation, byte flips with and without a valid checksum, header damage), and the 1.2
+ * split checksum (metadata at open, constants on request) next to the 1.0/1.1 rule. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 
 #include "format_fixture.h"
+#include "ivm/ivm.h"
 #include "runtime/rt.h"
+#include "vm/vm.h"
 
 static void write_fixture(fixture *f, uint8_t **bytes, size_t *size) {
   fixture_init(f);
@@ -13,6 +16,17 @@ static void write_fixture(fixture *f, uint8_t **bytes, size_t *size) {
   cr_assert_null(st, "%s", ivm_status_message(st));
   *bytes = fx_aligned_copy(raw, *size);
   free(raw);
+}
+
+/* CRC-32/IEEE bit by bit, straight from the definition (reflected 0xEDB88320, init and
+ * final xor 0xFFFFFFFF): the expected values below do not come from isa_crc32. */
+static uint32_t crc_bitwise(uint32_t crc, const uint8_t *p, size_t n) {
+  crc = ~crc;
+  for (size_t i = 0; i < n; i++) {
+    crc ^= p[i];
+    for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
+  }
+  return ~crc;
 }
 
 static void expect_format_error(ivm_status st, const char *needle) {
@@ -27,6 +41,145 @@ Test(format, crc32_check_value) {
   /* The standard CRC-32/IEEE check value of "123456789". */
   cr_expect_eq(isa_crc32(0, "123456789", 9), 0xCBF43926u);
   cr_expect_eq(isa_crc32(isa_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
+  cr_expect_eq(crc_bitwise(0, (const uint8_t *)"123456789", 9), 0xCBF43926u);
+}
+
+/* The fixture's CONSTS section: the last one (the writer's order), 384 bytes (w at 0,
+ * b at 256, shape at 320, each 64-aligned), ending where the file ends (384 is a multiple
+ * of 8, so no padding follows). */
+static void consts_of(const uint8_t *b, size_t n, uint64_t *off, uint64_t *len) {
+  const isa_file_header *h = (const isa_file_header *)b;
+  const isa_section_entry *e = (const isa_section_entry *)(b + h->section_table);
+  const isa_section_entry *last = &e[h->section_count - 1];
+  cr_assert_eq(last->kind, ISA_SEC_CONSTS);
+  cr_assert_eq(last->size, 384);
+  cr_assert_eq(last->offset + last->size, n);
+  *off = last->offset;
+  *len = last->size;
+}
+
+Test(format, split_checksum_by_hand) {
+  fixture f;
+  uint8_t *b;
+  size_t n;
+  write_fixture(&f, &b, &n);
+  isa_file_header h;
+  memcpy(&h, b, sizeof h);
+  cr_expect_eq(h.minor, 2, "writers write version 1.2");
+  uint64_t co, cl;
+  consts_of(b, n, &co, &cl);
+  /* checksum: bytes [0, 40), eight zeros for the two checksum fields, [48, CONSTS). */
+  static const uint8_t zeros[8] = {0};
+  uint32_t want = crc_bitwise(0, b, 40);
+  want = crc_bitwise(want, zeros, 8);
+  want = crc_bitwise(want, b + 48, (size_t)co - 48);
+  cr_expect_eq(h.checksum, want, "checksum 0x%08x, expected 0x%08x", h.checksum, want);
+  /* consts_checksum: the CONSTS bytes, which are the fixture's w, b, shape at their
+   * offsets with zero padding between. */
+  uint8_t consts[384] = {0};
+  memcpy(consts + 0, f.w, sizeof f.w);
+  memcpy(consts + 256, f.b, sizeof f.b);
+  memcpy(consts + 320, f.shape, sizeof f.shape);
+  cr_expect_eq(memcmp(b + co, consts, sizeof consts), 0);
+  uint32_t want_c = crc_bitwise(0, consts, sizeof consts);
+  cr_expect_eq(h.consts_checksum, want_c, "consts_checksum 0x%08x, expected 0x%08x",
+               h.consts_checksum, want_c);
+  isa_module m;
+  cr_assert_null(isa_module_open(b, n, "fixture.ivm", &m));
+  cr_expect_null(isa_module_check_consts(&m, "fixture.ivm"));
+  /* The test helper agrees with the writer. */
+  uint8_t *c = fx_aligned_copy(b, n);
+  memset(c + 40, 0xAB, 8);
+  fx_fix_checksum(c, n);
+  cr_expect_eq(memcmp(b, c, n), 0);
+  free(c);
+  free(b);
+}
+
+/* A 1.2 file rewritten with the 1.0/1.1 rule: consts_checksum 0, and the checksum over the
+ * whole file with bytes 40..43 as zero (computed here bit by bit). */
+static void make_old_format(uint8_t *b, size_t n, uint16_t minor, uint32_t consts_checksum) {
+  memcpy(b + 10, &minor, 2);
+  memset(b + 40, 0, 4);
+  memcpy(b + 44, &consts_checksum, 4);
+  uint32_t crc = crc_bitwise(0, b, n);
+  memcpy(b + 40, &crc, 4);
+}
+
+Test(format, old_format_whole_file_checksum) {
+  fixture f;
+  uint8_t *b;
+  size_t n;
+  write_fixture(&f, &b, &n);
+  uint64_t co, cl;
+  consts_of(b, n, &co, &cl);
+  isa_registry *reg;
+  cr_assert_null(rt_registry_create_builtin(&reg));
+  for (uint16_t minor = 0; minor <= 1; minor++) {
+    uint8_t *o = fx_aligned_copy(b, n);
+    make_old_format(o, n, minor, 0);
+    isa_module m;
+    ivm_status st = isa_module_open(o, n, "old.ivm", &m);
+    cr_assert_null(st, "minor %u: %s", minor, ivm_status_message(st));
+    cr_expect_eq(m.header->minor, minor);
+    cr_expect_null(isa_module_check_consts(&m, "old.ivm")); /* open checked everything */
+    st = isa_module_verify(&m, reg, "old.ivm");
+    cr_expect_null(st, "%s", ivm_status_message(st));
+    cr_expect_null(vm_verify_memory(o, n, NULL));
+    /* The old rule covers the constants: a damaged weight fails at open. */
+    o[co + 5] ^= 0x10;
+    expect_format_error(isa_module_open(o, n, "old.ivm", &m), "checksum mismatch");
+    o[co + 5] ^= 0x10;
+    /* The field that 1.2 calls consts_checksum must be 0 in an old file. */
+    make_old_format(o, n, minor, 0x1234);
+    expect_format_error(isa_module_open(o, n, "old.ivm", &m), "consts_checksum");
+    free(o);
+  }
+  /* A 1.2 file checked by the old rule (or the reverse) does not match. */
+  uint8_t *o = fx_aligned_copy(b, n);
+  make_old_format(o, n, 2, ((const isa_file_header *)b)->consts_checksum);
+  isa_module m;
+  expect_format_error(isa_module_open(o, n, "x.ivm", &m), "checksum mismatch");
+  free(o);
+  isa_registry_destroy(reg);
+  free(b);
+}
+
+Test(format, damaged_constants) {
+  fixture f;
+  uint8_t *b;
+  size_t n;
+  write_fixture(&f, &b, &n);
+  uint64_t co, cl;
+  consts_of(b, n, &co, &cl);
+  uint8_t *w = fx_aligned_copy(b, n);
+  w[co + 3] ^= 0x80; /* the sign of w[0] */
+  isa_module m;
+  ivm_status st = isa_module_open(w, n, "model.ivm", &m);
+  cr_assert_null(st, "open does not read the constants: %s", ivm_status_message(st));
+  expect_format_error(isa_module_check_consts(&m, "model.ivm"),
+                      "model.ivm: section CONSTS: checksum mismatch");
+  /* Loading: by default the damage is not seen; with check_constants it is. */
+  ivm_module *mod = NULL;
+  st = ivm_module_load_memory(w, n, 0, NULL, &mod);
+  cr_expect_null(st, "%s", ivm_status_message(st));
+  ivm_module_release(mod);
+  mod = NULL;
+  ivm_load_options lo;
+  memset(&lo, 0, sizeof lo);
+  lo.check_constants = 1;
+  lo.name = "model.ivm";
+  expect_format_error(ivm_module_load_memory(w, n, 0, &lo, &mod), "section CONSTS: checksum");
+  cr_expect_null(mod);
+  /* ivm verify's path always checks them. */
+  expect_format_error(vm_verify_memory(w, n, NULL), "section CONSTS: checksum mismatch");
+  /* The undamaged file passes all three. */
+  cr_expect_null(vm_verify_memory(b, n, &lo));
+  st = ivm_module_load_memory(b, n, 0, &lo, &mod);
+  cr_expect_null(st, "%s", ivm_status_message(st));
+  ivm_module_release(mod);
+  free(w);
+  free(b);
 }
 
 Test(format, round_trip) {
@@ -230,10 +383,10 @@ static uint32_t rng_next(uint64_t *s) {
   return (uint32_t)(*s >> 33);
 }
 
-/* Flips one random bit per trial; with fix_crc the checksum is recomputed so that the
- * structural checks and the verifier see the damage. Nothing may crash; returns how many
- * flips were rejected. */
-static int flip_trials(int trials, int fix_crc, uint64_t seed) {
+/* Flips one random bit per trial and recomputes the checksums so that the structural
+ * checks and the verifier see the damage. Nothing may crash; returns how many flips were
+ * rejected. */
+static int flip_trials(int trials, uint64_t seed) {
   fixture f;
   uint8_t *b;
   size_t n;
@@ -246,9 +399,10 @@ static int flip_trials(int trials, int fix_crc, uint64_t seed) {
     memcpy(work, b, n);
     size_t pos = rng_next(&seed) % n;
     work[pos] ^= (uint8_t)(1u << (rng_next(&seed) % 8));
-    if (fix_crc) fx_fix_checksum(work, n);
+    fx_fix_checksum(work, n);
     isa_module m;
     ivm_status st = isa_module_open(work, n, "flip.ivm", &m);
+    if (!st) st = isa_module_check_consts(&m, "flip.ivm");
     if (!st) {
       st = isa_module_verify(&m, reg, "flip.ivm");
       if (!st) {
@@ -268,13 +422,55 @@ static int flip_trials(int trials, int fix_crc, uint64_t seed) {
   return rejected;
 }
 
-Test(format, random_flips_raw) {
-  /* Any flip outside the checksum field changes the CRC; flips inside it mismatch too. */
-  cr_expect_eq(flip_trials(2000, 0, 12345), 2000);
+Test(format, every_flip_raw) {
+  /* One bit flipped at every byte, checksums left as written. Outside CONSTS the metadata
+   * checksum catches it at open (bytes checked before it give their own errors: magic,
+   * major, header_size, file_size); inside CONSTS, and in consts_checksum itself, open
+   * succeeds without reading the constants and isa_module_check_consts catches it. */
+  fixture f;
+  uint8_t *b;
+  size_t n;
+  write_fixture(&f, &b, &n);
+  uint64_t co, cl;
+  consts_of(b, n, &co, &cl);
+  isa_registry *reg;
+  cr_assert_null(rt_registry_create_builtin(&reg));
+  uint8_t *w = aligned_alloc(64, (n + 63) / 64 * 64);
+  for (size_t pos = 0; pos < n; pos++) {
+    memcpy(w, b, n);
+    w[pos] ^= (uint8_t)(1u << (pos % 8));
+    isa_module m;
+    ivm_status st = isa_module_open(w, n, "flip.ivm", &m);
+    int in_consts = pos >= co && pos < co + cl;
+    if (in_consts || (pos >= 44 && pos < 48)) {
+      cr_expect_null(st, "flip at %zu: %s", pos, ivm_status_message(st));
+      if (st) {
+        ivm_status_free(st);
+        continue;
+      }
+      /* The verifier reads small constants shape inference needs (the Reshape shape), so
+       * it may see the damage too; it must not crash. */
+      ivm_status_free(isa_module_verify(&m, reg, "flip.ivm"));
+      st = isa_module_check_consts(&m, "flip.ivm");
+      cr_expect(st && strstr(ivm_status_message(st), "section CONSTS: checksum mismatch"),
+                "flip at %zu: check_consts: %s", pos, st ? ivm_status_message(st) : "ok");
+      ivm_status_free(st);
+    } else {
+      int early = pos < 10 || (pos >= 16 && pos < 20) || (pos >= 32 && pos < 40);
+      cr_expect(st != NULL, "flip at %zu was accepted", pos);
+      if (st && !early)
+        cr_expect(strstr(ivm_status_message(st), "header: checksum mismatch") != NULL,
+                  "flip at %zu: %s", pos, ivm_status_message(st));
+      ivm_status_free(st);
+    }
+  }
+  free(w);
+  isa_registry_destroy(reg);
+  free(b);
 }
 
 Test(format, random_flips_with_valid_checksum) {
-  int rejected = flip_trials(2000, 1, 777);
+  int rejected = flip_trials(2000, 777);
   /* Flips in weight bytes or names are legal modules; most others must be caught. */
   cr_expect_gt(rejected, 1000, "only %d of 2000 structural flips rejected", rejected);
 }
@@ -297,7 +493,7 @@ Test(format, header_damage) {
   isa_module m;
   expect_format_error(isa_module_open(b, 4, "model.ivm", &m), "bad magic");
   uint16_t major = 2;
-  patch_and_open(b, n, 8, &major, 2, "version 2.0 is not supported (this IVM reads version 1");
+  patch_and_open(b, n, 8, &major, 2, "version 2.2 is not supported (this IVM reads version 1");
   uint32_t hs = 72;
   patch_and_open(b, n, 16, &hs, 4, "header_size is 72");
   uint32_t flags = 1;
@@ -307,11 +503,15 @@ Test(format, header_damage) {
   patch_and_open(b, n, 32, &big, 8, "file_size");
   uint64_t tab = n;
   patch_and_open(b, n, 24, &tab, 8, "section table");
-  /* A damaged byte without a fixed checksum. */
+  /* A damaged metadata byte (the last of the section table) without a fixed checksum. */
+  const isa_file_header *h = (const isa_file_header *)b;
   uint8_t *w = fx_aligned_copy(b, n);
-  w[n - 1] ^= 1;
-  expect_format_error(isa_module_open(w, n, "model.ivm", &m), "checksum mismatch");
+  w[h->section_table + h->section_count * sizeof(isa_section_entry) - 1] ^= 1;
+  expect_format_error(isa_module_open(w, n, "model.ivm", &m), "header: checksum mismatch");
   free(w);
+  /* A nonzero reserved field, checksum fixed. */
+  uint32_t one = 1;
+  patch_and_open(b, n, 60, &one, 4, "reserved field 3 is not zero");
   /* Misaligned buffer: a caller error, not a format error. */
   uint8_t *u = malloc(n + 8);
   memcpy(u + 4, b, n);

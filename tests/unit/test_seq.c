@@ -1,7 +1,8 @@
 /* Sequences and optionals in bytecode (isa/ops_seq.def, vm/seq.c): hand-written .ivs
  * modules are assembled, verified and run with hand-worked values; sequence inputs and
  * outputs go through the public API; the verifier rejects sequence values where an op
- * takes tensors (and the reverse), and sequence flags in a version 1.0 file; dis/asm
+ * takes tensors (and the reverse), and sequence flags in a version 1.0 file (a 1.1 file,
+ * with the old checksum rule, still loads); dis/asm
  * round-trips them byte for byte. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -256,19 +257,34 @@ Test(seq, verifier_rejects_misuse) {
                         "expected i32 or i64");
 }
 
+/* The writer's file (1.2) turned into an old-format file of `minor`: consts_checksum
+ * zeroed and the checksum recomputed over the whole file (bytes 40..43 as zero), the
+ * rule of 1.0 and 1.1. */
+static void make_old_format(uint8_t *b, size_t n, uint16_t minor) {
+  isa_file_header h;
+  memcpy(&h, b, sizeof h);
+  h.minor = minor;
+  h.checksum = 0;
+  h.consts_checksum = 0;
+  memcpy(b, &h, sizeof h);
+  uint32_t crc = isa_crc32(0, b, n);
+  memcpy(b + offsetof(isa_file_header, checksum), &crc, 4);
+}
+
 Test(seq, verifier_rejects_flags_in_version_1_0) {
-  /* Hand-made 1.0 file with a sequence flag: the writer would say 1.1, so patch the header. */
+  /* Hand-made 1.0 file with a sequence flag: the writer says 1.2, so patch the header. */
   size_t n;
   uint8_t *b = assemble(SEQ_IO, &n);
   isa_file_header h;
   memcpy(&h, b, sizeof h);
-  cr_assert_eq(h.minor, 1, "modules with sequences are version 1.1");
-  h.minor = 0;
-  h.checksum = 0;
-  memcpy(b, &h, sizeof h);
-  uint32_t crc = isa_crc32(0, b, n);
-  memcpy(b + offsetof(isa_file_header, checksum), &crc, 4);
+  cr_assert_eq(h.minor, 2, "the writer writes version 1.2");
+  /* As a 1.1 file (old checksum rule) the flags are allowed and it loads. */
+  make_old_format(b, n, 1);
   ivm_module *m = NULL;
+  ok(ivm_module_load_memory(b, n, 0, NULL, &m));
+  ivm_module_release(m);
+  m = NULL;
+  make_old_format(b, n, 0);
   ivm_status st = ivm_module_load_memory(b, n, 0, NULL, &m);
   cr_assert(st != NULL);
   cr_expect(strstr(ivm_status_message(st), "unknown flags") != NULL, "%s", ivm_status_message(st));
@@ -287,7 +303,7 @@ Test(seq, round_trip) {
     ok(isa_module_open(al, n, "t.ivm", &m));
     char *text;
     ok(isa_disassemble(&m, &text, &len));
-    cr_expect(strstr(text, "ivm 1.1\n") != NULL, "%s", text);
+    cr_expect(strstr(text, "ivm 1.2\n") != NULL, "%s", text);
     cr_expect(strstr(text, " dynamic sequence\n") != NULL, "%s", text);
     uint8_t *b2 = assemble(text, &n2);
     cr_expect(n2 == n && memcmp(b, b2, n) == 0, "asm(dis(m)) differs:\n%s", text);
