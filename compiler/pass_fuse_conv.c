@@ -1,6 +1,7 @@
 /* Conv -> activation becomes FusedConv: the activation runs on each block of the conv's
  * output right after the block is computed, while it is in cache, instead of as another
- * pass over the whole tensor. The activation is one of the unary ops FusedMatMul takes
+ * pass over the whole tensor. A Max or Min by a constant after it (oww_embedding floors
+ * every LeakyRelu at -0.4) becomes the FusedConv's clip_min / clip_max the same way. The activation is one of the unary ops FusedMatMul takes
  * (isa_fused_activation_ops); the Conv must be f32 and its output read by the activation
  * alone. Conv + BatchNormalization and Conv + per-channel Mul / Add have been folded
  * into the Conv before this pass runs (pass_fuse.c), so Conv -> BN -> Relu fuses too. */
@@ -42,6 +43,62 @@ ivm_status fuse_conv_activation(fuse_ctx *f, uint32_t *count) {
       continue;
     int done = 0;
     IVM_TRY(try_conv_act(f, i, &done));
+    *count += (uint32_t)done;
+  }
+  return NULL;
+}
+
+/* Node i is Max or Min of two inputs, one a number constant. */
+static ivm_status try_conv_clip(fuse_ctx *f, uint32_t i, int *done) {
+  *done = 0;
+  cc_graph *g = f->g;
+  const cc_node *mn = &g->nodes[i];
+  if (mn->n_in != 2 || mn->n_out != 1 || mn->out[0] < 0) return NULL;
+  int is_max = mn->op == ISA_OP_Max;
+  for (int s = 0; s < 2; s++) {
+    int32_t y = mn->in[s], k = mn->in[1 - s];
+    if (y < 0 || k < 0 || y == k || g->values[y].type.dtype != IVM_DT_F32) continue;
+    int ok;
+    float bound = fuse_const_scalar_f32(g, k, g->values[y].type.rank, &ok);
+    if (!ok || bound != bound) continue; /* NaN would win every comparison */
+    int32_t c = fuse_single_producer(f, y, ISA_OP_FusedConv, i);
+    isa_builtin_op from = ISA_OP_FusedConv;
+    if (c < 0) {
+      c = fuse_single_producer(f, y, ISA_OP_Conv, i);
+      from = ISA_OP_Conv;
+    }
+    if (c < 0) continue;
+    const cc_node conv = g->nodes[c]; /* fuse_rewrite changes node i */
+    if (conv.n_in < 2) continue;
+    /* The clip runs Max before Min: a Max may join only a conv without a clip yet, a Min
+     * one without a clip_max. */
+    if (from == ISA_OP_FusedConv && (conv.slots[ISA_A_FusedConv_clip_max].present ||
+                                     (is_max && conv.slots[ISA_A_FusedConv_clip_min].present)))
+      continue;
+    if (from == ISA_OP_Conv)
+      for (uint32_t q = 0; q < conv.n_in; q++)
+        if (conv.in[q] >= 0 && g->values[conv.in[q]].type.dtype != IVM_DT_F32) return NULL;
+    int32_t in[3] = {conv.in[0], conv.in[1], conv.n_in > 2 ? conv.in[2] : -1};
+    uint32_t n_in = conv.n_in > 2 && conv.in[2] >= 0 ? 3 : 2;
+    cc_node saved;
+    IVM_TRY(fuse_rewrite(f, i, ISA_OP_FusedConv, in, n_in, &saved));
+    for (uint32_t q = 0; q < conv.n_attrs; q++) { /* the conv's attributes as given */
+      const isa_def_attr *a = &conv.attrs[q];
+      IVM_TRY(cc_node_set_attr(g, i, a->name, a->type, a->v.i, a->v.f, a->v.s, a->v.ints, a->count));
+    }
+    IVM_TRY(cc_node_set_float(g, i, is_max ? "clip_min" : "clip_max", bound));
+    uint32_t dead[1] = {(uint32_t)c};
+    return fuse_commit(f, i, &saved, dead, 1, done);
+  }
+  return NULL;
+}
+
+ivm_status fuse_conv_clip(fuse_ctx *f, uint32_t *count) {
+  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
+    const cc_node *n = &f->g->nodes[i];
+    if (n->dead || (n->op != ISA_OP_Max && n->op != ISA_OP_Min)) continue;
+    int done = 0;
+    IVM_TRY(try_conv_clip(f, i, &done));
     *count += (uint32_t)done;
   }
   return NULL;

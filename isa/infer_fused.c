@@ -187,5 +187,13 @@ ivm_status isa_infer_fused_conv(isa_infer_ctx *ctx) {
   isa_builtin_op act;
   const char *an = ctx->attrs ? ctx->attrs[ISA_A_FusedConv_activation].v.s : "";
   if (!isa_fused_activation(an, &act)) return BAD("attribute activation: '%s' is not supported", an);
+  static const struct {
+    int slot;
+    const char *name;
+  } clips[] = {{ISA_A_FusedConv_clip_min, "clip_min"}, {ISA_A_FusedConv_clip_max, "clip_max"}};
+  for (int k = 0; k < 2 && ctx->attrs; k++) { /* the kernels' comparisons assume a number */
+    const isa_attr *a = &ctx->attrs[clips[k].slot];
+    if (a->present && a->v.f != a->v.f) return BAD("attribute %s: NaN", clips[k].name);
+  }
   return isa_infer_conv(ctx); /* the slots read as Conv's (asserted above) */
 }

@@ -62,10 +62,12 @@ void rt_conv_activate(const conv_plan *p, float *x, int64_t n) {
   rt_tensor *out[1] = {&t};
   rt_scratch inline_only = {0}; /* no pool: the caller is already one range of the pool */
   rt_call c = {1, 1, in, out, p->act->attrs, &inline_only, NULL};
-  ivm_status st = p->act->fn(&c);
+  ivm_status st = p->act->fn ? p->act->fn(&c) : NULL;
   rt_scratch_release(&inline_only);
   ivm_status none = NULL;
   if (st && !atomic_compare_exchange_strong(&p->act->error, &none, st)) ivm_status_free(st);
+  if (p->act->has_min || p->act->has_max)
+    for (int64_t i = 0; i < n; i++) x[i] = conv_clip(p->act, x[i]);
 }
 
 /* Column matrix for one image and group: row (c, k...) holds, for every output position,
@@ -425,20 +427,26 @@ ivm_status rt_k_FusedConv(const rt_call *call) {
   isa_builtin_op op;
   if (!isa_fused_activation(call->attrs[ISA_A_FusedConv_activation].v.s, &op))
     return ivm_error(IVM_ERR_RUNTIME, "FusedConv: unsupported activation");
-  conv_act act = {.fn = NULL};
+  conv_act act = {.fn = NULL, .kind = CONV_ACT_NONE};
+  atomic_init(&act.error, NULL);
+  const isa_attr *lo = &call->attrs[ISA_A_FusedConv_clip_min];
+  const isa_attr *hi = &call->attrs[ISA_A_FusedConv_clip_max];
+  act.has_min = lo->present && lo->v.f == lo->v.f; /* NaN: refused by inference */
+  act.has_max = hi->present && hi->v.f == hi->v.f;
+  act.min = lo->v.f;
+  act.max = hi->v.f;
   if (op != ISA_OP_COUNT) {
     if (isa_builtin_desc(op)->n_attrs > 16)
       return ivm_error(IVM_ERR_INTERNAL, "FusedConv: activation has too many attributes");
     act.fn = rt_builtin_kernel(op);
     isa_fused_activation_attrs(op, call->attrs, ISA_A_FusedConv_activation, act.attrs);
-    atomic_init(&act.error, NULL);
     act.kind = op == ISA_OP_Relu        ? CONV_ACT_RELU
                : op == ISA_OP_LeakyRelu ? CONV_ACT_LEAKY_RELU
                : op == ISA_OP_HardSwish ? CONV_ACT_HARD_SWISH
                                         : CONV_ACT_CALL;
     act.alpha = op == ISA_OP_LeakyRelu ? act.attrs[ISA_A_LeakyRelu_alpha].v.f : 0.0f;
-    p.act = &act;
   }
+  if (act.fn || act.has_min || act.has_max) p.act = &act;
   IVM_TRY(conv_run(call, &p));
   return p.act ? atomic_load(&act.error) : NULL;
 }

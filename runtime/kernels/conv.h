@@ -10,15 +10,25 @@
 
 /* FusedConv's activation, applied in place to each block of output as soon as it is
  * computed (through the activation op's own kernel, so every element gets the same bits
- * wherever its block starts). */
+ * wherever its block starts), then its clip_min / clip_max. */
 typedef struct conv_act {
-  rt_kernel_fn fn;
+  rt_kernel_fn fn; /* NULL: no activation (a clip alone) */
   isa_attr attrs[16];
   _Atomic(ivm_status) error; /* the first failure */
-  /* Activations a kernel may apply in registers, with the same bits as fn: */
-  enum { CONV_ACT_CALL, CONV_ACT_RELU, CONV_ACT_LEAKY_RELU, CONV_ACT_HARD_SWISH } kind;
-  float alpha; /* LeakyRelu's */
+  /* What a kernel may apply in registers, with the same bits as fn (NONE: no fn): */
+  enum { CONV_ACT_CALL, CONV_ACT_NONE, CONV_ACT_RELU, CONV_ACT_LEAKY_RELU, CONV_ACT_HARD_SWISH } kind;
+  float alpha;               /* LeakyRelu's */
+  int has_min, has_max;      /* then x = Max(x, min), x = Min(x, max): NaN propagates */
+  float min, max;
 } conv_act;
+
+/* Max / Min by a number (never NaN) as the binary kernels compute them: x when x is NaN
+ * or beyond the bound, else the bound. */
+static inline float conv_clip(const conv_act *a, float x) {
+  if (a->has_min && !(x != x || x > a->min)) x = a->min;
+  if (a->has_max && !(x != x || x < a->max)) x = a->max;
+  return x;
+}
 
 typedef struct conv_plan {
   isa_window w;
@@ -28,7 +38,7 @@ typedef struct conv_plan {
   conv_act *act;               /* NULL: none (plain Conv) */
 } conv_plan;
 
-/* Applies p->act to n contiguous floats (nothing without an activation). */
+/* Applies p->act (activation, then clip) to n contiguous floats (nothing without one). */
 void rt_conv_activate(const conv_plan *p, float *x, int64_t n);
 
 /* Zero-padded copy of one input plane x (ih x iw; 1-D: ih 1), its columns split by phase

@@ -84,13 +84,29 @@ int rt_conv_direct_ok(const conv_plan *p) {
 
 /* How a tile's results leave the registers: rows ldo apart, the lanes in k0 | k1 (of 32),
  * after Relu, LeakyRelu or HardSwish when act says so (the same bits as their kernels:
- * max(0, x) keeps -0 and NaN like x < 0 ? 0 : x). */
+ * max(0, x) keeps -0 and NaN like x < 0 ? 0 : x), then the clip (conv_clip's bits). */
 typedef struct cd_store {
   int64_t ldo;
   __mmask16 k0, k1;
   int act; /* conv_act's kind; CONV_ACT_CALL: none here */
   float alpha;
+  int has_min, has_max;
+  float min, max;
 } cd_store;
+
+/* conv_clip in registers: x stays where it is NaN or beyond the bound ("not <=" and "not
+ * >=" are true for NaN). */
+CD_FN static inline __m512 cd_clip(__m512 x, const cd_store *st) {
+  if (st->has_min) {
+    __m512 b = _mm512_set1_ps(st->min);
+    x = _mm512_mask_mov_ps(b, _mm512_cmp_ps_mask(x, b, _CMP_NLE_UQ), x);
+  }
+  if (st->has_max) {
+    __m512 b = _mm512_set1_ps(st->max);
+    x = _mm512_mask_mov_ps(b, _mm512_cmp_ps_mask(x, b, _CMP_NGE_UQ), x);
+  }
+  return x;
+}
 
 /* HardSwish as unary.c computes it: x * clamp(x * (1/6) + 0.5, 0, 1), a product and a
  * sum rounded apart (ISO C mode: no contraction into an FMA), NaN kept by the clamp. */
@@ -148,6 +164,13 @@ cd_tile(int m, int halves, const float *restrict a, int64_t lda, const float *re
       lo[i] = _mm512_mask_mul_ps(lo[i], _mm512_cmp_ps_mask(lo[i], zero, _CMP_LT_OQ), lo[i], alpha);
       if (halves == 2)
         hi[i] = _mm512_mask_mul_ps(hi[i], _mm512_cmp_ps_mask(hi[i], zero, _CMP_LT_OQ), hi[i], alpha);
+    }
+  }
+  if (st->has_min || st->has_max) {
+#pragma GCC unroll 14
+    for (int i = 0; i < m; i++) {
+      lo[i] = cd_clip(lo[i], st);
+      if (halves == 2) hi[i] = cd_clip(hi[i], st);
     }
   }
   const int64_t ldo = st->ldo;
@@ -268,7 +291,9 @@ static void unit(const cd_job *j, int64_t u) {
     valid = j->tw;
   }
   cd_store st = {yoff >= 0 ? p->out_sz : 32, lanes16(valid), lanes16(valid - 16),
-                 inline_act ? p->act->kind : CONV_ACT_CALL, inline_act ? p->act->alpha : 0.0f};
+                 inline_act ? p->act->kind : CONV_ACT_CALL, inline_act ? p->act->alpha : 0.0f,
+                 inline_act && p->act->has_min, inline_act && p->act->has_max,
+                 inline_act ? p->act->min : 0.0f, inline_act ? p->act->max : 0.0f};
   for (int64_t b = 0; b < j->mblocks; b++) {
     int64_t i0 = b * j->mr, m = p->Mg - i0 < j->mr ? p->Mg - i0 : j->mr;
     int64_t oc0 = j->g * p->Mg + i0;

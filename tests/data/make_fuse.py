@@ -15,6 +15,7 @@ fuse_mm_miss:     MatMul output also an output, full-matrix addend, batched B, G
 fuse_att:         attention with Div scale + mask, Mul scale, no scale
 fuse_att_miss:    softmax over another axis, scores also an output, broadcast batch dims
 fuse_big:         products big enough to split across threads (the test makes the inputs)
+fuse_conv_clip:   Max / Min by a constant after a conv (clip_min / clip_max), and misses
 """
 import math
 import os
@@ -425,4 +426,36 @@ mul = m.op("Mul", [m.op("Relu", ["x"]), m.c(0.5)], "y2")
 m.output("y2", r * 0.5)
 m.op("Conv", [mul, m.c(W1)], "y3")
 m.output("y3", conv2d(r * 0.5, W1, pad=0))
+m.save()
+
+# fuse_conv_clip: Max / Min by a constant after a conv become FusedConv's clip_min /
+#   clip_max: LeakyRelu then Max (oww_embedding's floor), plain Conv then Min (rank-0
+#   bound), Relu then Max then Min, the constant first; misses: a per-channel bound, the
+#   conv also an output, Max after Min (the clip runs Max first: only the Min joins)
+x = rng.standard_normal((1, 3, 6, 7)).astype(np.float32)
+xd = x.astype(np.float64)
+Wc = [rng.standard_normal((4, 3, 3, 3)).astype(np.float32) * 0.5 for _ in range(7)]
+Bc = rng.standard_normal(4).astype(np.float32)
+kc = rng.standard_normal((4, 1, 1)).astype(np.float32)
+m = M("fuse_conv_clip", x)
+c1 = conv2d(xd, Wc[0], Bc)
+m.op("Max", [m.op("LeakyRelu", [m.op("Conv", ["x", m.c(Wc[0]), m.c(Bc)], pads=[1, 1, 1, 1])],
+                  alpha=0.2), m.c(np.full((1, 1, 1, 1), -0.4, np.float32))], "y1")
+m.output("y1", np.maximum(np.where(c1 < 0, 0.2 * c1, c1), np.float64(np.float32(-0.4))))
+m.op("Min", [m.op("Conv", ["x", m.c(Wc[1])], pads=[1, 1, 1, 1]), m.c(np.float32(0.5))], "y2")
+m.output("y2", np.minimum(conv2d(xd, Wc[1]), 0.5))
+r3 = m.op("Relu", [m.op("Conv", ["x", m.c(Wc[2])], pads=[1, 1, 1, 1])])
+m.op("Min", [m.op("Max", [r3, m.c(np.float32(0.1))]), m.c(np.float32(0.8))], "y3")
+m.output("y3", np.minimum(np.maximum(np.maximum(conv2d(xd, Wc[2]), 0), np.float64(np.float32(0.1))),
+                          np.float64(np.float32(0.8))))
+m.op("Max", [m.c(np.float32(-0.3)), m.op("Conv", ["x", m.c(Wc[3])], pads=[1, 1, 1, 1])], "y4")
+m.output("y4", np.maximum(conv2d(xd, Wc[3]), np.float64(np.float32(-0.3))))
+m.op("Max", [m.op("Conv", ["x", m.c(Wc[4])], pads=[1, 1, 1, 1]), m.c(kc)], "y5")
+m.output("y5", np.maximum(conv2d(xd, Wc[4]), kc.astype(np.float64)))
+m.op("Max", [m.op("Conv", ["x", m.c(Wc[5])], "y6", pads=[1, 1, 1, 1]), m.c(np.float32(0.2))], "y7")
+m.output("y6", conv2d(xd, Wc[5]))
+m.output("y7", np.maximum(conv2d(xd, Wc[5]), np.float64(np.float32(0.2))))
+m.op("Max", [m.op("Min", [m.op("Conv", ["x", m.c(Wc[6])], pads=[1, 1, 1, 1]), m.c(np.float32(0.5))]),
+             m.c(np.float32(-0.3))], "y8")
+m.output("y8", np.maximum(np.minimum(conv2d(xd, Wc[6]), 0.5), np.float64(np.float32(-0.3))))
 m.save()

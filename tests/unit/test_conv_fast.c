@@ -31,10 +31,16 @@ static int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p0, 
 static const char *g_act = "";
 static const float g_alpha = 0.1f;
 
+/* FusedConv's clip_min / clip_max in the current test (given when g_clip). */
+static int g_clip = 0;
+static const float g_clip_min = -0.25f, g_clip_max = 0.75f;
+
 static double activate(double v) {
-  if (!strcmp(g_act, "LeakyRelu")) return v < 0 ? g_alpha * v : v;
-  if (!strcmp(g_act, "Relu")) return v < 0 ? 0 : v;
-  if (!strcmp(g_act, "HardSwish")) return v * fmin(fmax(v / 6 + 0.5, 0), 1);
+  if (!strcmp(g_act, "LeakyRelu")) v = v < 0 ? g_alpha * v : v;
+  if (!strcmp(g_act, "Relu")) v = v < 0 ? 0 : v;
+  if (!strcmp(g_act, "HardSwish")) v = v * fmin(fmax(v / 6 + 0.5, 0), 1);
+  if (!strcmp(g_act, "Sigmoid")) v = 1 / (1 + exp(-v));
+  if (g_clip) v = fmin(fmax(v, g_clip_min), g_clip_max);
   return v;
 }
 
@@ -75,12 +81,18 @@ static void run_conv(const ccase *c, const float *x, const float *w, const float
   rt_tensor ty = c->one_d ? mk(IVM_DT_F32, 3, D(c->N, c->M, OW), y)
                           : mk(IVM_DT_F32, 4, D(c->N, c->M, OH, OW), y);
   isa_attr a[16];
-  isa_builtin_op op = *g_act ? ISA_OP_FusedConv : ISA_OP_Conv;
+  isa_builtin_op op = *g_act || g_clip ? ISA_OP_FusedConv : ISA_OP_Conv;
   defaults(op, a);
   if (*g_act) {
     set_str(&a[ISA_A_FusedConv_activation], g_act);
     a[ISA_A_FusedConv_act_alpha].v.f = g_alpha;
     a[ISA_A_FusedConv_act_alpha].present = 1;
+  }
+  if (g_clip) {
+    a[ISA_A_FusedConv_clip_min].v.f = g_clip_min;
+    a[ISA_A_FusedConv_clip_min].present = 1;
+    a[ISA_A_FusedConv_clip_max].v.f = g_clip_max;
+    a[ISA_A_FusedConv_clip_max].present = 1;
   }
   int64_t strides[2] = {c->sh, c->sw}, dil[2] = {c->dh, c->dw};
   int64_t pads[4] = {c->pt, c->pl, c->pb, c->pr};
@@ -245,11 +257,13 @@ Test(conv_fast, portable_kernel) {
 }
 
 /* FusedConv: the activation on every path (Relu, LeakyRelu and HardSwish in the direct
- * kernel's registers, others through their kernels), LeakyRelu's alpha reaching it. */
+ * kernel's registers, others through their kernels), LeakyRelu's alpha reaching it; then
+ * the clip, after an activation in registers, after a called one (Sigmoid) and alone. */
 Test(conv_fast, fused_activation_on_every_path) {
-  const char *acts[3] = {"LeakyRelu", "HardSwish", "Relu"};
-  for (int k = 0; k < 3; k++) {
+  const char *acts[6] = {"LeakyRelu", "HardSwish", "Relu", "LeakyRelu", "Sigmoid", ""};
+  for (int k = 0; k < 6; k++) {
     g_act = acts[k];
+    g_clip = k >= 3;
     for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++) check(&depthwise[i]);
     for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) check(&direct[i]);
     for (size_t i = 0; i < sizeof im2col / sizeof *im2col; i++) check(&im2col[i]);
@@ -259,14 +273,30 @@ Test(conv_fast, fused_activation_on_every_path) {
     rt_sgemm_use_kernel(RT_SGEMM_AUTO);
   }
   g_act = "";
+  g_clip = 0;
+}
+
+/* Runs the one-input kernel of op (or Max / Min by the scalar k) on n floats in place. */
+static void apply_op(isa_builtin_op op, float *x, int64_t n, float k) {
+  isa_attr a[16];
+  defaults(op, a);
+  if (op == ISA_OP_LeakyRelu) a[ISA_A_LeakyRelu_alpha].v.f = g_alpha;
+  rt_tensor tin = mk(IVM_DT_F32, 1, D(n), x), tk = mk(IVM_DT_F32, 0, NULL, &k);
+  const rt_tensor *in[2] = {&tin, &tk};
+  rt_tensor *out[1] = {&tin};
+  rt_scratch scratch = {NULL, NULL, 0, NULL};
+  rt_call call = {op == ISA_OP_Max || op == ISA_OP_Min ? 2 : 1, 1, in, out, a, &scratch, NULL};
+  cr_assert_null(rt_builtin_kernel(op)(&call));
+  rt_scratch_release(&scratch);
 }
 
 /* Relu, LeakyRelu and HardSwish applied in the direct kernel's registers give the bits
- * of their own kernels applied to the plain Conv's output. */
+ * of their own kernels applied to the plain Conv's output; so does the clip, against the
+ * Max and Min kernels by its bounds (the chain the compiler folds into clip_min/max). */
 Test(conv_fast, activation_in_registers_matches_its_kernel) {
-  const char *acts[3] = {"Relu", "LeakyRelu", "HardSwish"};
-  isa_builtin_op ops[3] = {ISA_OP_Relu, ISA_OP_LeakyRelu, ISA_OP_HardSwish};
-  for (int k = 0; k < 3; k++)
+  const char *acts[4] = {"Relu", "LeakyRelu", "HardSwish", "LeakyRelu"};
+  isa_builtin_op ops[4] = {ISA_OP_Relu, ISA_OP_LeakyRelu, ISA_OP_HardSwish, ISA_OP_LeakyRelu};
+  for (int k = 0; k < 4; k++)
     for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) {
       const ccase *c = &direct[i];
       cdata d = case_data(c, 777u + (unsigned)i);
@@ -276,20 +306,18 @@ Test(conv_fast, activation_in_registers_matches_its_kernel) {
       g_act = "";
       run_conv(c, d.x, d.w, d.b, plain, d.OH, d.OW, 1);
       g_act = acts[k];
+      g_clip = k == 3;
       run_conv(c, d.x, d.w, d.b, fused, d.OH, d.OW, 2);
       g_act = "";
-      isa_attr a[16];
-      defaults(ops[k], a);
-      if (ops[k] == ISA_OP_LeakyRelu) a[ISA_A_LeakyRelu_alpha].v.f = g_alpha;
-      rt_tensor tin = mk(IVM_DT_F32, 1, D(ny), plain), tout = mk(IVM_DT_F32, 1, D(ny), want);
-      const rt_tensor *in[1] = {&tin};
-      rt_tensor *out[1] = {&tout};
-      rt_scratch scratch = {NULL, NULL, 0, NULL};
-      rt_call call = {1, 1, in, out, a, &scratch, NULL};
-      cr_assert_null(rt_builtin_kernel(ops[k])(&call));
-      rt_scratch_release(&scratch);
-      cr_assert(memcmp(fused, want, (size_t)ny * sizeof(float)) == 0, "%s, case %zu: bits differ",
-                acts[k], i);
+      g_clip = 0;
+      memcpy(want, plain, (size_t)ny * sizeof(float));
+      apply_op(ops[k], want, ny, 0);
+      if (k == 3) {
+        apply_op(ISA_OP_Max, want, ny, g_clip_min);
+        apply_op(ISA_OP_Min, want, ny, g_clip_max);
+      }
+      cr_assert(memcmp(fused, want, (size_t)ny * sizeof(float)) == 0, "%s%s, case %zu: bits differ",
+                acts[k], k == 3 ? " + clip" : "", i);
       free(plain), free(want), free(fused);
       cdata_free(&d);
     }

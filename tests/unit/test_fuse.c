@@ -223,6 +223,17 @@ Test(fuse, affine_before_a_padded_or_shared_value_is_left_alone) {
   run_matches("fuse_affine_conv_miss", 3);
 }
 
+Test(fuse, max_or_min_by_a_constant_becomes_the_conv_clip) {
+  compiled c;
+  compile_ok("fuse_conv_clip", &c);
+  cr_expect_eq(count_op(&c, "FusedConv"), 5, "y1-y4 and y8's Min");
+  cr_expect_eq(count_op(&c, "Max"), 3, "per-channel bound, conv also an output, Max after Min");
+  cr_expect_eq(count_op(&c, "Min"), 0);
+  cr_expect_eq(count_op(&c, "Conv"), 2, "y5's and y6's");
+  compiled_free(&c);
+  run_matches("fuse_conv_clip", 8);
+}
+
 Test(fuse, conv_activation_becomes_fusedconv) {
   compiled c;
   compile_ok("fuse_conv_act", &c);
@@ -564,6 +575,21 @@ Test(fuse, fusedconv_inference_rejects_what_its_kernel_cannot_run) {
   st = infer_fconv("Relu", in, 3, &out);
   cr_assert_not_null(st, "FusedConv runs f32 only");
   ivm_status_free(st);
+  for (int k = 0; k < 3; k++) in[k].dtype = IVM_DT_F32;
+  for (int k = 0; k < 2; k++) { /* a NaN bound: the clip compares with numbers only */
+    isa_attr a[16];
+    isa_attrs_init_defaults(isa_builtin_desc(ISA_OP_FusedConv), a);
+    isa_attr *b = &a[k ? ISA_A_FusedConv_clip_max : ISA_A_FusedConv_clip_min];
+    b->v.f = NAN;
+    b->present = 1;
+    const void *data[3] = {0};
+    isa_infer_ctx ctx = {3, in, data, a, 1, &out};
+    st = isa_builtin_desc(ISA_OP_FusedConv)->infer(&ctx);
+    cr_assert_not_null(st, "a NaN clip bound");
+    cr_expect(strstr(ivm_status_message(st), k ? "clip_max" : "clip_min"), "%s",
+              ivm_status_message(st));
+    ivm_status_free(st);
+  }
 }
 
 Test(fuse, activation_attributes_map_onto_the_activation_op) {
