@@ -1,8 +1,8 @@
 /* Vector math shared by the recurrent kernels (rnn_vec.c), the unary activations
- * (unary.c), Softmax rows (norm.c) and the plane sums of GlobalAveragePool (pool.c): GCC
- * generic vectors as wide as the build's registers (AVX2 in Release builds), unaligned
- * loads and stores, e^x, sigmoid and tanh after Cephes, and a float sum accumulated in
- * double.
+ * (unary.c, math_unary.c), Softmax rows (norm.c) and the plane sums of GlobalAveragePool
+ * (pool.c): GCC generic vectors as wide as the build's registers (AVX2 in Release builds),
+ * unaligned loads and stores, e^x, sigmoid and tanh after Cephes, erfc and GELU, and a
+ * float sum accumulated in double.
  *
  * Determinism: each function computes every element (every sum) by the same instructions
  * wherever it sits in memory; VM_MAP sends a run's tail through a padded copy so that it
@@ -110,6 +110,39 @@ VM_FMA_ATTR static inline vf v_tanh(vf x) {
   vf big = 1.0f - 2.0f / (v_exp(ax + ax) + 1.0f);
   big = (vf)((vi)big | ((vi)x & sign));
   return blend(ax < splat(0.625f), small, big);
+}
+
+/* erfc(a / sqrt 2) for a >= 0 (or NaN) by Numerical Recipes' erfcc, a Chebyshev fit with
+ * fractional error below 1.2e-7 everywhere: t e^(-z^2 + P(t)), z = a / sqrt 2,
+ * t = 1 / (1 + z/2). The exponent is taken from a itself, z^2 = a^2 / 2 = hi + lo with
+ * hi = ah^2 / 2 exact (ah: a cut to 12 bits), as e^(-hi) e^(P - lo): the roundings of z
+ * and of a large z^2 would otherwise reach the result as |z^2| ulps (Cephes' expx2f splits
+ * the same way). a is clamped at 28, where erfc is 0 in float, so +inf gives 0 rather
+ * than inf - inf. */
+VM_FMA_ATTR static inline vf v_erfc_sqrt1_2(vf a) {
+  a = blend(a > splat(28.0f), splat(28.0f), a);
+  vf t = 1.0f / (1.0f + 0.5f * (a * 0.70710678118654752440f));
+  vf p = 0.17087277f * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  vf ah = (vf)((vi)a & (int32_t)0xfffff000); /* 12 significant bits: ah * ah is exact */
+  vf hi = ah * ah * 0.5f, lo = (a - ah) * (a + ah) * 0.5f;
+  return t * v_exp_full(-hi) * v_exp(p - lo);
+}
+
+/* GELU with the exact erf: x/2 (1 + erf(x / sqrt 2)) = x/2 erfc(-x / sqrt 2), from
+ * erfc(|x| / sqrt 2) or 2 minus it, so negative x keep full relative accuracy. NaN stays
+ * NaN, +inf gives inf, -inf NaN (as x/2 (1 + erf) does). */
+VM_FMA_ATTR static inline vf v_gelu_erf(vf x) {
+  const vi sign = (vi){0} + (int32_t)0x80000000;
+  vf e = v_erfc_sqrt1_2((vf)((vi)x & ~sign));
+  return 0.5f * x * blend(x < splat(0.0f), e, 2.0f - e);
 }
 
 /* dst[i] = fn(src[i]) for i < n (dst may be src): whole vectors, then the tail through a

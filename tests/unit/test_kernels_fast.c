@@ -35,6 +35,7 @@ typedef struct gap_case {
 
 #include "../data/global_avgpool_fixture.h"
 #include "../data/sigmoid_fixture.h"
+#include "../data/gelu_fixture.h"
 #include "../data/pow_scalar_fixture.h"
 
 typedef struct smr_case {
@@ -226,6 +227,48 @@ Test(fast_unary, sigmoid_against_numpy) {
   cr_assert(isnan(g[0]) && isnan(g[1]));
   cr_assert_eq(g[2], 1.0f);
   cr_assert_eq(g[3], 0.0f);
+  free(out.data);
+}
+
+/* ---- Gelu f32 (exact erf): x/2 erfc(-x / sqrt 2) by math.erfc (tests/data/gen_gelu.py) -
+ * Within GELU_ULP ulp where the result is a normal float (5 measured: the erfc fit's 1e-7
+ * plus a few roundings; the former x/2 (1 + erff) lost up to 11 bits to cancellation
+ * below x = -3), within a subnormal step or two below; NaN stays NaN, +inf gives +inf;
+ * every element the same bits whatever the run's length and start. */
+#define GELU_ULP 6
+Test(fast_unary, gelu_erf_against_numpy) {
+  enum { N = sizeof gelu_x / sizeof *gelu_x };
+  rt_tensor x = mk(IVM_DT_F32, 1, D(N), gelu_x), out;
+  const rt_tensor *in[] = {&x};
+  isa_attr at[4];
+  defaults(ISA_OP_Gelu, at);
+  ok(run(ISA_OP_Gelu, 1, in, at, 1, &out));
+  const float *g = out.data;
+  int32_t worst = 0;
+  for (int i = 0; i < N; i++) {
+    float w = gelu_y[i];
+    if (fabsf(w) >= FLT_MIN && ulp_dist(g[i], w) > worst) worst = ulp_dist(g[i], w);
+    cr_assert(ulp_dist(g[i], w) <= GELU_ULP || (fabsf(w) < FLT_MIN && fabsf(g[i] - w) <= 3e-45f),
+              "gelu(%.9g) = %.9g, expected %.9g", gelu_x[i], g[i], w);
+  }
+  cr_log_info("Gelu f32: worst %d ulp over the normal results", worst);
+  for (int off = 0; off < 8; off++)
+    for (int n = 1; n <= 40; n++) {
+      rt_tensor xs = mk(IVM_DT_F32, 1, D(n), gelu_x + 100 + off), o2;
+      const rt_tensor *in2[] = {&xs};
+      ok(run(ISA_OP_Gelu, 1, in2, at, 1, &o2));
+      cr_assert(memcmp(o2.data, g + 100 + off, (size_t)n * sizeof(float)) == 0, "off %d n %d",
+                off, n);
+      free(o2.data);
+    }
+  free(out.data);
+  const float sp[] = {NAN, INFINITY, 2.5f};
+  rt_tensor xs = mk(IVM_DT_F32, 1, D(3), sp);
+  const rt_tensor *in3[] = {&xs};
+  ok(run(ISA_OP_Gelu, 1, in3, at, 1, &out));
+  g = out.data;
+  cr_assert(isnan(g[0]));
+  cr_assert_eq(g[1], INFINITY);
   free(out.data);
 }
 
