@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -336,6 +337,69 @@ Test(sched, graph_schedule_honours_storage_reuse_and_equals_program_order) {
         ivm_session_destroy(s);
       }
   ivm_module_release(m);
+}
+
+/* The `war` program above with n floats per tensor (its arena offsets scaled). */
+static char *war_of_size(int64_t n) {
+  static const char *fmt =
+      "ivm 1.0\n"
+      "plan arena_size=%lld unplanned_size=%lld arena_align=64\n"
+      "import #0 = ivm.Neg@1\nimport #1 = ivm.Sin@1\nimport #2 = ivm.Abs@1\n"
+      "import #3 = ivm.Add@1\nimport #4 = ivm.Exp@1\nimport #5 = ivm.Mul@1\n"
+      "tensor %%0 \"x\" f32[%lld] arena @0 size=%lld\n"
+      "tensor %%1 \"a\" f32[%lld] arena @%lld size=%lld\n"
+      "tensor %%2 \"p\" f32[%lld] arena @%lld size=%lld\n"
+      "tensor %%3 \"q\" f32[%lld] arena @%lld size=%lld\n"
+      "tensor %%4 \"r\" f32[%lld] arena @%lld size=%lld\n"
+      "tensor %%5 \"u\" f32[%lld] arena @%lld size=%lld\n"
+      "tensor %%6 \"v\" f32[%lld] arena @%lld size=%lld\n"
+      "tensor %%7 \"y\" f32[%lld] arena @0 size=%lld\n"
+      "inputs %%0\noutputs %%7\n"
+      "%%1 = Neg %%0\n%%2 = Sin %%1\n%%3 = Abs %%0\n%%4 = Add %%2 %%3\n"
+      "%%5 = Exp %%0\n%%6 = Mul %%5 %%5\n%%7 = Add %%4 %%6\n";
+  long long b = (long long)n * 4, N = (long long)n;
+  char *text = malloc(4096);
+  cr_assert(text);
+  snprintf(text, 4096, fmt, 5 * b, 5 * b, N, b, N, b, b, N, 2 * b, b, N, b, b, N, 3 * b, b, N,
+           4 * b, b, N, 2 * b, b, N, b);
+  return text;
+}
+
+static ivm_schedule_stats auto_schedule(int64_t n, int threads) {
+  char *text = war_of_size(n);
+  uint8_t *bytes;
+  size_t size;
+  ok(isa_assemble(text, strlen(text), "war.ivs", &bytes, &size));
+  free(text);
+  ivm_module *m;
+  ok(ivm_module_load_memory(bytes, size, 1, NULL, &m));
+  ivm_session_options so;
+  memset(&so, 0, sizeof so);
+  so.threads = threads;
+  so.schedule = IVM_SCHEDULE_AUTO;
+  ivm_session *s;
+  ok(ivm_session_create(m, &so, &s));
+  ivm_schedule_stats st;
+  ok(ivm_session_schedule_stats(s, &st));
+  ivm_session_destroy(s);
+  ivm_module_release(m);
+  return st;
+}
+
+/* The cost model (vm/schedule.c's roofline) keeps a tiny program in program order: on 64
+ * floats the two branches are a few hundred ns each, less than the scheduler costs. The
+ * same program on 4 MiB tensors overlaps ~0.3 ms branches: a graph, whose estimate is the
+ * 68 MB its 7 instructions move at the model's 30 GB/s, 2.3 ms (the former model, which
+ * added FLOPs and bytes at 8 GB/s, said 8.5 ms and sent the 40 µs melspectrogram to a
+ * graph that took 72 µs on 2 threads). One thread: never a graph. */
+Test(sched, auto_schedule_keeps_tiny_programs_in_order) {
+  cr_expect_eq(auto_schedule(64, 2).graph_segments, 0);
+  cr_expect_eq(auto_schedule(64, 4).graph_segments, 0);
+  ivm_schedule_stats big = auto_schedule(1 << 20, 2);
+  cr_expect_eq(big.graph_segments, 1);
+  cr_expect(big.estimated_serial_ms > 1.5 && big.estimated_serial_ms < 3.5, "estimated %.3f ms",
+            big.estimated_serial_ms);
+  cr_expect_eq(auto_schedule(1 << 20, 1).graph_segments, 0);
 }
 
 Test(sched, an_error_inside_a_graph_names_the_instruction) {
