@@ -242,8 +242,8 @@ def compile_ivm(ivm, case, work, timeout, dynamic=False):
             cmd += ["--shape", "%s=%s" % (name, ",".join(str(d) for d in shape))]
     rc, so, se = run(cmd, timeout)
     if rc != 0 and not dynamic:
-        # Fixed shapes can make a branch that is never taken fail shape inference
-        # (silero_vad_v5: the other sample rate's If branch); compile it dynamic then.
+        # A safety net: a model whose fixed shapes fail to compile is timed dynamic (If
+        # branches that do not infer for the shapes given compile since 2026-11-23).
         case["shape_fail"] = first_line(se or so)
         rc, so, se = run(cmd[:5], timeout)  # without the --shape options
     if rc != 0:

@@ -48,6 +48,9 @@ typedef struct cc_node {
   isa_attr slots[CC_MAX_ATTRS]; /* decoded, desc->n_attrs slots with defaults */
   const char *name;     /* source ONNX node name (graph-owned), may be "" */
   uint8_t dead;
+  /* Inferred from its inputs' dtypes and ranks only (their dims taken as unknown): a node
+   * of an If branch whose static shapes would fail, left to run-time inference. */
+  uint8_t loose;
 } cc_node;
 
 typedef struct cc_block cc_block;
@@ -94,6 +97,10 @@ ivm_status cc_add_custom_node(cc_graph *g, const isa_op_desc *desc, const char *
                               const int32_t *in, uint32_t n_in, const int32_t *out,
                               uint32_t n_out, uint32_t *out_node);
 /* Sets an attribute by schema name (must exist with that type). Data is copied. */
+/* Adds a node at index `at`, shifting nodes at..end up by one (producers follow). Only
+ * while nothing else holds node indices at or past `at`. */
+ivm_status cc_insert_node(cc_graph *g, uint32_t at, isa_builtin_op op, const char *name,
+                          const int32_t *in, uint32_t n_in, const int32_t *out, uint32_t n_out);
 ivm_status cc_node_set_attr(cc_graph *g, uint32_t node, const char *name, int type, int64_t i,
                             float f, const char *s, const void *list, uint32_t count);
 ivm_status cc_node_set_int(cc_graph *g, uint32_t node, const char *name, int64_t v);

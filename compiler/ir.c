@@ -146,6 +146,21 @@ ivm_status cc_add_node(cc_graph *g, isa_builtin_op op, const char *name, const i
   return add_node(g, op, isa_builtin_desc(op), name, in, n_in, out, n_out, out_node);
 }
 
+ivm_status cc_insert_node(cc_graph *g, uint32_t at, isa_builtin_op op, const char *name,
+                          const int32_t *in, uint32_t n_in, const int32_t *out, uint32_t n_out) {
+  if (at > g->n_nodes) return ivm_error(IVM_ERR_INTERNAL, "compiler: insert past the end");
+  uint32_t last = 0;
+  IVM_TRY(add_node(g, op, isa_builtin_desc(op), name, in, n_in, out, n_out, &last));
+  cc_node moved = g->nodes[last];
+  memmove(&g->nodes[at + 1], &g->nodes[at], (size_t)(last - at) * sizeof *g->nodes);
+  g->nodes[at] = moved;
+  for (uint32_t v = 0; v < g->n_values; v++)
+    if (g->values[v].producer >= (int32_t)at) g->values[v].producer++;
+  for (uint32_t k = 0; k < n_out; k++)
+    if (out[k] >= 0) g->values[out[k]].producer = (int32_t)at;
+  return NULL;
+}
+
 ivm_status cc_add_custom_node(cc_graph *g, const isa_op_desc *desc, const char *name,
                               const int32_t *in, uint32_t n_in, const int32_t *out,
                               uint32_t n_out, uint32_t *out_node) {

@@ -338,6 +338,40 @@ static void refine_type(isa_type *t, const isa_type *decl) {
     if (t->dims[k] == ISA_DIM_ANY && decl->dims[k] <= ISA_DIM_SYM(0)) t->dims[k] = decl->dims[k];
 }
 
+/* Infers node *k of a subgraph. Inside an If branch, shapes fixed with --shape can make a
+ * branch that will not run for them fail (silero_vad_v5's 8 kHz branch given 16 kHz
+ * frames: "cannot squeeze axis 2 of size 2"). Such a node reads its non-constant inputs
+ * through copies whose dims are left unknown (`loose` Identity nodes inserted before it):
+ * it then runs with run-time inference, which reports the error with the instruction
+ * should the branch run, and the module verifies. *k moves past the copies. */
+static ivm_status infer_branch_node(cc_imp *im, uint32_t *k) {
+  cc_graph *g = im->g;
+  ivm_status st = cc_infer_node(g, *k);
+  if (!st || !im->if_branches || ivm_status_get_code(st) != IVM_ERR_INVALID_ARGUMENT)
+    return ivm_status_wrap(st, "opset %lld", (long long)im->opset);
+  uint32_t at = *k;
+  for (uint32_t i = 0; i < g->nodes[*k].n_in; i++) {
+    int32_t x = g->nodes[*k].in[i];
+    if (x < 0 || g->values[x].kind == CC_V_CONST || g->values[x].type.rank <= 0 ||
+        g->values[x].type.vkind)
+      continue;
+    int32_t y = cc_add_value(g, g->values[x].name, CC_V_INTER);
+    if (y < 0) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
+    IVM_TRY(cc_insert_node(g, at, ISA_OP_Identity, g->nodes[*k].name, &x, 1, &y, 1));
+    g->nodes[at].loose = 1;
+    IVM_TRY(cc_infer_node(g, at));
+    (*k)++;
+    g->nodes[*k].in[i] = y;
+  }
+  ivm_status again = *k > at ? cc_infer_node(g, *k) : st;
+  if (again) {
+    if (again != st) ivm_status_free(again);
+    return ivm_status_wrap(st, "opset %lld", (long long)im->opset);
+  }
+  ivm_status_free(st);
+  return NULL;
+}
+
 ivm_status cc_imp_subgraph(cc_imp *im, const Onnx__GraphProto *gr) {
   cc_graph *g = im->g;
   const Onnx__NodeProto *saved_node = im->node;
@@ -366,7 +400,7 @@ ivm_status cc_imp_subgraph(cc_imp *im, const Onnx__GraphProto *gr) {
     st = cc_imp_translate(im);
     for (uint32_t k = first; k < g->n_nodes && !st; k++) {
       int folded;
-      st = ivm_status_wrap(cc_infer_node(g, k), "opset %lld", (long long)im->opset);
+      st = infer_branch_node(im, &k);
       if (!st) st = cc_fold_node(g, k, &folded);
     }
   }

@@ -30,6 +30,7 @@ typedef struct cc_imp {
   /* Subgraph scopes (If branches, Loop/Scan bodies): inner names shadow outer ones and
    * outer names stay visible (captured values). */
   uint32_t scope;
+  uint32_t if_branches; /* If branches being imported (nested) */
   cc_scope_undo *undo;
   uint32_t n_undo, cap_undo;
 } cc_imp;

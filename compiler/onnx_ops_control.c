@@ -147,7 +147,9 @@ static ivm_status tr_if(tr *t) {
   for (int b = 0; b < 2; b++) {
     if (b) IVM_TRY(add(t, ISA_OP_Else, NULL, 0, NULL, 0, &n_else));
     uint32_t mark = cc_imp_scope_push(t->im);
+    t->im->if_branches++;
     ivm_status st = cc_imp_subgraph(t->im, br[b]);
+    t->im->if_branches--;
     if (!st) st = sub_outputs(t, br[b], outs[b]);
     cc_imp_scope_pop(t->im, mark);
     if (st) return ivm_status_wrap(st, "%s_branch of If '%s'", b ? "else" : "then",

@@ -7,7 +7,10 @@
 ivm_status cc_pass_identity(cc_graph *g) {
   for (uint32_t i = 0; i < g->n_nodes; i++) {
     cc_node *n = &g->nodes[i];
-    if (n->dead || n->op != ISA_OP_Identity || n->in[0] < 0 || n->out[0] < 0) continue;
+    /* A loose Identity hides its input's static shape from the node after it (an If
+     * branch that would not infer for the shapes given, onnx_import.c): it stays. */
+    if (n->dead || n->op != ISA_OP_Identity || n->loose || n->in[0] < 0 || n->out[0] < 0)
+      continue;
     int32_t x = n->in[0], y = n->out[0];
     if (x == y) continue;
     /* A var changes value over time: y = Identity(var) is a snapshot, not an alias. */

@@ -45,6 +45,8 @@ ivm_status cc_infer_node(cc_graph *g, uint32_t node) {
     const cc_value *v = &g->values[n->in[i]];
     tin[i] = v->type;
     if (v->kind == CC_V_CONST) din[i] = v->data;
+    else if (n->loose)
+      for (int k = 0; k < tin[i].rank; k++) tin[i].dims[k] = ISA_DIM_ANY;
   }
   for (uint32_t i = 0; i < n->n_out; i++) {
     memset(&tout[i], 0, sizeof tout[i]);

@@ -777,3 +777,50 @@ Test(compiler, fixed_input_shape_errors_name_the_input) {
     ivm_status_free(st);
   }
 }
+
+/* An If branch that does not infer for the shapes given (tests/data/make_dyn_shape.py:
+ * the else branch squeezes x's dim 1, fixed to 4) still compiles: its node reads x through
+ * a copy with unknown dims and is checked at run time. The taken branch gives Relu(x); the
+ * other, when forced, fails with the instruction's error instead of at load. */
+static ivm_status run_if_branch(ivm_module *m, const float *x, int64_t n, uint8_t c, float *y) {
+  ivm_session *s;
+  IVM_TRY(ivm_session_create(m, NULL, &s));
+  int64_t dims[2] = {1, n};
+  ivm_status st = ivm_session_bind_input(s, 0, IVM_DT_F32, 2, dims, x, (size_t)n * sizeof *x);
+  if (!st) st = ivm_session_bind_input(s, 1, IVM_DT_BOOL, 0, NULL, &c, 1);
+  if (!st) st = ivm_session_run(s);
+  ivm_tensor_view v;
+  if (!st) st = ivm_session_output(s, 0, &v);
+  if (!st) memcpy(y, v.data, v.nbytes < (size_t)n * 4 ? v.nbytes : (size_t)n * 4);
+  ivm_session_destroy(s);
+  return st;
+}
+
+Test(compiler, fixed_shape_that_an_untaken_if_branch_cannot_take_compiles) {
+  ivm_input_shape shape = {"x", 2, {1, 4}};
+  ivm_compile_options co = {NULL, 0, &shape, 1};
+  void *bytes;
+  size_t size;
+  ivm_status st =
+      ivm_compile_onnx_file_opts(IVM_TEST_DATA "/if_branch_shapes.onnx", &co, &bytes, &size, NULL);
+  cr_assert_null(st, "%s", ivm_status_message(st));
+  ivm_module *m;
+  cr_assert_null(ivm_module_load_memory(bytes, size, 1, NULL, &m));
+  const float x[4] = {-1.5f, 2.0f, -0.0f, 3.25f};
+  float y[4] = {0};
+  cr_assert_null(run_if_branch(m, x, 4, 1, y));
+  for (int i = 0; i < 4; i++) cr_expect_eq(y[i], x[i] > 0 ? x[i] : 0.0f, "y[%d] = %g", i, y[i]);
+  st = run_if_branch(m, x, 4, 0, y);
+  cr_assert_not_null(st, "the else branch cannot squeeze dim 1 of size 4");
+  cr_expect(strstr(ivm_status_message(st), "Squeeze"), "%s", ivm_status_message(st));
+  ivm_status_free(st);
+  ivm_module_release(m);
+  /* Where both branches infer (x [1, 1]), the else branch runs as usual. */
+  shape.dims[1] = 1;
+  cr_assert_null(
+      ivm_compile_onnx_file_opts(IVM_TEST_DATA "/if_branch_shapes.onnx", &co, &bytes, &size, NULL));
+  cr_assert_null(ivm_module_load_memory(bytes, size, 1, NULL, &m));
+  cr_assert_null(run_if_branch(m, x, 1, 0, y));
+  cr_expect_eq(y[0], -1.5f);
+  ivm_module_release(m);
+}
