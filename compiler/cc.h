@@ -96,11 +96,11 @@ ivm_status cc_add_node(cc_graph *g, isa_builtin_op op, const char *name, const i
 ivm_status cc_add_custom_node(cc_graph *g, const isa_op_desc *desc, const char *name,
                               const int32_t *in, uint32_t n_in, const int32_t *out,
                               uint32_t n_out, uint32_t *out_node);
-/* Sets an attribute by schema name (must exist with that type). Data is copied. */
 /* Adds a node at index `at`, shifting nodes at..end up by one (producers follow). Only
  * while nothing else holds node indices at or past `at`. */
 ivm_status cc_insert_node(cc_graph *g, uint32_t at, isa_builtin_op op, const char *name,
                           const int32_t *in, uint32_t n_in, const int32_t *out, uint32_t n_out);
+/* Sets an attribute by schema name (must exist with that type). Data is copied. */
 ivm_status cc_node_set_attr(cc_graph *g, uint32_t node, const char *name, int type, int64_t i,
                             float f, const char *s, const void *list, uint32_t count);
 ivm_status cc_node_set_int(cc_graph *g, uint32_t node, const char *name, int64_t v);
