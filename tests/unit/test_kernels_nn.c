@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/pool.h"
 #include "runtime/rt.h"
 
 static rt_tensor T(int dt, int rank, const int64_t *dims, const void *data) {
@@ -105,6 +106,69 @@ Test(nn_convtranspose, group_stride_pads_output_padding) {
   expect_shape(&out, 4, D(1, 2, 4, 3));
   expect_f32(&out, ct_y, N_(ct_y), 1e-6f);
   free(out.data);
+}
+
+/* f32 against a double loop written from the ONNX definition (Y[m][y*s + k - p] +=
+ * W[c][m][k] X[c][y], 2-D, groups), on 1, 2 and 3 threads with bitwise-equal results:
+ * a 2x2 stride 2 kernel (segmentation upsampling: the output tiled without overlap, and
+ * large enough to split the product and the scatter) and an overlapping 3x3 stride 2. */
+static void convt_case(int64_t C, int64_t M, int64_t G, int64_t H, int64_t W, int64_t k,
+                       int64_t s, int64_t pad) {
+  int64_t Cg = C / G, Mg = M / G, OH = (H - 1) * s + k - 2 * pad, OW = (W - 1) * s + k - 2 * pad;
+  int64_t nx = C * H * W, nw = C * Mg * k * k, ny = M * OH * OW;
+  float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(M * 4);
+  double *want = calloc(ny, sizeof(double));
+  unsigned seed = 99;
+  for (int64_t i = 0; i < nx; i++) x[i] = (float)((seed = seed * 1103515245u + 12345u) >> 16 & 0x3ff) / 512.0f - 1.0f;
+  for (int64_t i = 0; i < nw; i++) w[i] = (float)((seed = seed * 1103515245u + 12345u) >> 16 & 0x3ff) / 512.0f - 1.0f;
+  for (int64_t i = 0; i < M; i++) b[i] = (float)i * 0.25f - 1.0f;
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t i = 0; i < OH * OW; i++) want[m * OH * OW + i] = b[m];
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t mg = 0; mg < Mg; mg++)
+      for (int64_t iy = 0; iy < H; iy++)
+        for (int64_t ix = 0; ix < W; ix++)
+          for (int64_t ky = 0; ky < k; ky++)
+            for (int64_t kx = 0; kx < k; kx++) {
+              int64_t oy = iy * s + ky - pad, ox = ix * s + kx - pad, m = c / Cg * Mg + mg;
+              if (oy < 0 || oy >= OH || ox < 0 || ox >= OW) continue;
+              want[(m * OH + oy) * OW + ox] +=
+                  (double)w[((c * Mg + mg) * k + ky) * k + kx] * (double)x[(c * H + iy) * W + ix];
+            }
+  float *y[3];
+  for (int t = 0; t < 3; t++) {
+    isa_attr *at = defaults(ISA_OP_ConvTranspose);
+    at[ISA_A_ConvTranspose_group].v.i = G;
+    set_ints(&at[ISA_A_ConvTranspose_strides], D(s, s), 2);
+    int64_t pads[4] = {pad, pad, pad, pad};
+    set_ints(&at[ISA_A_ConvTranspose_pads], pads, 4);
+    rt_tensor tx = T(IVM_DT_F32, 4, D(1, C, H, W), x), tw = T(IVM_DT_F32, 4, D(C, Mg, k, k), w);
+    rt_tensor tb = T(IVM_DT_F32, 1, D(M), b);
+    y[t] = malloc(ny * 4);
+    rt_tensor ty = T(IVM_DT_F32, 4, D(1, M, OH, OW), y[t]);
+    rt_pool *pool = NULL;
+    if (t > 0) cr_assert_null(rt_pool_create(t + 1, &pool));
+    rt_scratch scratch = {NULL, NULL, 0, pool};
+    const rt_tensor *in[3] = {&tx, &tw, &tb};
+    rt_tensor *out[1] = {&ty};
+    rt_call call = {3, 1, in, out, at, &scratch, NULL};
+    cr_assert_null(rt_builtin_kernel(ISA_OP_ConvTranspose)(&call));
+    rt_scratch_release(&scratch);
+    rt_pool_destroy(pool);
+    for (int64_t i = 0; i < ny; i++)
+      cr_assert(fabs(y[t][i] - want[i]) <= 1e-5 * Cg * (1 + fabs(want[i])),
+                "k%lld s%lld: y[%lld] = %.8g, reference %.8g (%d threads)", (long long)k,
+                (long long)s, (long long)i, y[t][i], want[i], t + 1);
+    if (t) cr_assert(memcmp(y[t], y[0], ny * 4) == 0, "%d threads differ from 1", t + 1);
+  }
+  for (int t = 0; t < 3; t++) free(y[t]);
+  free(x), free(w), free(b), free(want);
+}
+
+Test(nn_convtranspose, tiled_and_overlapping_on_several_threads) {
+  convt_case(32, 24, 1, 40, 41, 2, 2, 0); /* 2x2/2: output tiled, product split too */
+  convt_case(8, 6, 2, 9, 13, 3, 2, 1);    /* 3x3/2 pad 1, 2 groups: scatter-add */
+  convt_case(4, 3, 1, 5, 6, 3, 3, 0);     /* kernel = stride 3: tiled, 3 columns */
 }
 
 Test(nn_convtranspose, dilated_1d_f64) {
