@@ -404,6 +404,7 @@ static ivm_status conv_run(const rt_call *call, conv_plan *p) {
   switch (call->out[0]->dtype) {
     case IVM_DT_F32:
       if (rt_conv_depthwise_ok(p)) return rt_conv_depthwise_f32(call, p);
+      if (rt_conv_winograd_ok(p)) return rt_conv_winograd_f32(call, p);
       if (rt_conv_direct_ok(p)) return rt_conv_direct_f32(call, p);
       return conv_f32(call, p);
     case IVM_DT_F64: return conv_f64(call, p);

@@ -60,4 +60,12 @@ ivm_status rt_conv_depthwise_f32(const rt_call *call, const conv_plan *p);
 int rt_conv_direct_ok(const conv_plan *p);
 ivm_status rt_conv_direct_f32(const rt_call *call, const conv_plan *p);
 
+/* Whether Winograd F(2x2, 3x3) (conv_wino.c) takes this f32 conv: 2-D, 3x3, stride 1,
+ * dilation 1, dense (groups 1), with the channels and sizes where it measured faster
+ * than the direct kernel, and the AVX-512 matrix kernel in use. rt_conv_winograd_f32
+ * computes any 2-D 3x3 stride-1 dilation-1 dense conv (any pads, batch, channels) while
+ * that kernel is in use, and refuses others. */
+int rt_conv_winograd_ok(const conv_plan *p);
+ivm_status rt_conv_winograd_f32(const rt_call *call, const conv_plan *p);
+
 #endif

@@ -5,14 +5,17 @@
  * flattened positions,
  * groups, 1-D, output channels that are not a multiple of the 14-row tile, narrow rows,
  * stride 2 and 3 phases), im2col with tiled columns (forced with the AVX2 matrix kernel,
- * which the direct kernel does not use) and 1x1, plain and as FusedConv with an
- * activation. Also: results bitwise equal on 1, 2 and 3 threads, and every output written
- * (Y starts as NaN). */
+ * which the direct kernel does not use) and 1x1, Winograd F(2x2, 3x3) (conv_wino.c: called
+ * itself on small and odd shapes, through Conv on the shapes it is dispatched for), plain
+ * and as FusedConv with an activation. Also: results bitwise equal on 1, 2 and 3 threads,
+ * and every output written (Y starts as NaN). */
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/kernels/conv.h"
 #include "runtime/kernels/gemm.h"
 #include "runtime/pool.h"
 #include "runtime/rt.h"
@@ -44,24 +47,29 @@ static double activate(double v) {
   return v;
 }
 
+/* y = the conv in double; mag (when not NULL) = |bias| + the sum of |w * x| over the
+ * window, the scale of each output's rounding error. */
 static void reference(const ccase *c, const float *x, const float *w, const float *b, double *y,
-                      int64_t OH, int64_t OW) {
+                      double *mag, int64_t OH, int64_t OW) {
   int64_t Cg = c->C / c->G, Mg = c->M / c->G;
   for (int64_t n = 0; n < c->N; n++)
     for (int64_t m = 0; m < c->M; m++)
       for (int64_t oy = 0; oy < OH; oy++)
         for (int64_t ox = 0; ox < OW; ox++) {
-          double s = b[m];
+          double s = b[m], a = fabs(b[m]);
           for (int64_t ci = 0; ci < Cg; ci++)
             for (int64_t ky = 0; ky < c->kh; ky++)
               for (int64_t kx = 0; kx < c->kw; kx++) {
                 int64_t iy = oy * c->sh + ky * c->dh - c->pt, ix = ox * c->sw + kx * c->dw - c->pl;
                 if (iy < 0 || iy >= c->H || ix < 0 || ix >= c->W) continue;
                 int64_t ch = m / Mg * Cg + ci;
-                s += (double)w[((m * Cg + ci) * c->kh + ky) * c->kw + kx] *
-                     (double)x[((n * c->C + ch) * c->H + iy) * c->W + ix];
+                double t = (double)w[((m * Cg + ci) * c->kh + ky) * c->kw + kx] *
+                           (double)x[((n * c->C + ch) * c->H + iy) * c->W + ix];
+                s += t;
+                a += fabs(t);
               }
           y[((n * c->M + m) * OH + oy) * OW + ox] = activate(s);
+          if (mag) mag[((n * c->M + m) * OH + oy) * OW + ox] = a;
         }
 }
 
@@ -148,32 +156,46 @@ static void cdata_free(cdata *d) {
   free(d->b);
 }
 
-static void check(const ccase *c) {
+typedef void (*conv_runner)(const ccase *c, const float *x, const float *w, const float *b,
+                            float *y, int64_t OH, int64_t OW, int threads);
+
+/* Runs c through `run` on 1, 2 and 3 threads: every output near the reference, and the
+ * same bits on every thread count. ulps == 0: the direct summation's bound,
+ * 1e-5 * K * (1 + |ref|); else |y - ref| <= ulps * eps * (mag + |ref|) (see WINO_ULPS). */
+static void check_with(const ccase *c, conv_runner run, double ulps) {
   cdata d = case_data(c, 12345u + (unsigned)(c->C * 7 + c->M * 131 + c->W));
   int64_t OH = d.OH, OW = d.OW, ny = d.ny;
   float *x = d.x, *w = d.w, *b = d.b;
   float *y[3];
-  double *want = malloc((size_t)ny * sizeof(double));
-  reference(c, x, w, b, want, OH, OW);
+  double *want = malloc((size_t)ny * sizeof(double)), *mag = malloc((size_t)ny * sizeof(double));
+  cr_assert(want && mag);
+  reference(c, x, w, b, want, mag, OH, OW);
   double tol = 1e-5 * (double)((c->C / c->G) * c->kh * c->kw);
   for (int t = 0; t < 3; t++) {
     y[t] = malloc((size_t)ny * sizeof(float));
-    run_conv(c, x, w, b, y[t], OH, OW, t + 1);
-    for (int64_t i = 0; i < ny; i++)
-      cr_assert(fabs(y[t][i] - want[i]) <= tol * (1 + fabs(want[i])),
-                "C%lld M%lld G%lld %lldx%lld k%lldx%lld s%lld,%lld: y[%lld] = %.8g, reference "
-                "%.8g (%d threads)",
-                (long long)c->C, (long long)c->M, (long long)c->G, (long long)c->H,
-                (long long)c->W, (long long)c->kh, (long long)c->kw, (long long)c->sh,
-                (long long)c->sw, (long long)i, y[t][i], want[i], t + 1);
+    run(c, x, w, b, y[t], OH, OW, t + 1);
+    for (int64_t i = 0; i < ny; i++) {
+      double err = fabs(y[t][i] - want[i]);
+      double bound = ulps == 0 ? tol * (1 + fabs(want[i]))
+                               : ulps * FLT_EPSILON * (mag[i] + fabs(want[i]));
+      cr_assert(err <= bound,
+                "N%lld C%lld M%lld G%lld %lldx%lld k%lldx%lld s%lld,%lld: y[%lld] = %.8g, "
+                "reference %.8g (%d threads)",
+                (long long)c->N, (long long)c->C, (long long)c->M, (long long)c->G,
+                (long long)c->H, (long long)c->W, (long long)c->kh, (long long)c->kw,
+                (long long)c->sh, (long long)c->sw, (long long)i, y[t][i], want[i], t + 1);
+    }
     if (t > 0)
       cr_assert(memcmp(y[t], y[0], (size_t)ny * sizeof(float)) == 0,
                 "results differ between 1 and %d threads", t + 1);
   }
   for (int t = 0; t < 3; t++) free(y[t]);
   free(want);
+  free(mag);
   cdata_free(&d);
 }
+
+static void check(const ccase *c) { check_with(c, run_conv, 0); }
 
 /*             N  C   M   G   H   W  kh kw sh sw dh dw pt pl pb pr 1d */
 static const ccase depthwise[] = {
@@ -247,6 +269,114 @@ Test(conv_fast, im2col_and_pointwise) {
   for (size_t i = 0; i < sizeof im2col / sizeof *im2col; i++) check(&im2col[i]);
 }
 
+/* ---- Winograd F(2x2, 3x3) ----------------------------------------------------------- */
+/* Its rounding: the input transform sums up to 4 inputs (B^T d B), the weight transform
+ * up to 9 taps times 1/4 (G g G^T), the output transform 9 of the 16 products' sums
+ * (A^T m A), which largely cancel; so an output's error scales with eps times its mag
+ * (the sum of |w x| over its window, the scale of direct summation's error too) times
+ * the transforms' small norms, not with the output itself. The bound is
+ * WINO_ULPS * eps * (mag + |ref|), the |ref| for the activation's own rounding. Measured
+ * over these cases, FusedConv's included: at most 1.15 of those units (trial cases with
+ * 256 and 512 input channels: 0.71, 0.37; direct summation on the direct cases: 1.38);
+ * the bound allows 3x that. */
+#define WINO_ULPS 3.5
+
+static conv_plan winograd_plan(const ccase *c, int64_t OH, int64_t OW) {
+  conv_plan p;
+  memset(&p, 0, sizeof p);
+  p.w.n = 2;
+  int64_t in[2] = {c->H, c->W}, out[2] = {OH, OW}, pb[2] = {c->pt, c->pl}, pe[2] = {c->pb, c->pr};
+  for (int d = 0; d < 2; d++) {
+    p.w.in[d] = in[d];
+    p.w.kernel[d] = 3;
+    p.w.stride[d] = p.w.dilation[d] = 1;
+    p.w.pad_begin[d] = pb[d];
+    p.w.pad_end[d] = pe[d];
+    p.w.out[d] = out[d];
+  }
+  p.N = c->N, p.C = p.Cg = c->C, p.M = p.Mg = c->M, p.G = 1;
+  p.in_sz = c->H * c->W, p.out_sz = OH * OW, p.k_sz = 9;
+  return p;
+}
+
+/* rt_conv_winograd_f32 itself (the dispatch takes bigger shapes), plain Conv. */
+static void run_winograd(const ccase *c, const float *x, const float *w, const float *b,
+                         float *y, int64_t OH, int64_t OW, int threads) {
+  cr_assert(c->G == 1 && c->kh == 3 && c->kw == 3 && c->sh == 1 && c->sw == 1 && c->dh == 1 &&
+            c->dw == 1 && !c->one_d);
+  conv_plan p = winograd_plan(c, OH, OW);
+  rt_tensor tx = mk(IVM_DT_F32, 4, D(c->N, c->C, c->H, c->W), x);
+  rt_tensor tw = mk(IVM_DT_F32, 4, D(c->M, c->C, 3, 3), w);
+  rt_tensor tb = mk(IVM_DT_F32, 1, D(c->M), b);
+  rt_tensor ty = mk(IVM_DT_F32, 4, D(c->N, c->M, OH, OW), y);
+  for (int64_t i = 0; i < rt_numel(&ty); i++) y[i] = NAN;
+  rt_pool *pool = NULL;
+  if (threads > 1) cr_assert_null(rt_pool_create(threads, &pool));
+  rt_scratch scratch = {NULL, NULL, 0, pool};
+  const rt_tensor *in[3] = {&tx, &tw, &tb};
+  rt_tensor *out[1] = {&ty};
+  rt_call call = {3, 1, in, out, NULL, &scratch, NULL};
+  ivm_status st = rt_conv_winograd_f32(&call, &p);
+  cr_assert_null(st, "Winograd failed: %s", ivm_status_message(st));
+  rt_scratch_release(&scratch);
+  rt_pool_destroy(pool);
+}
+
+/* Small and odd shapes: tiles cut by the image's last row and column, pads 0, 1, 2 and
+ * asymmetric, a batch, rows narrower than a 16-tile group (every load masked) and wider
+ * (unmasked groups between masked ones, several column blocks, a last block one tile
+ * wide), one tile row, output channels that are not a multiple of the matrix tile, and
+ * few tiles for many output channels (on 2 and 3 threads the threads split the output
+ * channels); and enough weights that threads share one transformed copy. */
+/*             N  C   M   G   H   W  kh kw sh sw dh dw pt pl pb pr 1d */
+static const ccase winograd[] = {
+    {1, 16, 24, 1, 9, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},     /* 9 x 13: last tiles cut */
+    {2, 17, 19, 1, 11, 7, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 0},     /* batch, pads 2 */
+    {1, 8, 30, 1, 12, 40, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0},     /* pads 0 */
+    {1, 5, 3, 1, 6, 71, 3, 3, 1, 1, 1, 1, 0, 1, 2, 0, 0},       /* asymmetric, wide rows */
+    {1, 33, 29, 1, 37, 20, 3, 3, 1, 1, 1, 1, 1, 2, 0, 1, 0},    /* asymmetric */
+    {1, 40, 48, 1, 70, 66, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},    /* blocks 32 + 1 tiles wide */
+    {1, 16, 16, 1, 1, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},     /* one input row */
+    {1, 3, 40, 1, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},       /* 9 tiles, 40 channels */
+    {2, 4, 5, 1, 2, 2, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 0},        /* 2 x 2 input, pads 2 */
+    {1, 1, 1, 1, 4, 4, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0},        /* one tile */
+    {1, 92, 90, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},    /* weights shared by threads */
+};
+/* Shapes the dispatch gives Winograd (checked below), through Conv and FusedConv. */
+static const ccase winograd_dispatch[] = {
+    {1, 32, 24, 1, 41, 43, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+    {2, 40, 30, 1, 30, 27, 3, 3, 1, 1, 1, 1, 0, 1, 2, 1, 0},
+};
+
+Test(conv_fast, winograd) {
+  if (rt_sgemm_use_kernel(RT_SGEMM_AUTO) != RT_SGEMM_AVX512)
+    cr_skip_test("the Winograd kernel needs the AVX-512 matrix kernel");
+  for (size_t i = 0; i < sizeof winograd / sizeof *winograd; i++)
+    check_with(&winograd[i], run_winograd, WINO_ULPS);
+}
+
+/* Conv and FusedConv take Winograd on these shapes: with each activation (Relu,
+ * LeakyRelu and HardSwish in registers, Sigmoid through its kernel) and the clip. */
+Test(conv_fast, winograd_dispatch) {
+  if (rt_sgemm_use_kernel(RT_SGEMM_AUTO) != RT_SGEMM_AVX512)
+    cr_skip_test("the Winograd kernel needs the AVX-512 matrix kernel");
+  for (size_t i = 0; i < sizeof winograd_dispatch / sizeof *winograd_dispatch; i++) {
+    const ccase *c = &winograd_dispatch[i];
+    conv_plan p = winograd_plan(c, out_len(c->H, 3, 1, 1, c->pt, c->pb),
+                                out_len(c->W, 3, 1, 1, c->pl, c->pr));
+    cr_assert(rt_conv_winograd_ok(&p), "case %zu is not dispatched to Winograd", i);
+  }
+  const char *acts[7] = {"", "LeakyRelu", "HardSwish", "Relu", "LeakyRelu", "Sigmoid", ""};
+  for (int k = 0; k < 7; k++) {
+    g_act = acts[k];
+    g_clip = k >= 4;
+    for (size_t i = 0; i < sizeof winograd_dispatch / sizeof *winograd_dispatch; i++)
+      check_with(&winograd_dispatch[i], run_conv, WINO_ULPS);
+  }
+  g_act = "";
+  g_clip = 0;
+}
+
 /* With the portable matrix kernel the dense cases take im2col (tiled when large). */
 Test(conv_fast, portable_kernel) {
   rt_sgemm_use_kernel(RT_SGEMM_AVX2); /* depthwise: 8-float vectors instead of 16 */
@@ -290,35 +420,42 @@ static void apply_op(isa_builtin_op op, float *x, int64_t n, float k) {
   rt_scratch_release(&scratch);
 }
 
-/* Relu, LeakyRelu and HardSwish applied in the direct kernel's registers give the bits
- * of their own kernels applied to the plain Conv's output; so does the clip, against the
- * Max and Min kernels by its bounds (the chain the compiler folds into clip_min/max). */
-Test(conv_fast, activation_in_registers_matches_its_kernel) {
+/* Relu, LeakyRelu and HardSwish applied in the direct and Winograd kernels' registers give
+ * the bits of their own kernels applied to the plain Conv's output; so does the clip,
+ * against the Max and Min kernels by its bounds (the chain the compiler folds into
+ * clip_min/max). */
+static void activation_bits(const ccase *c, unsigned seed) {
   const char *acts[4] = {"Relu", "LeakyRelu", "HardSwish", "LeakyRelu"};
   isa_builtin_op ops[4] = {ISA_OP_Relu, ISA_OP_LeakyRelu, ISA_OP_HardSwish, ISA_OP_LeakyRelu};
-  for (int k = 0; k < 4; k++)
-    for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) {
-      const ccase *c = &direct[i];
-      cdata d = case_data(c, 777u + (unsigned)i);
-      int64_t ny = d.ny;
-      float *plain = malloc((size_t)ny * sizeof(float)), *want = malloc((size_t)ny * sizeof(float));
-      float *fused = malloc((size_t)ny * sizeof(float));
-      g_act = "";
-      run_conv(c, d.x, d.w, d.b, plain, d.OH, d.OW, 1);
-      g_act = acts[k];
-      g_clip = k == 3;
-      run_conv(c, d.x, d.w, d.b, fused, d.OH, d.OW, 2);
-      g_act = "";
-      g_clip = 0;
-      memcpy(want, plain, (size_t)ny * sizeof(float));
-      apply_op(ops[k], want, ny, 0);
-      if (k == 3) {
-        apply_op(ISA_OP_Max, want, ny, g_clip_min);
-        apply_op(ISA_OP_Min, want, ny, g_clip_max);
-      }
-      cr_assert(memcmp(fused, want, (size_t)ny * sizeof(float)) == 0, "%s%s, case %zu: bits differ",
-                acts[k], k == 3 ? " + clip" : "", i);
-      free(plain), free(want), free(fused);
-      cdata_free(&d);
+  for (int k = 0; k < 4; k++) {
+    cdata d = case_data(c, seed);
+    int64_t ny = d.ny;
+    float *plain = malloc((size_t)ny * sizeof(float)), *want = malloc((size_t)ny * sizeof(float));
+    float *fused = malloc((size_t)ny * sizeof(float));
+    g_act = "";
+    run_conv(c, d.x, d.w, d.b, plain, d.OH, d.OW, 1);
+    g_act = acts[k];
+    g_clip = k == 3;
+    run_conv(c, d.x, d.w, d.b, fused, d.OH, d.OW, 2);
+    g_act = "";
+    g_clip = 0;
+    memcpy(want, plain, (size_t)ny * sizeof(float));
+    apply_op(ops[k], want, ny, 0);
+    if (k == 3) {
+      apply_op(ISA_OP_Max, want, ny, g_clip_min);
+      apply_op(ISA_OP_Min, want, ny, g_clip_max);
     }
+    cr_assert(memcmp(fused, want, (size_t)ny * sizeof(float)) == 0,
+              "%s%s, C%lld M%lld %lldx%lld: bits differ", acts[k], k == 3 ? " + clip" : "",
+              (long long)c->C, (long long)c->M, (long long)c->H, (long long)c->W);
+    free(plain), free(want), free(fused);
+    cdata_free(&d);
+  }
+}
+
+Test(conv_fast, activation_in_registers_matches_its_kernel) {
+  for (size_t i = 0; i < sizeof direct / sizeof *direct; i++)
+    activation_bits(&direct[i], 777u + (unsigned)i);
+  for (size_t i = 0; i < sizeof winograd_dispatch / sizeof *winograd_dispatch; i++)
+    activation_bits(&winograd_dispatch[i], 888u + (unsigned)i);
 }
