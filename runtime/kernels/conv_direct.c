@@ -32,7 +32,9 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 
-#define CD_FN __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+#include "runtime/kernels/conv_act512.h"
+
+#define CD_FN CONV512_FN
 #define CD_MR 14       /* output channels per tile: 28 accumulators + 2 loads + 1 broadcast */
 #define CD_MAX_TAPS 256
 
@@ -95,32 +97,6 @@ typedef struct cd_store {
   float min, max;
 } cd_store;
 
-/* conv_clip in registers: x stays where it is NaN or beyond the bound ("not <=" and "not
- * >=" are true for NaN). */
-CD_FN static inline __m512 cd_clip(__m512 x, const cd_store *st) {
-  if (st->has_min) {
-    __m512 b = _mm512_set1_ps(st->min);
-    x = _mm512_mask_mov_ps(b, _mm512_cmp_ps_mask(x, b, _CMP_NLE_UQ), x);
-  }
-  if (st->has_max) {
-    __m512 b = _mm512_set1_ps(st->max);
-    x = _mm512_mask_mov_ps(b, _mm512_cmp_ps_mask(x, b, _CMP_NGE_UQ), x);
-  }
-  return x;
-}
-
-/* HardSwish as unary.c computes it: x * clamp(x * (1/6) + 0.5, 0, 1), a product and a
- * sum rounded apart (ISO C mode: no contraction into an FMA), NaN kept by the clamp. */
-CD_FN static inline __m512 cd_hard_swish(__m512 x) {
-  __m512 t = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps((float)(1.0 / 6.0))),
-                           _mm512_set1_ps(0.5f));
-  t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_LT_OQ),
-                         _mm512_setzero_ps());
-  t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, _mm512_set1_ps(1.0f), _CMP_GT_OQ),
-                         _mm512_set1_ps(1.0f));
-  return _mm512_mul_ps(x, t);
-}
-
 /* out[i][0..16*halves) = bias[i] + sum over (c, t) of a[(c, t)][i] * src[c * cs + toff[t] + ..],
  * when `masked`, tap t's lanes outside lm[2t] | lm[2t + 1] << 16 read as zero (masked loads
  * cost ~20 % of the tile's speed here, so only tiles that need them mask). */
@@ -149,32 +125,31 @@ cd_tile(int m, int halves, int masked, const float *restrict a, int64_t lda, con
       }
       a++;
     }
-  const __m512 zero = _mm512_setzero_ps(), alpha = _mm512_set1_ps(st->alpha);
+  const __m512 alpha = _mm512_set1_ps(st->alpha);
   if (st->act == CONV_ACT_HARD_SWISH) {
 #pragma GCC unroll 14
     for (int i = 0; i < m; i++) {
-      lo[i] = cd_hard_swish(lo[i]);
-      if (halves == 2) hi[i] = cd_hard_swish(hi[i]);
+      lo[i] = conv512_hard_swish(lo[i]);
+      if (halves == 2) hi[i] = conv512_hard_swish(hi[i]);
     }
   } else if (st->act == CONV_ACT_RELU) {
 #pragma GCC unroll 14
     for (int i = 0; i < m; i++) {
-      lo[i] = _mm512_max_ps(zero, lo[i]);
-      if (halves == 2) hi[i] = _mm512_max_ps(zero, hi[i]);
+      lo[i] = conv512_relu(lo[i]);
+      if (halves == 2) hi[i] = conv512_relu(hi[i]);
     }
   } else if (st->act == CONV_ACT_LEAKY_RELU) {
 #pragma GCC unroll 14
     for (int i = 0; i < m; i++) {
-      lo[i] = _mm512_mask_mul_ps(lo[i], _mm512_cmp_ps_mask(lo[i], zero, _CMP_LT_OQ), lo[i], alpha);
-      if (halves == 2)
-        hi[i] = _mm512_mask_mul_ps(hi[i], _mm512_cmp_ps_mask(hi[i], zero, _CMP_LT_OQ), hi[i], alpha);
+      lo[i] = conv512_leaky_relu(lo[i], alpha);
+      if (halves == 2) hi[i] = conv512_leaky_relu(hi[i], alpha);
     }
   }
   if (st->has_min || st->has_max) {
 #pragma GCC unroll 14
     for (int i = 0; i < m; i++) {
-      lo[i] = cd_clip(lo[i], st);
-      if (halves == 2) hi[i] = cd_clip(hi[i], st);
+      lo[i] = conv512_clip(lo[i], st->has_min, st->min, st->has_max, st->max);
+      if (halves == 2) hi[i] = conv512_clip(hi[i], st->has_min, st->min, st->has_max, st->max);
     }
   }
   const int64_t ldo = st->ldo;

@@ -35,7 +35,9 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 
-#define CW_FN __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+#include "runtime/kernels/conv_act512.h"
+
+#define CW_FN CONV512_FN
 
 /* Blocks: CW_BW tile columns (a multiple of the 16 lanes) and as many tile rows as keep
  * the block's transformed input (16 x C x tiles floats) near CW_V_BYTES, where L2 holds it
@@ -190,35 +192,6 @@ CW_FN static void input_column_edge(const cw_job *j, const float *xc, int64_t ty
 }
 
 /* ---- output: Y = A^T O A + bias, A^T = [1 1 1 0; 0 1 -1 -1] ------------------------- */
-/* conv_direct.c's in-register activations, with the same bits as their kernels (Relu:
- * max(0, x) keeps -0 and NaN; HardSwish as unary.c, product and sum rounded apart), then
- * conv_clip's bits (NaN and values beyond the bound stay). */
-CW_FN static inline __m512 activate(const conv_act *act, __m512 x) {
-  const __m512 zero = _mm512_setzero_ps();
-  if (act->kind == CONV_ACT_RELU) {
-    x = _mm512_max_ps(zero, x);
-  } else if (act->kind == CONV_ACT_LEAKY_RELU) {
-    x = _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), x,
-                           _mm512_set1_ps(act->alpha));
-  } else if (act->kind == CONV_ACT_HARD_SWISH) {
-    __m512 t = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps((float)(1.0 / 6.0))),
-                             _mm512_set1_ps(0.5f));
-    t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ), zero);
-    t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, _mm512_set1_ps(1.0f), _CMP_GT_OQ),
-                           _mm512_set1_ps(1.0f));
-    x = _mm512_mul_ps(x, t);
-  }
-  if (act->has_min) {
-    __m512 b = _mm512_set1_ps(act->min);
-    x = _mm512_mask_mov_ps(b, _mm512_cmp_ps_mask(x, b, _CMP_NLE_UQ), x);
-  }
-  if (act->has_max) {
-    __m512 b = _mm512_set1_ps(act->max);
-    x = _mm512_mask_mov_ps(b, _mm512_cmp_ps_mask(x, b, _CMP_NGE_UQ), x);
-  }
-  return x;
-}
-
 /* One column of k <= 16 tiles whose outputs start at column ox0, down tile rows
  * ty0 .. ty0 + rows - 1 of output channel plane ym, from O (tile row r at o + r * orow,
  * O_e rows ostride apart). */
@@ -249,8 +222,8 @@ CW_FN static void output_column(const cw_job *j, const float *o, int64_t orow, i
       __m512 y0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[h][0], s[h][1]), s[h][2]), vb);
       __m512 y1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[h][1], s[h][2]), s[h][3]), vb);
       if (inline_act) {
-        y0 = activate(p->act, y0);
-        y1 = activate(p->act, y1);
+        y0 = conv512_activate(p->act, y0);
+        y1 = conv512_activate(p->act, y1);
       }
       float *dst = ym + oy * j->OW + ox0;
       _mm512_mask_storeu_ps(dst, k0, _mm512_permutex2var_ps(y0, lo, y1));
