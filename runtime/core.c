@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "runtime/rt.h"
+#include "runtime/kernels/fused_act.h"
 
 void *rt_alloc(const ivm_allocator *a, size_t size, size_t align) {
   if (size == 0) size = 1;
@@ -67,8 +68,11 @@ ivm_status rt_registry_create_builtin(isa_registry **out) {
   isa_registry *reg;
   IVM_TRY(isa_registry_create(&reg));
   for (int op = 0; op < ISA_OP_COUNT; op++) {
-    ivm_status st = isa_registry_add(reg, isa_builtin_desc((isa_builtin_op)op),
-                                     &builtin_impls[op]);
+    /* The fused ops resolve their activation once, at load (kernels/fused_act.h). */
+    const rt_op_impl *impl = op == ISA_OP_FusedMatMul ? &rt_fused_matmul_impl
+                             : op == ISA_OP_FusedConv ? &rt_fused_conv_impl
+                                                      : &builtin_impls[op];
+    ivm_status st = isa_registry_add(reg, isa_builtin_desc((isa_builtin_op)op), impl);
     if (st) {
       isa_registry_destroy(reg);
       return st;

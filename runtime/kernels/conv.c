@@ -13,6 +13,7 @@
 
 #include "isa/infer_fused.h"
 #include "runtime/kernels/conv.h"
+#include "runtime/kernels/fused_act.h"
 #include "runtime/kernels/gemm_par.h"
 
 static ivm_status make_plan(const rt_call *call, conv_plan *p) {
@@ -425,9 +426,10 @@ ivm_status rt_k_FusedConv(const rt_call *call) {
   IVM_TRY(make_plan(call, &p)); /* FusedConv's slots read as Conv's (isa/infer_fused.c) */
   if (call->out[0]->dtype != IVM_DT_F32)
     return ivm_error(IVM_ERR_RUNTIME, "FusedConv: operands must be f32");
-  isa_builtin_op op;
-  if (!isa_fused_activation(call->attrs[ISA_A_FusedConv_activation].v.s, &op))
-    return ivm_error(IVM_ERR_RUNTIME, "FusedConv: unsupported activation");
+  rt_fused_act local;
+  const rt_fused_act *fa;
+  IVM_TRY(rt_fused_act_of(call, ISA_A_FusedConv_activation, "FusedConv", &local, &fa));
+  isa_builtin_op op = fa->op;
   conv_act act = {.fn = NULL, .kind = CONV_ACT_NONE};
   atomic_init(&act.error, NULL);
   const isa_attr *lo = &call->attrs[ISA_A_FusedConv_clip_min];
@@ -437,10 +439,8 @@ ivm_status rt_k_FusedConv(const rt_call *call) {
   act.min = lo->v.f;
   act.max = hi->v.f;
   if (op != ISA_OP_COUNT) {
-    if (isa_builtin_desc(op)->n_attrs > 16)
-      return ivm_error(IVM_ERR_INTERNAL, "FusedConv: activation has too many attributes");
     act.fn = rt_builtin_kernel(op);
-    isa_fused_activation_attrs(op, call->attrs, ISA_A_FusedConv_activation, act.attrs);
+    memcpy(act.attrs, fa->attrs, sizeof act.attrs);
     act.kind = op == ISA_OP_Relu        ? CONV_ACT_RELU
                : op == ISA_OP_LeakyRelu ? CONV_ACT_LEAKY_RELU
                : op == ISA_OP_HardSwish ? CONV_ACT_HARD_SWISH

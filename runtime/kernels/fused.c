@@ -10,9 +10,11 @@
  * rows: the block's scores never leave cache. The softmax is the Softmax op's kernel. The
  * blocks depend on the shapes only, never on the thread count. */
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "isa/infer_fused.h"
+#include "runtime/kernels/fused_act.h"
 #include "runtime/kernels/gemm_par.h"
 
 /* Records the first failure of any pool task (later ones are dropped). */
@@ -33,6 +35,51 @@ static ivm_status run_unary_inplace(rt_kernel_fn fn, const isa_attr *attrs, floa
   rt_call c = {1, 1, in, out, attrs, scratch, NULL};
   return fn(&c);
 }
+
+/* ---- activations, resolved at load -------------------------------------------------- */
+ivm_status rt_fused_act_resolve(const isa_attr *fused, int act_slot, const char *op_name,
+                                rt_fused_act *out) {
+  if (!isa_fused_activation(fused[act_slot].v.s, &out->op))
+    return ivm_error(IVM_ERR_RUNTIME, "%s: unsupported activation '%s'", op_name,
+                     fused[act_slot].v.s ? fused[act_slot].v.s : "");
+  if (out->op == ISA_OP_COUNT) return NULL;
+  if (isa_builtin_desc(out->op)->n_attrs > 16)
+    return ivm_error(IVM_ERR_INTERNAL, "%s: activation has too many attributes", op_name);
+  isa_fused_activation_attrs(out->op, fused, act_slot, out->attrs);
+  return NULL;
+}
+
+ivm_status rt_fused_act_of(const rt_call *call, int act_slot, const char *op_name,
+                           rt_fused_act *tmp, const rt_fused_act **out) {
+  if (call->state) {
+    *out = call->state;
+    return NULL;
+  }
+  IVM_TRY(rt_fused_act_resolve(call->attrs, act_slot, op_name, tmp));
+  *out = tmp;
+  return NULL;
+}
+
+static ivm_status prepare_act(const rt_prepare_ctx *ctx, int act_slot, const char *op_name,
+                              void **out_state) {
+  rt_fused_act *a = malloc(sizeof *a);
+  if (!a) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "%s: out of memory", op_name);
+  ivm_status st = rt_fused_act_resolve(ctx->attrs, act_slot, op_name, a);
+  if (st) {
+    free(a);
+    return ivm_status_wrap(st, "%s", ctx->where);
+  }
+  *out_state = a;
+  return NULL;
+}
+static ivm_status prepare_matmul(const rt_prepare_ctx *ctx, void **out_state) {
+  return prepare_act(ctx, ISA_A_FusedMatMul_activation, "FusedMatMul", out_state);
+}
+static ivm_status prepare_conv(const rt_prepare_ctx *ctx, void **out_state) {
+  return prepare_act(ctx, ISA_A_FusedConv_activation, "FusedConv", out_state);
+}
+const rt_op_impl rt_fused_matmul_impl = {rt_k_FusedMatMul, prepare_matmul, free};
+const rt_op_impl rt_fused_conv_impl = {rt_k_FusedConv, prepare_conv, free};
 
 /* ---- FusedMatMul ---------------------------------------------------------------------- */
 typedef struct fmm_job {
@@ -116,9 +163,9 @@ ivm_status rt_k_FusedMatMul(const rt_call *call) {
       (bias && bias->dtype != IVM_DT_F32) || (z && z->dtype != IVM_DT_F32))
     return fmm_bad("operands must be f32");
   int tb = call->attrs[ISA_A_FusedMatMul_transB].v.i != 0;
-  isa_builtin_op act;
-  if (!isa_fused_activation(call->attrs[ISA_A_FusedMatMul_activation].v.s, &act))
-    return fmm_bad("unsupported activation");
+  rt_fused_act local;
+  const rt_fused_act *fa;
+  IVM_TRY(rt_fused_act_of(call, ISA_A_FusedMatMul_activation, "FusedMatMul", &local, &fa));
   if (a->rank < 1 || b->rank != 2 || y->rank != a->rank) return fmm_bad("bad operand ranks");
   int64_t K = a->dims[a->rank - 1], N = b->dims[tb ? 0 : 1];
   if (b->dims[tb ? 1 : 0] != K || y->dims[y->rank - 1] != N)
@@ -135,19 +182,14 @@ ivm_status rt_k_FusedMatMul(const rt_call *call) {
   if (z && (z->rank != y->rank || memcmp(z->dims, y->dims, (size_t)y->rank * sizeof y->dims[0])))
     return fmm_bad("Z must have the output's shape");
   if (rows == 0 || N == 0) return NULL;
-  isa_attr act_attrs[16];
   rt_gemm_split sp;
   rt_pool *pool = rt_call_pool(call);
   rt_gemm_split_plan(rt_gemm_threads(pool, (double)rows * (double)N * (double)K), 1, rows, N,
                      K, &sp);
   fmm_job job = {&sp, K, N, a->data, b->data, bias ? bias->data : NULL, z ? z->data : NULL,
-                 tb ? 1 : N, tb ? K : 1, y->data, NULL, act_attrs, NULL,
+                 tb ? 1 : N, tb ? K : 1, y->data, NULL, fa->attrs, NULL,
                  rt_gemm_split_pack_bytes(&sp), NULL};
-  if (act != ISA_OP_COUNT) {
-    if (isa_builtin_desc(act)->n_attrs > 16) return fmm_bad("activation has too many attributes");
-    isa_fused_activation_attrs(act, call->attrs, ISA_A_FusedMatMul_activation, act_attrs);
-    job.act = rt_builtin_kernel(act);
-  }
+  if (fa->op != ISA_OP_COUNT) job.act = rt_builtin_kernel(fa->op);
   IVM_TRY(rt_scratch_get(call->scratch, (size_t)sp.ranges * job.pack_bytes, (void **)&job.pack));
   rt_pool_for(pool, sp.ranges, 1, fmm_task, &job);
   return atomic_load(&job.error);
