@@ -58,6 +58,12 @@ static void consts_of(const uint8_t *b, size_t n, uint64_t *off, uint64_t *len) 
   *len = last->size;
 }
 
+/* The fixture written, and where its CONSTS section lies. */
+static void write_fixture_consts(fixture *f, uint8_t **b, size_t *n, uint64_t *co, uint64_t *cl) {
+  write_fixture(f, b, n);
+  consts_of(*b, *n, co, cl);
+}
+
 Test(format, split_checksum_by_hand) {
   fixture f;
   uint8_t *b;
@@ -114,9 +120,8 @@ Test(format, old_format_whole_file_checksum) {
   fixture f;
   uint8_t *b;
   size_t n;
-  write_fixture(&f, &b, &n);
   uint64_t co, cl;
-  consts_of(b, n, &co, &cl);
+  write_fixture_consts(&f, &b, &n, &co, &cl);
   isa_registry *reg;
   cr_assert_null(rt_registry_create_builtin(&reg));
   for (uint16_t minor = 0; minor <= 1; minor++) {
@@ -153,9 +158,8 @@ Test(format, damaged_constants) {
   fixture f;
   uint8_t *b;
   size_t n;
-  write_fixture(&f, &b, &n);
   uint64_t co, cl;
-  consts_of(b, n, &co, &cl);
+  write_fixture_consts(&f, &b, &n, &co, &cl);
   uint8_t *w = fx_aligned_copy(b, n);
   w[co + 3] ^= 0x80; /* the sign of w[0] */
   isa_module m;
@@ -434,9 +438,8 @@ Test(format, every_flip_raw) {
   fixture f;
   uint8_t *b;
   size_t n;
-  write_fixture(&f, &b, &n);
   uint64_t co, cl;
-  consts_of(b, n, &co, &cl);
+  write_fixture_consts(&f, &b, &n, &co, &cl);
   isa_registry *reg;
   cr_assert_null(rt_registry_create_builtin(&reg));
   uint8_t *w = aligned_alloc(64, (n + 63) / 64 * 64);
