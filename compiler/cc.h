@@ -150,6 +150,9 @@ typedef struct cc_fuse_stats {
   uint32_t conv_affine; /* Mul / Add by per-channel constants folded into a Conv */
 } cc_fuse_stats;
 ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats); /* stats may be NULL */
+/* Constant weights stored in the layout their kernel reads in place (a 1x1 conv's W
+ * transposed: FusedConv transW), compiler/pass_layout.c. After the fusions. */
+ivm_status cc_pass_weight_layout(cc_graph *g);
 
 /* ---- memory planner ------------------------------------------------------------- */
 typedef struct cc_plan_item {

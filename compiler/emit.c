@@ -355,7 +355,8 @@ ivm_status cc_import_and_optimize(const uint8_t *bytes, size_t size, const char 
   IVM_TRY(cc_import_onnx(bytes, size, base_dir, g));
   IVM_TRY(cc_pass_identity(g));
   IVM_TRY(cc_pass_fuse(g, NULL));
-  return cc_pass_dce(g);
+  IVM_TRY(cc_pass_dce(g));
+  return cc_pass_weight_layout(g);
 }
 
 /* Every fixed shape must name a graph input (a misspelt name would otherwise compile a

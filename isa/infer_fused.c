@@ -195,5 +195,37 @@ ivm_status isa_infer_fused_conv(isa_infer_ctx *ctx) {
     const isa_attr *a = &ctx->attrs[clips[k].slot];
     if (a->present && a->v.f != a->v.f) return BAD("attribute %s: NaN", clips[k].name);
   }
-  return isa_infer_conv(ctx); /* the slots read as Conv's (asserted above) */
+  if (!ctx->attrs || !ctx->attrs[ISA_A_FusedConv_transW].v.i)
+    return isa_infer_conv(ctx); /* the slots read as Conv's (asserted above) */
+  /* transW: Conv's rule on the W it stands for, (M, C, k...) from (C * k, M). */
+  const isa_attr *at = ctx->attrs, *ks = &at[ISA_A_FusedConv_kernel_shape];
+  int64_t tw = at[ISA_A_FusedConv_transW].v.i;
+  if (tw != 1) return BAD("attribute transW: must be 0 or 1, got %lld", (long long)tw);
+  if (at[ISA_A_FusedConv_group].v.i != 1) return BAD("attribute transW: needs group 1");
+  if (ks->count < 1 || ks->count > ISA_MAX_RANK - 2)
+    return BAD("attribute transW: needs kernel_shape");
+  const isa_type *wt = &ctx->in[1];
+  if (wt->rank >= 0 && wt->rank != 2)
+    return BAD("input 1 (W): transposed (transW), expected rank 2, got %d", wt->rank);
+  int64_t k = 1;
+  for (uint32_t i = 0; i < ks->count; i++) {
+    int64_t v = ks->v.ints[i];
+    if (v < 1 || v > ((int64_t)1 << 31) / k) /* the product stays far from overflow */
+      return BAD("attribute kernel_shape: %lld out of range with transW", (long long)v);
+    k *= v;
+  }
+  isa_type in[3] = {ctx->in[0], *wt, ctx->n_in > 2 ? ctx->in[2] : ctx->in[0]};
+  isa_type *w = &in[1];
+  w->rank = (int)ks->count + 2;
+  w->dims[0] = wt->rank == 2 ? wt->dims[1] : ISA_DIM_ANY;
+  w->dims[1] = ISA_DIM_ANY;
+  if (wt->rank == 2 && wt->dims[0] >= 0) {
+    if (wt->dims[0] % k)
+      return BAD("input 1 (W): %lld rows, not a multiple of the kernel's %lld",
+                 (long long)wt->dims[0], (long long)k);
+    w->dims[1] = wt->dims[0] / k;
+  }
+  for (uint32_t i = 0; i < ks->count; i++) w->dims[2 + i] = ks->v.ints[i];
+  isa_infer_ctx sub = {ctx->n_in, in, ctx->in_data, ctx->attrs, ctx->n_out, ctx->out};
+  return isa_infer_conv(&sub);
 }

@@ -53,8 +53,12 @@ double vm_instr_cost_ns(const ivm_module *m, uint32_t i) {
     if (is_op(in, ISA_OP_MatMul) || is_op(in, ISA_OP_MatMulInteger) || is_op(in, ISA_OP_Gemm) ||
         is_op(in, ISA_OP_FusedMatMul))
       flops = 2.0 * (double)numel_of(v, y) * (double)dim_of(v, a, -1);
-    else if (is_op(in, ISA_OP_Conv) || is_op(in, ISA_OP_ConvInteger) || is_op(in, ISA_OP_FusedConv))
-      flops = 2.0 * (double)numel_of(v, y) * (double)numel_of(v, w) / (double)(dim_of(v, w, 0) ? dim_of(v, w, 0) : 1);
+    else if (is_op(in, ISA_OP_Conv) || is_op(in, ISA_OP_ConvInteger) || is_op(in, ISA_OP_FusedConv)) {
+      /* W / M multiply-adds per output; M is W's dim 1 when stored transposed (transW) */
+      int m_dim = is_op(in, ISA_OP_FusedConv) && in->attrs[ISA_A_FusedConv_transW].v.i ? 1 : 0;
+      double mo = (double)dim_of(v, w, m_dim);
+      flops = 2.0 * (double)numel_of(v, y) * (double)numel_of(v, w) / (mo > 0 ? mo : 1);
+    }
     else if (is_op(in, ISA_OP_ConvTranspose))
       flops = 2.0 * (double)numel_of(v, a) * (double)numel_of(v, w) / (double)(dim_of(v, w, 0) ? dim_of(v, w, 0) : 1);
     else if ((is_op(in, ISA_OP_LSTM) || is_op(in, ISA_OP_GRU) || is_op(in, ISA_OP_RNN)) &&

@@ -16,21 +16,34 @@
 #include "runtime/kernels/fused_act.h"
 #include "runtime/kernels/gemm_par.h"
 
-static ivm_status make_plan(const rt_call *call, conv_plan *p) {
+/* trans_w: W is FusedConv's transW layout, (C * k, M) for group 1, its kernel dims in
+ * kernel_shape (inference checked both). */
+static ivm_status make_plan(const rt_call *call, int trans_w, conv_plan *p) {
   const rt_tensor *x = call->in[0], *wt = call->in[1];
   const rt_tensor *y = call->out[0];
   const isa_attr *at = call->attrs;
   int n = x->rank - 2;
-  if (n < 1 || wt->rank != x->rank || y->rank != x->rank)
+  const isa_attr *ks = &at[ISA_A_Conv_kernel_shape];
+  if (n < 1 || wt->rank != (trans_w ? 2 : x->rank) || y->rank != x->rank ||
+      (trans_w && (int)ks->count != n))
     return ivm_error(IVM_ERR_RUNTIME, "Conv: bad operand ranks");
-  IVM_TRY(isa_window_resolve(n, x->dims + 2, wt->dims + 2, &at[ISA_A_Conv_auto_pad],
+  const int64_t *kernel = trans_w ? ks->v.ints : wt->dims + 2;
+  IVM_TRY(isa_window_resolve(n, x->dims + 2, kernel, &at[ISA_A_Conv_auto_pad],
                              &at[ISA_A_Conv_pads], &at[ISA_A_Conv_strides],
                              &at[ISA_A_Conv_dilations], 0, 0, &p->w));
   p->N = x->dims[0];
   p->C = x->dims[1];
-  p->M = wt->dims[0];
+  p->M = wt->dims[trans_w ? 1 : 0];
   p->G = at[ISA_A_Conv_group].v.i;
-  if (p->G < 1 || p->C % p->G || p->M % p->G || wt->dims[1] * p->G != p->C)
+  p->trans_w = trans_w;
+  int64_t w_channels = wt->dims[1];
+  if (trans_w) {
+    int64_t k = 1;
+    for (int i = 0; i < n; i++) k *= kernel[i];
+    w_channels = wt->dims[0] % k ? -1 : wt->dims[0] / k;
+  }
+  if (p->G < 1 || p->C % p->G || p->M % p->G || w_channels * p->G != p->C ||
+      (trans_w && p->G != 1))
     return ivm_error(IVM_ERR_RUNTIME, "Conv: channels do not match group");
   p->Cg = p->C / p->G;
   p->Mg = p->M / p->G;
@@ -201,8 +214,11 @@ static void pair_product(const conv_job *j, int64_t nn, int64_t g, int64_t i0, i
   if (j->Bias) fill_bias(j, g, yg, i0, i0 + m, c0, n);
   int64_t rsb = j->dot ? 1 : ldcm, csb = j->dot ? j->Kdim : 1;
   if (j->dot) cm += c0 * j->Kdim;
-  rt_sgemm(m, n, j->Kdim, 1.0f, j->W + (g * p->Mg + i0) * j->Kdim, j->Kdim, 1, cm, rsb, csb,
-           j->Bias ? 1.0f : 0.0f, yg + i0 * p->out_sz + c0, p->out_sz, pack);
+  /* W (M, Kdim) row-major, or transposed (group 1): the matrix kernel reads that in place */
+  const float *a = p->trans_w ? j->W + i0 : j->W + (g * p->Mg + i0) * j->Kdim;
+  int64_t rsa = p->trans_w ? 1 : j->Kdim, csa = p->trans_w ? p->M : 1;
+  rt_sgemm(m, n, j->Kdim, 1.0f, a, rsa, csa, cm, rsb, csb, j->Bias ? 1.0f : 0.0f,
+           yg + i0 * p->out_sz + c0, p->out_sz, pack);
   if (p->act) {
     if (c0 == 0 && n == p->out_sz)
       rt_conv_activate(p, yg + i0 * p->out_sz, m * n);
@@ -417,13 +433,14 @@ static ivm_status conv_run(const rt_call *call, conv_plan *p) {
 
 ivm_status rt_k_Conv(const rt_call *call) {
   conv_plan p;
-  IVM_TRY(make_plan(call, &p));
+  IVM_TRY(make_plan(call, 0, &p));
   return conv_run(call, &p);
 }
 
 ivm_status rt_k_FusedConv(const rt_call *call) {
   conv_plan p;
-  IVM_TRY(make_plan(call, &p)); /* FusedConv's slots read as Conv's (isa/infer_fused.c) */
+  /* FusedConv's slots read as Conv's (isa/infer_fused.c) */
+  IVM_TRY(make_plan(call, call->attrs[ISA_A_FusedConv_transW].v.i != 0, &p));
   if (call->out[0]->dtype != IVM_DT_F32)
     return ivm_error(IVM_ERR_RUNTIME, "FusedConv: operands must be f32");
   rt_fused_act local;

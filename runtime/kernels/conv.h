@@ -35,6 +35,8 @@ typedef struct conv_plan {
   int64_t N, C, M, G, Cg, Mg;
   int64_t in_sz, out_sz, k_sz; /* products of spatial input, output and kernel dims */
   int pointwise;               /* 1x1, stride 1, no pads: col == X */
+  int trans_w;                 /* W stored (C * k, M), group 1 (FusedConv transW): only the
+                                  im2col / pointwise path (conv.c) reads that */
   conv_act *act;               /* NULL: none (plain Conv) */
 } conv_plan;
 

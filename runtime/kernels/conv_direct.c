@@ -80,7 +80,8 @@ int rt_conv_direct_ok(const conv_plan *p) {
    * In place (no copy to pay for) a half-full 16-lane vector already wins: oww_embedding's
    * last convs, 12-16 positions. */
   int64_t min_positions = cd_inplace_ok(p) ? CD_MIN_POSITIONS_IN_PLACE : CD_MIN_POSITIONS;
-  return (p->w.n == 1 || p->w.n == 2) && !p->pointwise && (p->Cg > 1 || p->G == 1) &&
+  return (p->w.n == 1 || p->w.n == 2) && !p->pointwise && !p->trans_w &&
+         (p->Cg > 1 || p->G == 1) &&
          p->out_sz >= min_positions &&
          p->k_sz <= CD_MAX_TAPS && rt_sgemm_current_kernel() == RT_SGEMM_AVX512;
 }

@@ -46,7 +46,8 @@ typedef struct dw_job {
 } dw_job;
 
 int rt_conv_depthwise_ok(const conv_plan *p) {
-  return p->Cg == 1 && p->G == p->C && p->G > 1 && (p->w.n == 1 || p->w.n == 2) &&
+  return p->Cg == 1 && p->G == p->C && p->G > 1 && !p->trans_w &&
+         (p->w.n == 1 || p->w.n == 2) &&
          p->k_sz <= DW_MAX_TAPS;
 }
 

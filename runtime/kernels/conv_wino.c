@@ -323,7 +323,7 @@ static int64_t odd_lines(int64_t n) {
 
 static int winograd_shape(const conv_plan *p) {
   const isa_window *w = &p->w;
-  if (w->n != 2 || p->G != 1) return 0;
+  if (w->n != 2 || p->G != 1 || p->trans_w) return 0;
   for (int d = 0; d < 2; d++)
     if (w->kernel[d] != 3 || w->stride[d] != 1 || w->dilation[d] != 1) return 0;
   return 1;

@@ -459,3 +459,37 @@ m.op("Max", [m.op("Min", [m.op("Conv", ["x", m.c(Wc[6])], pads=[1, 1, 1, 1]), m.
              m.c(np.float32(-0.3))], "y8")
 m.output("y8", np.maximum(np.minimum(conv2d(xd, Wc[6]), 0.5), np.float64(np.float32(-0.3))))
 m.save()
+
+# fuse_conv_layout: a 1x1 conv's constant weights stored transposed (FusedConv transW,
+#   compiler/pass_layout.c): with bias, with Relu; misses: stride 2, group 2, one weight
+#   shared by two convs, a 3x3 conv, 16 output positions (the dot-product path).
+#   Its own generator, so the fixtures above keep their values.
+lrng = np.random.default_rng(31)
+x = lrng.standard_normal((1, 48, 5, 6)).astype(np.float32)
+xd = x.astype(np.float64)
+# 64 x 48 weights: enough products for the scheduler's estimate to be compute-bound
+Wl = [lrng.standard_normal((64, 48, 1, 1)).astype(np.float32) * 0.2 for _ in range(3)]
+Wl4 = lrng.standard_normal((64, 24, 1, 1)).astype(np.float32) * 0.2
+Wl6 = lrng.standard_normal((12, 48, 3, 3)).astype(np.float32) * 0.1
+Bl = lrng.standard_normal(64).astype(np.float32)
+m = M("fuse_conv_layout", x)
+m.op("Conv", ["x", m.c(Wl[0]), m.c(Bl)], "y1")
+m.output("y1", conv2d(xd, Wl[0], Bl, pad=0))
+m.op("Relu", [m.op("Conv", ["x", m.c(Wl[1])])], "y2")
+m.output("y2", np.maximum(conv2d(xd, Wl[1], pad=0), 0))
+m.op("Conv", ["x", m.c(Wl[2])], "y3", strides=[2, 2])
+m.output("y3", conv2d(xd, Wl[2], pad=0)[:, :, ::2, ::2])
+m.op("Conv", ["x", m.c(Wl4)], "y4", group=2)
+m.output("y4", conv_grouped(xd, Wl4, 2, 0))
+shared = m.c(Wl[0])
+m.op("Conv", ["x", shared], "y5")
+m.op("Relu", [m.op("Conv", ["x", shared])], "y6")
+m.output("y5", conv2d(xd, Wl[0], pad=0))
+m.output("y6", np.maximum(conv2d(xd, Wl[0], pad=0), 0))
+m.op("Conv", ["x", m.c(Wl6)], "y7", pads=[1, 1, 1, 1])
+m.output("y7", conv2d(xd, Wl6, pad=1))
+pooled = m.op("MaxPool", ["x"], kernel_shape=[2, 3], strides=[1, 1])
+m.op("Conv", [pooled, m.c(Wl[1])], "y8")
+pd = np.max(np.stack([xd[:, :, a:a + 4, b:b + 4] for a in range(2) for b in range(3)]), axis=0)
+m.output("y8", conv2d(pd, Wl[1], pad=0))
+m.save()

@@ -16,6 +16,8 @@
 #include "compiler/cc.h"
 #include "isa/infer_fused.h"
 #include "ivm/ivm.h"
+#include "vm/schedule.h"
+#include "vm/vm.h"
 
 #define DATA IVM_TEST_DATA
 
@@ -88,25 +90,34 @@ static void check_close(const char *what, const float *got, const float *want, s
               what, i, got[i], want[i]);
 }
 
-/* Runs DATA/<model>.onnx on <model>_x.npy and compares outputs y1..yn with the fixtures. */
-static void run_matches(const char *model, uint32_t n_out) {
+/* Compiles DATA/<model>.onnx (IVM_FUSE as the environment says) and runs it on
+ * <model>_x.npy; returns its session, outputs readable. */
+static ivm_session *run_model(const char *model, ivm_module **m) {
   char path[512];
   snprintf(path, sizeof path, DATA "/%s.onnx", model);
   void *bytes;
   size_t size;
   ivm_status st = ivm_compile_onnx_file(path, &bytes, &size, NULL);
   cr_assert_null(st, "%s", ivm_status_message(st));
-  ivm_module *m;
-  cr_assert_null(ivm_module_load_memory(bytes, size, 1, NULL, &m));
+  cr_assert_null(ivm_module_load_memory(bytes, size, 1, NULL, m));
   ivm_session *s;
-  cr_assert_null(ivm_session_create(m, NULL, &s));
+  cr_assert_null(ivm_session_create(*m, NULL, &s));
   ivm_host_tensor x;
   snprintf(path, sizeof path, DATA "/%s_x.npy", model);
   cr_assert_null(ivm_host_tensor_read_file(path, &x));
   cr_assert_null(ivm_session_bind_input(s, 0, x.dtype, x.rank, x.dims, x.data, x.nbytes));
   st = ivm_session_run(s);
   cr_assert_null(st, "%s: %s", model, ivm_status_message(st));
+  ivm_host_tensor_free(&x);
+  return s;
+}
+
+/* Runs DATA/<model>.onnx on <model>_x.npy and compares outputs y1..yn with the fixtures. */
+static void run_matches(const char *model, uint32_t n_out) {
+  ivm_module *m;
+  ivm_session *s = run_model(model, &m);
   for (uint32_t k = 0; k < n_out; k++) {
+    char path[512];
     ivm_host_tensor want;
     snprintf(path, sizeof path, DATA "/%s_y%u.npy", model, k + 1);
     cr_assert_null(ivm_host_tensor_read_file(path, &want), "%s", path);
@@ -118,7 +129,6 @@ static void run_matches(const char *model, uint32_t n_out) {
     check_close(path, v.data, want.data, v.nbytes / 4);
     ivm_host_tensor_free(&want);
   }
-  ivm_host_tensor_free(&x);
   ivm_session_destroy(s);
   ivm_module_release(m);
 }
@@ -209,7 +219,8 @@ Test(fuse, affine_before_an_unpadded_conv_folds_into_it) {
   compile_ok("fuse_affine_conv", &c);
   cr_expect_eq(count_op(&c, "Mul"), 0, "the scale folded into the 1x1 conv's weights");
   cr_expect_eq(count_op(&c, "Add"), 0, "the shifts folded into the biases");
-  cr_expect_eq(count_op(&c, "Conv"), 2);
+  cr_expect_eq(count_op(&c, "Conv"), 1, "the grouped conv");
+  cr_expect_eq(count_op(&c, "FusedConv"), 1, "the 1x1 conv, its weights transposed");
   compiled_free(&c);
   run_matches("fuse_affine_conv", 2);
 }
@@ -249,6 +260,50 @@ Test(fuse, conv_activation_becomes_fusedconv) {
   cr_assert(group && group->v.i == 4, "the Conv's attributes carried over");
   compiled_free(&c);
   run_matches("fuse_conv_act", 6);
+}
+
+/* ---- weight layout (compiler/pass_layout.c) ------------------------------------------------ */
+Test(fuse, pointwise_conv_weights_are_stored_transposed) {
+  compiled c;
+  compile_ok("fuse_conv_layout", &c);
+  for (int k = 1; k <= 8; k++) {
+    char y[8];
+    snprintf(y, sizeof y, "y%d", k);
+    uint32_t i = writer_of(&c, y);
+    const isa_def_attr *tw = attr(&c, i, "transW");
+    int want = k <= 2; /* stride 2, group 2, shared W, 3x3, 16 positions: as ONNX has it */
+    cr_expect_eq(tw && tw->v.i == 1, want, "%s: transW", y);
+    const isa_def_tensor *w = &c.e.def.tensors[c.e.def.instrs[i].operands[1]];
+    if (want)
+      cr_expect(w->rank == 2 && w->dims[0] == 48 && w->dims[1] == 64, "%s: W stored (C, M)", y);
+  }
+  cr_expect_str_eq(str_attr(&c, writer_of(&c, "y2"), "activation"), "Relu");
+  compiled_free(&c);
+  run_matches("fuse_conv_layout", 8);
+  /* The same bits as the module compiled as the graph says (IVM_FUSE=0: no layouts). */
+  ivm_module *m0, *m1;
+  setenv("IVM_FUSE", "0", 1);
+  ivm_session *s0 = run_model("fuse_conv_layout", &m0);
+  unsetenv("IVM_FUSE");
+  ivm_session *s1 = run_model("fuse_conv_layout", &m1);
+  for (uint32_t k = 0; k < 8; k++) {
+    ivm_tensor_view v0, v1;
+    cr_assert_null(ivm_session_output(s0, k, &v0));
+    cr_assert_null(ivm_session_output(s1, k, &v1));
+    cr_assert(v0.nbytes == v1.nbytes && memcmp(v0.data, v1.data, v0.nbytes) == 0,
+              "y%u differs from the untransposed module", k + 1);
+  }
+  /* The scheduler's cost model sees the same work in y1's conv either way (M is W's dim
+   * 1 in transW). */
+  cr_assert(m1->instrs[0].desc == isa_builtin_desc(ISA_OP_FusedConv) &&
+            m1->instrs[0].attrs[ISA_A_FusedConv_transW].v.i == 1, "y1's conv comes first");
+  double cost0 = vm_instr_cost_ns(m0, 0), cost1 = vm_instr_cost_ns(m1, 0);
+  cr_expect(fabs(cost0 - cost1) < 1e-9 * cost0,
+            "estimated %.1f ns as ONNX stores W, %.1f ns transposed", cost0, cost1);
+  ivm_session_destroy(s0);
+  ivm_session_destroy(s1);
+  ivm_module_release(m0);
+  ivm_module_release(m1);
 }
 
 /* ---- LayerNorm ---------------------------------------------------------------------------- */
@@ -587,6 +642,58 @@ Test(fuse, fusedconv_inference_rejects_what_its_kernel_cannot_run) {
     st = isa_builtin_desc(ISA_OP_FusedConv)->infer(&ctx);
     cr_assert_not_null(st, "a NaN clip bound");
     cr_expect(strstr(ivm_status_message(st), k ? "clip_max" : "clip_min"), "%s",
+              ivm_status_message(st));
+    ivm_status_free(st);
+  }
+}
+
+/* transW: W is (C * k, M) for group 1 with kernel_shape given, and nothing else. */
+static ivm_status infer_transw(int64_t trans_w, int64_t group, int64_t kernel, int with_kernel,
+                               isa_type w, isa_type *out) {
+  isa_type in[2] = {t_f32(4, 1, 4, 5), w};
+  in[0].dims[3] = 6;
+  isa_attr a[16];
+  isa_attrs_init_defaults(isa_builtin_desc(ISA_OP_FusedConv), a);
+  a[ISA_A_FusedConv_transW].v.i = trans_w;
+  a[ISA_A_FusedConv_group].v.i = group;
+  int64_t ks[2] = {kernel, kernel};
+  if (with_kernel) {
+    a[ISA_A_FusedConv_kernel_shape].v.ints = ks;
+    a[ISA_A_FusedConv_kernel_shape].count = 2;
+  }
+  const void *data[2] = {0};
+  isa_infer_ctx ctx = {2, in, data, a, 1, out};
+  return isa_builtin_desc(ISA_OP_FusedConv)->infer(&ctx);
+}
+
+Test(fuse, fusedconv_transw_inference_takes_the_transposed_weight_only) {
+  isa_type out;
+  ivm_status st = infer_transw(1, 1, 1, 1, t_f32(2, 4, 10, 0), &out);
+  cr_assert_null(st, "%s", ivm_status_message(st));
+  cr_expect(out.rank == 4 && out.dims[1] == 10 && out.dims[2] == 5 && out.dims[3] == 6);
+  st = infer_transw(1, 1, 3, 1, t_f32(2, 36, 10, 0), &out); /* 3x3, C 4: 36 rows */
+  cr_assert_null(st, "%s", ivm_status_message(st));
+  cr_expect(out.dims[1] == 10 && out.dims[2] == 3 && out.dims[3] == 4);
+  static const struct {
+    int64_t trans_w, group, kernel;
+    int with_kernel;
+    const char *why, *says;
+  } bad[] = {
+      {1, 2, 1, 1, "group 2", "group"},
+      {1, 1, 1, 0, "no kernel_shape", "kernel_shape"},
+      {2, 1, 1, 1, "transW 2", "transW"},
+      {1, 1, 1, 1, "W of rank 4", "rank"},
+      {1, 1, 3, 1, "rows not a multiple of the kernel", "multiple"},
+      {1, 1, 1, 1, "C * k not X's channels", "channels"},
+  };
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    isa_type w = k == 3 ? t_f32(4, 10, 4, 1) : k == 4 ? t_f32(2, 35, 10, 0)
+                 : k == 5                 ? t_f32(2, 5, 10, 0)
+                                          : t_f32(2, 4, 10, 0);
+    if (k == 3) w.dims[3] = 1;
+    st = infer_transw(bad[k].trans_w, bad[k].group, bad[k].kernel, bad[k].with_kernel, w, &out);
+    cr_assert_not_null(st, "%s accepted", bad[k].why);
+    cr_expect(strstr(ivm_status_message(st), bad[k].says), "%s: %s", bad[k].why,
               ivm_status_message(st));
     ivm_status_free(st);
   }

@@ -214,6 +214,34 @@ static void sub_panels(void) {
 }
 Test(sgemm, panels_match_the_whole) { on_each_kernel(sub_panels); }
 
+/* A stored transposed (column-major, as the compiler stores a 1x1 conv's weights:
+ * FusedConv transW) gives C bit for bit as A row-major does: packing copies runs of it
+ * where row-major A is transposed, or a narrow C reads row-major A in place, but each
+ * element sums the same products in the same order. Shapes past the M and K blocks,
+ * ragged tiles, N <= 32. */
+static void transposed_a_same_bits(void) {
+  static const int64_t shapes[][3] = {{50, 200, 70},  {130, 300, 40}, {29, 33, 1},
+                                      {400, 64, 300}, {15, 20, 17},   {7, 100, 520}};
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+    float *A = operand(M, K, K, 1), *At = malloc((size_t)(M * K) * sizeof(float));
+    float *B = operand(K, N, N, 1);
+    float *C1 = calloc((size_t)(M * N), sizeof(float)), *C2 = calloc((size_t)(M * N), sizeof(float));
+    float *pack = malloc(rt_sgemm_pack_bytes(M, N, K));
+    cr_assert(At && C1 && C2 && pack);
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t p = 0; p < K; p++) At[p * M + i] = A[i * K + p];
+    rt_sgemm(M, N, K, 1.0f, A, K, 1, B, N, 1, 0.0f, C1, N, pack);
+    rt_sgemm(M, N, K, 1.0f, At, 1, M, B, N, 1, 0.0f, C2, N, pack);
+    for (int64_t i = 0; i < M * N; i++)
+      cr_assert(C1[i] == C2[i], "%s %lldx%lldx%lld: differs at %lld: %.9g vs %.9g",
+                rt_sgemm_kernel_name(rt_sgemm_current_kernel()), (long long)M, (long long)N,
+                (long long)K, (long long)i, C1[i], C2[i]);
+    free(A), free(At), free(B), free(C1), free(C2), free(pack);
+  }
+}
+Test(sgemm, transposed_a_same_bits) { on_each_kernel(transposed_a_same_bits); }
+
 /* alpha 0 or K 0: C = beta * C without touching A or B; beta 0 overwrites NaN. */
 static void scale_only(void) {
   float C[6] = {1, 2, 3, 4, 5, 6}, Z[6] = {NAN, NAN, NAN, NAN, NAN, NAN}, pack[16];
