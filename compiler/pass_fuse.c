@@ -558,6 +558,7 @@ ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats) {
   if (!st) st = fuse_matmul_epilogue(&f, &count);
   if (!st) st = fuse_conv_activation(&f, &count);
   if (!st) st = fuse_conv_clip(&f, &count);
+  if (!st) st = fuse_conv_affine(&f, &count);
   fuse_ctx_free(&f);
   return st;
 }

@@ -1,10 +1,14 @@
 /* Conv -> activation becomes FusedConv: the activation runs on each block of the conv's
  * output right after the block is computed, while it is in cache, instead of as another
  * pass over the whole tensor. A Max or Min by a constant after it (oww_embedding floors
- * every LeakyRelu at -0.4) becomes the FusedConv's clip_min / clip_max the same way. The activation is one of the unary ops FusedMatMul takes
- * (isa_fused_activation_ops); the Conv must be f32 and its output read by the activation
- * alone. Conv + BatchNormalization and Conv + per-channel Mul / Add have been folded
- * into the Conv before this pass runs (pass_fuse.c), so Conv -> BN -> Relu fuses too. */
+ * every LeakyRelu at -0.4) becomes the FusedConv's clip_min / clip_max the same way, and
+ * then a Mul and an Add (or Sub) by a scalar constant (ppocr_v4_det's learnable affine
+ * after every HardSwish) its out_scale / out_shift. The activation is one of the unary ops
+ * FusedMatMul takes (isa_fused_activation_ops); the Conv must be f32 and its output read
+ * by the activation alone. Conv + BatchNormalization and Conv + per-channel Mul / Add have
+ * been folded into the Conv before this pass runs (pass_fuse.c), so Conv -> BN -> Relu
+ * fuses too. The epilogue runs activation, clip, scale, shift in that order, so each step
+ * joins only a conv without the later ones. */
 #include "compiler/pass_fuse.h"
 #include "isa/infer_fused.h"
 
@@ -70,9 +74,11 @@ static ivm_status try_conv_clip(fuse_ctx *f, uint32_t i, int *done) {
     if (c < 0) continue;
     const cc_node conv = g->nodes[c]; /* fuse_rewrite changes node i */
     if (conv.n_in < 2) continue;
-    /* The clip runs Max before Min: a Max may join only a conv without a clip yet, a Min
-     * one without a clip_max. */
+    /* The clip runs Max before Min, and before the affine: a Max may join only a conv
+     * without a clip or affine yet, a Min one without a clip_max or affine. */
     if (from == ISA_OP_FusedConv && (conv.slots[ISA_A_FusedConv_clip_max].present ||
+                                     conv.slots[ISA_A_FusedConv_out_scale].present ||
+                                     conv.slots[ISA_A_FusedConv_out_shift].present ||
                                      (is_max && conv.slots[ISA_A_FusedConv_clip_min].present)))
       continue;
     if (from == ISA_OP_Conv)
@@ -99,6 +105,67 @@ ivm_status fuse_conv_clip(fuse_ctx *f, uint32_t *count) {
     if (n->dead || (n->op != ISA_OP_Max && n->op != ISA_OP_Min)) continue;
     int done = 0;
     IVM_TRY(try_conv_clip(f, i, &done));
+    *count += (uint32_t)done;
+  }
+  return NULL;
+}
+
+/* Node i is Mul, Add or Sub of two inputs, one a scalar f32 constant: Mul (either order)
+ * becomes out_scale, Add (either order) out_shift, Sub(y, c) out_shift = -c (x - c and
+ * x + -c are the same IEEE operation); Sub(c, y) would negate y, so it stays. */
+static ivm_status try_conv_affine(fuse_ctx *f, uint32_t i, int *done) {
+  *done = 0;
+  cc_graph *g = f->g;
+  const cc_node *an = &g->nodes[i];
+  if (an->n_in != 2 || an->n_out != 1 || an->out[0] < 0) return NULL;
+  isa_builtin_op op = an->op;
+  for (int s = 0; s < 2; s++) {
+    if (op == ISA_OP_Sub && s == 1) break;
+    int32_t y = an->in[s], k = an->in[1 - s];
+    if (y < 0 || k < 0 || y == k || g->values[y].type.dtype != IVM_DT_F32) continue;
+    int ok;
+    float v = fuse_const_scalar_f32(g, k, g->values[y].type.rank, &ok);
+    if (!ok || (op == ISA_OP_Sub && v != v)) continue; /* + -NaN: the other sign bit */
+    int32_t c = fuse_single_producer(f, y, ISA_OP_FusedConv, i);
+    isa_builtin_op from = ISA_OP_FusedConv;
+    if (c < 0) {
+      c = fuse_single_producer(f, y, ISA_OP_Conv, i);
+      from = ISA_OP_Conv;
+    }
+    if (c < 0) continue;
+    const cc_node conv = g->nodes[c]; /* fuse_rewrite changes node i */
+    if (conv.n_in < 2) continue;
+    /* The scale runs before the shift: a Mul may join only a conv without either yet. */
+    if (from == ISA_OP_FusedConv &&
+        (conv.slots[ISA_A_FusedConv_out_shift].present ||
+         (op == ISA_OP_Mul && conv.slots[ISA_A_FusedConv_out_scale].present)))
+      continue;
+    if (from == ISA_OP_Conv)
+      for (uint32_t q = 0; q < conv.n_in; q++)
+        if (conv.in[q] >= 0 && g->values[conv.in[q]].type.dtype != IVM_DT_F32) return NULL;
+    int32_t in[3] = {conv.in[0], conv.in[1], conv.n_in > 2 ? conv.in[2] : -1};
+    uint32_t n_in = conv.n_in > 2 && conv.in[2] >= 0 ? 3 : 2;
+    cc_node saved;
+    IVM_TRY(fuse_rewrite(f, i, ISA_OP_FusedConv, in, n_in, &saved));
+    for (uint32_t q = 0; q < conv.n_attrs; q++) { /* the conv's attributes as given */
+      const isa_def_attr *a = &conv.attrs[q];
+      IVM_TRY(cc_node_set_attr(g, i, a->name, a->type, a->v.i, a->v.f, a->v.s, a->v.ints, a->count));
+    }
+    if (op == ISA_OP_Mul) IVM_TRY(cc_node_set_float(g, i, "out_scale", v));
+    else IVM_TRY(cc_node_set_float(g, i, "out_shift", op == ISA_OP_Sub ? -v : v));
+    uint32_t dead[1] = {(uint32_t)c};
+    return fuse_commit(f, i, &saved, dead, 1, done);
+  }
+  return NULL;
+}
+
+ivm_status fuse_conv_affine(fuse_ctx *f, uint32_t *count) {
+  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
+    const cc_node *n = &f->g->nodes[i];
+    if (n->dead || (n->op != ISA_OP_Mul && n->op != ISA_OP_Add && n->op != ISA_OP_Sub))
+      continue;
+    int done = 0;
+    IVM_TRY(try_conv_affine(f, i, &done));
     *count += (uint32_t)done;
   }
   return NULL;

@@ -191,7 +191,8 @@ ivm_status isa_infer_fused_conv(isa_infer_ctx *ctx) {
     int slot;
     const char *name;
   } clips[] = {{ISA_A_FusedConv_clip_min, "clip_min"}, {ISA_A_FusedConv_clip_max, "clip_max"}};
-  for (int k = 0; k < 2 && ctx->attrs; k++) { /* the kernels' comparisons assume a number */
+  /* The kernels' comparisons assume a number; out_scale / out_shift may be anything. */
+  for (int k = 0; k < 2 && ctx->attrs; k++) {
     const isa_attr *a = &ctx->attrs[clips[k].slot];
     if (a->present && a->v.f != a->v.f) return BAD("attribute %s: NaN", clips[k].name);
   }

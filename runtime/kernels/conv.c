@@ -70,6 +70,9 @@ static ivm_status make_plan(const rt_call *call, int trans_w, conv_plan *p) {
 
 void rt_conv_activate(const conv_plan *p, float *x, int64_t n) {
   if (!p->act || n <= 0) return;
+  /* One pass where it can (ppocr_v4_det's 1x1 convs: HardSwish then the affine), instead of
+   * the activation's kernel and a loop each for the clip and the affine. */
+  if (rt_conv_activate_fast(p->act, x, n)) return;
   rt_tensor t = {.data = x, .dtype = IVM_DT_F32, .rank = 1, .dims = {n},
                  .capacity = (size_t)n * sizeof(float)};
   const rt_tensor *in[1] = {&t};
@@ -82,6 +85,18 @@ void rt_conv_activate(const conv_plan *p, float *x, int64_t n) {
   if (st && !atomic_compare_exchange_strong(&p->act->error, &none, st)) ivm_status_free(st);
   if (p->act->has_min || p->act->has_max)
     for (int64_t i = 0; i < n; i++) x[i] = conv_clip(p->act, x[i]);
+  /* The affine's factors in locals (x might alias them otherwise: no vectors), one loop
+   * per case so each vectorises. */
+  const float scale = p->act->scale, shift = p->act->shift;
+  if (p->act->has_scale && p->act->has_shift)
+    for (int64_t i = 0; i < n; i++) {
+      float v = x[i] * scale;
+      x[i] = v + shift;
+    }
+  else if (p->act->has_scale)
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] * scale;
+  else if (p->act->has_shift)
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] + shift;
 }
 
 /* Column matrix for one image and group: row (c, k...) holds, for every output position,
@@ -455,6 +470,12 @@ ivm_status rt_k_FusedConv(const rt_call *call) {
   act.has_max = hi->present && hi->v.f == hi->v.f;
   act.min = lo->v.f;
   act.max = hi->v.f;
+  const isa_attr *sc = &call->attrs[ISA_A_FusedConv_out_scale];
+  const isa_attr *sh = &call->attrs[ISA_A_FusedConv_out_shift];
+  act.has_scale = sc->present;
+  act.has_shift = sh->present;
+  act.scale = sc->v.f;
+  act.shift = sh->v.f;
   if (op != ISA_OP_COUNT) {
     act.fn = rt_builtin_kernel(op);
     memcpy(act.attrs, fa->attrs, sizeof act.attrs);
@@ -464,7 +485,7 @@ ivm_status rt_k_FusedConv(const rt_call *call) {
                                         : CONV_ACT_CALL;
     act.alpha = op == ISA_OP_LeakyRelu ? act.attrs[ISA_A_LeakyRelu_alpha].v.f : 0.0f;
   }
-  if (act.fn || act.has_min || act.has_max) p.act = &act;
+  if (act.fn || act.has_min || act.has_max || act.has_scale || act.has_shift) p.act = &act;
   IVM_TRY(conv_run(call, &p));
   return p.act ? atomic_load(&act.error) : NULL;
 }

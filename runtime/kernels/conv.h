@@ -10,9 +10,9 @@
 
 /* FusedConv's activation, applied in place to each block of output as soon as it is
  * computed (through the activation op's own kernel, so every element gets the same bits
- * wherever its block starts), then its clip_min / clip_max. */
+ * wherever its block starts), then its clip_min / clip_max, then out_scale / out_shift. */
 typedef struct conv_act {
-  rt_kernel_fn fn; /* NULL: no activation (a clip alone) */
+  rt_kernel_fn fn; /* NULL: no activation (a clip or affine alone) */
   isa_attr attrs[16];
   _Atomic(ivm_status) error; /* the first failure */
   /* What a kernel may apply in registers, with the same bits as fn (NONE: no fn): */
@@ -20,6 +20,8 @@ typedef struct conv_act {
   float alpha;               /* LeakyRelu's */
   int has_min, has_max;      /* then x = Max(x, min), x = Min(x, max): NaN propagates */
   float min, max;
+  int has_scale, has_shift;  /* then x = x * scale, x = x + shift: rounded apart, as Mul */
+  float scale, shift;        /* and Add round them (never one FMA) */
 } conv_act;
 
 /* Max / Min by a number (never NaN) as the binary kernels compute them: x when x is NaN
@@ -40,8 +42,11 @@ typedef struct conv_plan {
   conv_act *act;               /* NULL: none (plain Conv) */
 } conv_plan;
 
-/* Applies p->act (activation, then clip) to n contiguous floats (nothing without one). */
+/* Applies p->act (activation, clip, affine) to n contiguous floats (nothing without one). */
 void rt_conv_activate(const conv_plan *p, float *x, int64_t n);
+/* The same in one pass of AVX-512 registers (conv_act512.h, the same bits) where act's
+ * activation runs there and the AVX-512 matrix kernel is in use: 1; else nothing done, 0. */
+int rt_conv_activate_fast(const conv_act *act, float *x, int64_t n);
 
 /* Zero-padded copy of one input plane x (ih x iw; 1-D: ih 1), its columns split by phase
  * modulo the horizontal stride sw: buf[q][r][c] = padded(r, c * sw + q) for r < ph,

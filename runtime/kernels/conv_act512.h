@@ -1,6 +1,7 @@
 /* FusedConv's epilogue in AVX-512 registers, shared by the direct (conv_direct.c) and
- * Winograd (conv_wino.c) kernels: the activations conv_act may apply in registers, with
- * the bits of their own kernels, then the clip with conv_clip's bits. Include inside an
+ * Winograd (conv_wino.c) kernels and rt_conv_activate_fast: the activations conv_act may
+ * apply in registers, with the bits of their own kernels, then the clip with conv_clip's
+ * bits and the affine with the Mul and Add kernels'. Include inside an
  * `#if defined(__GNUC__) && defined(__x86_64__)` block, after <immintrin.h>. */
 #ifndef IVM_RUNTIME_KERNELS_CONV_ACT512_H
 #define IVM_RUNTIME_KERNELS_CONV_ACT512_H
@@ -45,12 +46,22 @@ CONV512_FN static inline __m512 conv512_clip(__m512 x, int has_min, float min, i
   return x;
 }
 
+/* x * scale, then + shift, rounded apart as Mul and Add round them (ISO C mode: no
+ * contraction into an FMA). */
+CONV512_FN static inline __m512 conv512_affine(__m512 x, int has_scale, float scale,
+                                               int has_shift, float shift) {
+  if (has_scale) x = _mm512_mul_ps(x, _mm512_set1_ps(scale));
+  if (has_shift) x = _mm512_add_ps(x, _mm512_set1_ps(shift));
+  return x;
+}
+
 /* The whole epilogue on one vector (act->kind not CONV_ACT_CALL). */
 CONV512_FN static inline __m512 conv512_activate(const conv_act *act, __m512 x) {
   if (act->kind == CONV_ACT_RELU) x = conv512_relu(x);
   else if (act->kind == CONV_ACT_LEAKY_RELU) x = conv512_leaky_relu(x, _mm512_set1_ps(act->alpha));
   else if (act->kind == CONV_ACT_HARD_SWISH) x = conv512_hard_swish(x);
-  return conv512_clip(x, act->has_min, act->min, act->has_max, act->max);
+  x = conv512_clip(x, act->has_min, act->min, act->has_max, act->max);
+  return conv512_affine(x, act->has_scale, act->scale, act->has_shift, act->shift);
 }
 
 #endif

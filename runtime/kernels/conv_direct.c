@@ -88,7 +88,8 @@ int rt_conv_direct_ok(const conv_plan *p) {
 
 /* How a tile's results leave the registers: rows ldo apart, the lanes in k0 | k1 (of 32),
  * after Relu, LeakyRelu or HardSwish when act says so (the same bits as their kernels:
- * max(0, x) keeps -0 and NaN like x < 0 ? 0 : x), then the clip (conv_clip's bits). */
+ * max(0, x) keeps -0 and NaN like x < 0 ? 0 : x), then the clip (conv_clip's bits), then
+ * the affine (Mul's and Add's bits). */
 typedef struct cd_store {
   int64_t ldo;
   __mmask16 k0, k1;
@@ -96,6 +97,8 @@ typedef struct cd_store {
   float alpha;
   int has_min, has_max;
   float min, max;
+  int has_scale, has_shift;
+  float scale, shift;
 } cd_store;
 
 /* out[i][0..16*halves) = bias[i] + sum over (c, t) of a[(c, t)][i] * src[c * cs + toff[t] + ..],
@@ -151,6 +154,14 @@ cd_tile(int m, int halves, int masked, const float *restrict a, int64_t lda, con
     for (int i = 0; i < m; i++) {
       lo[i] = conv512_clip(lo[i], st->has_min, st->min, st->has_max, st->max);
       if (halves == 2) hi[i] = conv512_clip(hi[i], st->has_min, st->min, st->has_max, st->max);
+    }
+  }
+  if (st->has_scale || st->has_shift) {
+#pragma GCC unroll 14
+    for (int i = 0; i < m; i++) {
+      lo[i] = conv512_affine(lo[i], st->has_scale, st->scale, st->has_shift, st->shift);
+      if (halves == 2)
+        hi[i] = conv512_affine(hi[i], st->has_scale, st->scale, st->has_shift, st->shift);
     }
   }
   const int64_t ldo = st->ldo;
@@ -277,7 +288,9 @@ static void unit(const cd_job *j, int64_t u) {
   cd_store st = {yoff >= 0 ? p->out_sz : 32, lanes16(valid), lanes16(valid - 16),
                  inline_act ? p->act->kind : CONV_ACT_CALL, inline_act ? p->act->alpha : 0.0f,
                  inline_act && p->act->has_min, inline_act && p->act->has_max,
-                 inline_act ? p->act->min : 0.0f, inline_act ? p->act->max : 0.0f};
+                 inline_act ? p->act->min : 0.0f, inline_act ? p->act->max : 0.0f,
+                 inline_act && p->act->has_scale, inline_act && p->act->has_shift,
+                 inline_act ? p->act->scale : 1.0f, inline_act ? p->act->shift : 0.0f};
   for (int64_t b = 0; b < j->mblocks; b++) {
     int64_t i0 = b * j->mr, m = p->Mg - i0 < j->mr ? p->Mg - i0 : j->mr;
     int64_t oc0 = j->g * p->Mg + i0;
@@ -388,7 +401,30 @@ ivm_status rt_conv_direct_f32(const rt_call *call, const conv_plan *p) {
   return NULL;
 }
 
+/* rt_conv_activate_fast's pass: whole vectors, then the tail masked. */
+CD_FN static void activate512(const conv_act *act, float *x, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(x + i, conv512_activate(act, _mm512_loadu_ps(x + i)));
+  if (i < n) {
+    __mmask16 k = lanes16(n - i);
+    _mm512_mask_storeu_ps(x + i, k, conv512_activate(act, _mm512_maskz_loadu_ps(k, x + i)));
+  }
+}
+
+int rt_conv_activate_fast(const conv_act *act, float *x, int64_t n) {
+  if (act->kind == CONV_ACT_CALL || rt_sgemm_current_kernel() != RT_SGEMM_AVX512) return 0;
+  activate512(act, x, n);
+  return 1;
+}
+
 #else
+int rt_conv_activate_fast(const conv_act *act, float *x, int64_t n) {
+  (void)act;
+  (void)x;
+  (void)n;
+  return 0;
+}
 int rt_conv_direct_ok(const conv_plan *p) {
   (void)p;
   return 0;

@@ -11,7 +11,7 @@
  * The tiles run in blocks, rectangles of up to 32 tile columns and a few tile rows, so
  * that a block's V (16 x C x tiles) stays in L2 between the transform that writes it and
  * the products that read it: per block, the input transform, 16 rt_sgemm calls, and the
- * output transform, which adds the bias and applies FusedConv's activation and clip.
+ * output transform, which adds the bias and applies FusedConv's activation, clip and affine.
  * The transforms take 16 tiles of a tile row per AVX-512 vector (one lane per tile) and
  * walk down the block's tile rows, so each input row is loaded and transformed once (a
  * tile row's last two input rows are the next one's first two). Loads whose columns

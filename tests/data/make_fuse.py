@@ -16,6 +16,9 @@ fuse_att:         attention with Div scale + mask, Mul scale, no scale
 fuse_att_miss:    softmax over another axis, scores also an output, broadcast batch dims
 fuse_big:         products big enough to split across threads (the test makes the inputs)
 fuse_conv_clip:   Max / Min by a constant after a conv (clip_min / clip_max), and misses
+fuse_conv_out_affine: Mul / Add / Sub by a scalar after a conv (out_scale / out_shift), and
+                  misses
+fuse_conv_layout: 1x1 convs whose weights the compiler stores transposed (transW), misses
 """
 import math
 import os
@@ -460,6 +463,52 @@ m.op("Max", [m.op("Min", [m.op("Conv", ["x", m.c(Wc[6])], pads=[1, 1, 1, 1]), m.
 m.output("y8", np.maximum(np.minimum(conv2d(xd, Wc[6]), 0.5), np.float64(np.float32(-0.3))))
 m.save()
 
+# fuse_conv_out_affine: Mul then Add (or Sub) by a scalar after a conv become FusedConv's
+#   out_scale / out_shift (ppocr_v4_det's learnable affine after each HardSwish): a 1x1
+#   conv + HardSwish, constant first ([1]); a depthwise conv + HardSwish (rank-0 scale,
+#   constant-first Add); a plain 3x3 conv, Mul then Sub (shift -c); a 3x3 conv + Relu,
+#   Add then Mul (the scale runs first: only the Add joins). Misses: Sub(c, y), a
+#   per-channel scale, the activation also an output, a [1,1,1,1,1] scale (raises the
+#   rank), Div. The expected affine is float32, a product then a sum, as Mul and Add are.
+x = rng.standard_normal((1, 4, 6, 7)).astype(np.float32)
+xd = x.astype(np.float64)
+Wa = [rng.standard_normal((4, 4, 3, 3)).astype(np.float32) * 0.5 for _ in range(7)]
+W1a = rng.standard_normal((5, 4, 1, 1)).astype(np.float32) * 0.5
+Wda = rng.standard_normal((4, 1, 3, 3)).astype(np.float32) * 0.5
+Ba = rng.standard_normal(5).astype(np.float32)
+sa = rng.uniform(0.5, 1.5, 8).astype(np.float32)
+ba = rng.standard_normal(8).astype(np.float32)
+kca = rng.standard_normal((4, 1, 1)).astype(np.float32)
+f32 = lambda v: np.asarray(v, np.float64).astype(np.float32)  # noqa: E731
+m = M("fuse_conv_out_affine", x)
+h1 = m.op("HardSwish", [m.op("Conv", ["x", m.c(W1a), m.c(Ba)])])
+m.op("Add", [m.op("Mul", [m.c(sa[:1]), h1]), m.c(ba[:1])], "y1")
+m.output("y1", f32(hswish(conv2d(xd, W1a, Ba, pad=0))) * sa[0] + ba[0])
+h2 = m.op("HardSwish", [m.op("Conv", ["x", m.c(Wda)], group=4, pads=[1, 1, 1, 1])])
+m.op("Add", [m.c(ba[1]), m.op("Mul", [h2, m.c(sa[1])])], "y2")
+dw = np.concatenate([conv2d(xd[:, c:c + 1], Wda[c:c + 1]) for c in range(4)], axis=1)
+m.output("y2", f32(hswish(dw)) * sa[1] + ba[1])
+c3 = m.op("Conv", ["x", m.c(Wa[0])], pads=[1, 1, 1, 1])
+m.op("Sub", [m.op("Mul", [c3, m.c(sa[2:3])]), m.c(ba[2:3])], "y3")
+m.output("y3", f32(conv2d(xd, Wa[0])) * sa[2] - ba[2])
+r4 = m.op("Relu", [m.op("Conv", ["x", m.c(Wa[1])], pads=[1, 1, 1, 1])])
+m.op("Mul", [m.op("Add", [r4, m.c(ba[3])]), m.c(sa[3])], "y4")
+m.output("y4", (f32(np.maximum(conv2d(xd, Wa[1]), 0)) + ba[3]) * sa[3])
+m.op("Sub", [m.c(ba[4]), m.op("Conv", ["x", m.c(Wa[2])], pads=[1, 1, 1, 1])], "y5")
+m.output("y5", ba[4] - f32(conv2d(xd, Wa[2])))
+h6 = m.op("HardSwish", [m.op("Conv", ["x", m.c(Wa[3])], pads=[1, 1, 1, 1])])
+m.op("Mul", [h6, m.c(kca)], "y6")
+m.output("y6", f32(hswish(conv2d(xd, Wa[3]))) * kca)
+h7 = m.op("HardSwish", [m.op("Conv", ["x", m.c(Wa[4])], pads=[1, 1, 1, 1])], "y7")
+m.op("Mul", [h7, m.c(sa[5])], "y8")
+m.output("y7", hswish(conv2d(xd, Wa[4])))
+m.output("y8", f32(hswish(conv2d(xd, Wa[4]))) * sa[5])
+h9 = m.op("HardSwish", [m.op("Conv", ["x", m.c(Wa[5])], pads=[1, 1, 1, 1])])
+m.op("Mul", [h9, m.c(sa[6:7].reshape(1, 1, 1, 1, 1))], "y9")
+m.output("y9", (f32(hswish(conv2d(xd, Wa[5]))) * sa[6])[None])
+h10 = m.op("HardSwish", [m.op("Conv", ["x", m.c(Wa[6])], pads=[1, 1, 1, 1])])
+m.op("Div", [h10, m.c(sa[7])], "y10")
+m.output("y10", f32(hswish(conv2d(xd, Wa[6]))) / sa[7])
 # fuse_conv_layout: a 1x1 conv's constant weights stored transposed (FusedConv transW,
 #   compiler/pass_layout.c): with bias, with Relu; misses: stride 2, group 2, one weight
 #   shared by two convs, a 3x3 conv, 16 output positions (the dot-product path).

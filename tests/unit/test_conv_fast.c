@@ -7,8 +7,9 @@
  * stride 2 and 3 phases), im2col with tiled columns (forced with the AVX2 matrix kernel,
  * which the direct kernel does not use) and 1x1, Winograd F(2x2, 3x3) (conv_wino.c: called
  * itself on small and odd shapes, through Conv on the shapes it is dispatched for), plain
- * and as FusedConv with an activation. Also: results bitwise equal on 1, 2 and 3 threads,
- * and every output written (Y starts as NaN). */
+ * and as FusedConv with an activation, clip and affine. Also: results bitwise equal on 1, 2
+ * and 3 threads, every output written (Y starts as NaN), and FusedConv's epilogue on every
+ * path bitwise equal to the chain of kernels it replaces. */
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
@@ -38,12 +39,18 @@ static const float g_alpha = 0.1f;
 static int g_clip = 0;
 static const float g_clip_min = -0.25f, g_clip_max = 0.75f;
 
+/* FusedConv's out_scale / out_shift in the current test (given when g_affine): not powers
+ * of two, so a product and sum contracted into one FMA would round differently. */
+static int g_affine = 0;
+static const float g_scale = 0.7f, g_shift = -0.3f;
+
 static double activate(double v) {
   if (!strcmp(g_act, "LeakyRelu")) v = v < 0 ? g_alpha * v : v;
   if (!strcmp(g_act, "Relu")) v = v < 0 ? 0 : v;
   if (!strcmp(g_act, "HardSwish")) v = v * fmin(fmax(v / 6 + 0.5, 0), 1);
   if (!strcmp(g_act, "Sigmoid")) v = 1 / (1 + exp(-v));
   if (g_clip) v = fmin(fmax(v, g_clip_min), g_clip_max);
+  if (g_affine) v = v * g_scale + g_shift;
   return v;
 }
 
@@ -89,7 +96,7 @@ static void run_conv(const ccase *c, const float *x, const float *w, const float
   rt_tensor ty = c->one_d ? mk(IVM_DT_F32, 3, D(c->N, c->M, OW), y)
                           : mk(IVM_DT_F32, 4, D(c->N, c->M, OH, OW), y);
   isa_attr a[16];
-  isa_builtin_op op = *g_act || g_clip ? ISA_OP_FusedConv : ISA_OP_Conv;
+  isa_builtin_op op = *g_act || g_clip || g_affine ? ISA_OP_FusedConv : ISA_OP_Conv;
   defaults(op, a);
   if (*g_act) {
     set_str(&a[ISA_A_FusedConv_activation], g_act);
@@ -101,6 +108,12 @@ static void run_conv(const ccase *c, const float *x, const float *w, const float
     a[ISA_A_FusedConv_clip_min].present = 1;
     a[ISA_A_FusedConv_clip_max].v.f = g_clip_max;
     a[ISA_A_FusedConv_clip_max].present = 1;
+  }
+  if (g_affine) {
+    a[ISA_A_FusedConv_out_scale].v.f = g_scale;
+    a[ISA_A_FusedConv_out_scale].present = 1;
+    a[ISA_A_FusedConv_out_shift].v.f = g_shift;
+    a[ISA_A_FusedConv_out_shift].present = 1;
   }
   int64_t strides[2] = {c->sh, c->sw}, dil[2] = {c->dh, c->dw};
   int64_t pads[4] = {c->pt, c->pl, c->pb, c->pr};
@@ -356,7 +369,8 @@ Test(conv_fast, winograd) {
 }
 
 /* Conv and FusedConv take Winograd on these shapes: with each activation (Relu,
- * LeakyRelu and HardSwish in registers, Sigmoid through its kernel) and the clip. */
+ * LeakyRelu and HardSwish in registers, Sigmoid through its kernel), the clip and the
+ * affine. */
 Test(conv_fast, winograd_dispatch) {
   if (rt_sgemm_use_kernel(RT_SGEMM_AUTO) != RT_SGEMM_AVX512)
     cr_skip_test("the Winograd kernel needs the AVX-512 matrix kernel");
@@ -366,15 +380,17 @@ Test(conv_fast, winograd_dispatch) {
                                 out_len(c->W, 3, 1, 1, c->pl, c->pr));
     cr_assert(rt_conv_winograd_ok(&p), "case %zu is not dispatched to Winograd", i);
   }
-  const char *acts[7] = {"", "LeakyRelu", "HardSwish", "Relu", "LeakyRelu", "Sigmoid", ""};
-  for (int k = 0; k < 7; k++) {
+  const char *acts[10] = {"", "LeakyRelu", "HardSwish", "Relu", "LeakyRelu", "Sigmoid", "",
+                          "HardSwish", "Sigmoid", ""};
+  for (int k = 0; k < 10; k++) {
     g_act = acts[k];
-    g_clip = k >= 4;
+    g_clip = k >= 4 && k < 7;
+    g_affine = k >= 6;
     for (size_t i = 0; i < sizeof winograd_dispatch / sizeof *winograd_dispatch; i++)
       check_with(&winograd_dispatch[i], run_conv, WINO_ULPS);
   }
   g_act = "";
-  g_clip = 0;
+  g_clip = g_affine = 0;
 }
 
 /* With the portable matrix kernel the dense cases take im2col (tiled when large). */
@@ -388,12 +404,15 @@ Test(conv_fast, portable_kernel) {
 
 /* FusedConv: the activation on every path (Relu, LeakyRelu and HardSwish in the direct
  * kernel's registers, others through their kernels), LeakyRelu's alpha reaching it; then
- * the clip, after an activation in registers, after a called one (Sigmoid) and alone. */
+ * the clip, after an activation in registers, after a called one (Sigmoid) and alone; then
+ * the affine, after the clip, after an activation in registers or a called one, and alone. */
 Test(conv_fast, fused_activation_on_every_path) {
-  const char *acts[6] = {"LeakyRelu", "HardSwish", "Relu", "LeakyRelu", "Sigmoid", ""};
-  for (int k = 0; k < 6; k++) {
+  const char *acts[9] = {"LeakyRelu", "HardSwish", "Relu", "LeakyRelu", "Sigmoid", "",
+                         "HardSwish", "Sigmoid", ""};
+  for (int k = 0; k < 9; k++) {
     g_act = acts[k];
-    g_clip = k >= 3;
+    g_clip = k >= 3 && k < 6;
+    g_affine = k >= 5;
     for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++) check(&depthwise[i]);
     for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) check(&direct[i]);
     for (size_t i = 0; i < sizeof im2col / sizeof *im2col; i++) check(&im2col[i]);
@@ -403,10 +422,11 @@ Test(conv_fast, fused_activation_on_every_path) {
     rt_sgemm_use_kernel(RT_SGEMM_AUTO);
   }
   g_act = "";
-  g_clip = 0;
+  g_clip = g_affine = 0;
 }
 
-/* Runs the one-input kernel of op (or Max / Min by the scalar k) on n floats in place. */
+/* Runs the one-input kernel of op (or Max / Min / Mul / Add by the scalar k) on n floats in
+ * place. */
 static void apply_op(isa_builtin_op op, float *x, int64_t n, float k) {
   isa_attr a[16];
   defaults(op, a);
@@ -415,39 +435,60 @@ static void apply_op(isa_builtin_op op, float *x, int64_t n, float k) {
   const rt_tensor *in[2] = {&tin, &tk};
   rt_tensor *out[1] = {&tin};
   rt_scratch scratch = {NULL, NULL, 0, NULL};
-  rt_call call = {op == ISA_OP_Max || op == ISA_OP_Min ? 2 : 1, 1, in, out, a, &scratch, NULL};
+  int binary = op == ISA_OP_Max || op == ISA_OP_Min || op == ISA_OP_Mul || op == ISA_OP_Add;
+  rt_call call = {binary ? 2 : 1, 1, in, out, a, &scratch, NULL};
   cr_assert_null(rt_builtin_kernel(op)(&call));
   rt_scratch_release(&scratch);
 }
 
-/* Relu, LeakyRelu and HardSwish applied in the direct and Winograd kernels' registers give
- * the bits of their own kernels applied to the plain Conv's output; so does the clip,
- * against the Max and Min kernels by its bounds (the chain the compiler folds into
- * clip_min/max). */
+/* FusedConv's epilogues for the bitwise checks: an activation (and its op), the clip, the
+ * affine. */
+typedef struct epilogue {
+  const char *act;
+  isa_builtin_op op; /* ISA_OP_COUNT: no activation */
+  int clip, affine;
+} epilogue;
+static const epilogue epilogues[] = {
+    {"Relu", ISA_OP_Relu, 0, 0},           {"LeakyRelu", ISA_OP_LeakyRelu, 0, 0},
+    {"HardSwish", ISA_OP_HardSwish, 0, 0}, {"LeakyRelu", ISA_OP_LeakyRelu, 1, 0},
+    {"HardSwish", ISA_OP_HardSwish, 0, 1}, {"", ISA_OP_COUNT, 0, 1},
+    {"LeakyRelu", ISA_OP_LeakyRelu, 1, 1}, {"Sigmoid", ISA_OP_Sigmoid, 0, 1},
+};
+
+/* Every epilogue on case c gives the bits of the chain the compiler folds into it: the plain
+ * Conv's output through the activation's own kernel, then the Max and Min kernels by the
+ * clip bounds, then the Mul and Add kernels by the scale and shift. Relu, LeakyRelu,
+ * HardSwish, the clip and the affine run in the direct and Winograd kernels' registers;
+ * elsewhere (depthwise, im2col, 1x1, a called activation) in rt_conv_activate. */
 static void activation_bits(const ccase *c, unsigned seed) {
-  const char *acts[4] = {"Relu", "LeakyRelu", "HardSwish", "LeakyRelu"};
-  isa_builtin_op ops[4] = {ISA_OP_Relu, ISA_OP_LeakyRelu, ISA_OP_HardSwish, ISA_OP_LeakyRelu};
-  for (int k = 0; k < 4; k++) {
+  for (size_t k = 0; k < sizeof epilogues / sizeof *epilogues; k++) {
+    const epilogue *e = &epilogues[k];
     cdata d = case_data(c, seed);
     int64_t ny = d.ny;
     float *plain = malloc((size_t)ny * sizeof(float)), *want = malloc((size_t)ny * sizeof(float));
     float *fused = malloc((size_t)ny * sizeof(float));
-    g_act = "";
     run_conv(c, d.x, d.w, d.b, plain, d.OH, d.OW, 1);
-    g_act = acts[k];
-    g_clip = k == 3;
+    g_act = e->act;
+    g_clip = e->clip;
+    g_affine = e->affine;
     run_conv(c, d.x, d.w, d.b, fused, d.OH, d.OW, 2);
     g_act = "";
-    g_clip = 0;
+    g_clip = g_affine = 0;
     memcpy(want, plain, (size_t)ny * sizeof(float));
-    apply_op(ops[k], want, ny, 0);
-    if (k == 3) {
+    if (e->op != ISA_OP_COUNT) apply_op(e->op, want, ny, 0);
+    if (e->clip) {
       apply_op(ISA_OP_Max, want, ny, g_clip_min);
       apply_op(ISA_OP_Min, want, ny, g_clip_max);
     }
+    if (e->affine) {
+      apply_op(ISA_OP_Mul, want, ny, g_scale);
+      apply_op(ISA_OP_Add, want, ny, g_shift);
+    }
     cr_assert(memcmp(fused, want, (size_t)ny * sizeof(float)) == 0,
-              "%s%s, C%lld M%lld %lldx%lld: bits differ", acts[k], k == 3 ? " + clip" : "",
-              (long long)c->C, (long long)c->M, (long long)c->H, (long long)c->W);
+              "%s%s%s, C%lld M%lld G%lld %lldx%lld k%lldx%lld: bits differ", e->act,
+              e->clip ? " + clip" : "", e->affine ? " + affine" : "", (long long)c->C,
+              (long long)c->M, (long long)c->G, (long long)c->H, (long long)c->W,
+              (long long)c->kh, (long long)c->kw);
     free(plain), free(want), free(fused);
     cdata_free(&d);
   }
@@ -458,4 +499,20 @@ Test(conv_fast, activation_in_registers_matches_its_kernel) {
     activation_bits(&direct[i], 777u + (unsigned)i);
   for (size_t i = 0; i < sizeof winograd_dispatch / sizeof *winograd_dispatch; i++)
     activation_bits(&winograd_dispatch[i], 888u + (unsigned)i);
+}
+
+/* The same chains where the epilogue runs in rt_conv_activate: depthwise, im2col (tiled
+ * and 1x1), few positions (dot products), and the direct cases under the portable matrix
+ * kernel (im2col). */
+Test(conv_fast, epilogue_elsewhere_matches_its_kernels) {
+  for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++)
+    activation_bits(&depthwise[i], 555u + (unsigned)i);
+  for (size_t i = 0; i < sizeof im2col / sizeof *im2col; i++)
+    activation_bits(&im2col[i], 666u + (unsigned)i);
+  for (size_t i = 0; i < sizeof few_positions / sizeof *few_positions; i++)
+    activation_bits(&few_positions[i], 444u + (unsigned)i);
+  rt_sgemm_use_kernel(RT_SGEMM_AVX2);
+  for (size_t i = 0; i < sizeof direct / sizeof *direct; i++)
+    activation_bits(&direct[i], 333u + (unsigned)i);
+  rt_sgemm_use_kernel(RT_SGEMM_AUTO);
 }

@@ -15,6 +15,7 @@
 
 #include "compiler/cc.h"
 #include "isa/infer_fused.h"
+#include "isa/module.h"
 #include "ivm/ivm.h"
 #include "vm/schedule.h"
 #include "vm/vm.h"
@@ -243,6 +244,61 @@ Test(fuse, max_or_min_by_a_constant_becomes_the_conv_clip) {
   cr_expect_eq(count_op(&c, "Conv"), 2, "y5's and y6's");
   compiled_free(&c);
   run_matches("fuse_conv_clip", 8);
+}
+
+Test(fuse, mul_add_or_sub_by_a_scalar_becomes_the_conv_affine) {
+  compiled c;
+  compile_ok("fuse_conv_out_affine", &c);
+  cr_expect_eq(c.e.def.n_instrs, 15, "got %u instructions", c.e.def.n_instrs);
+  cr_expect_eq(count_op(&c, "FusedConv"), 8, "every conv but y5's");
+  cr_expect_eq(count_op(&c, "Add"), 0);
+  cr_expect_eq(count_op(&c, "Mul"), 4,
+               "Mul after the shift, per-channel, activation also an output, rank raised");
+  cr_expect_eq(count_op(&c, "Sub"), 1, "Sub(c, y)");
+  cr_expect_eq(count_op(&c, "Conv"), 1, "y5's");
+  cr_expect_eq(count_op(&c, "Div"), 1);
+  static const struct {
+    const char *y;
+    int scale, shift;
+  } want[] = {{"y1", 1, 1}, {"y2", 1, 1}, {"y3", 0, 1}}; /* y3's scale: folded into W */
+  for (int k = 0; k < 3; k++) {
+    uint32_t i = writer_of(&c, want[k].y);
+    cr_expect_str_eq(op_name(&c, i), "FusedConv", "%s", want[k].y);
+    cr_expect_eq(attr(&c, i, "out_scale") != NULL, want[k].scale, "%s", want[k].y);
+    cr_expect_eq(attr(&c, i, "out_shift") != NULL, want[k].shift, "%s", want[k].y);
+  }
+  compiled_free(&c);
+  run_matches("fuse_conv_out_affine", 10);
+}
+
+/* A compiled module with out_scale / out_shift verifies, and the disassembler shows them
+ * (from the op table) in text that assembles back to the same bytes. */
+Test(fuse, conv_affine_survives_the_module_round_trip) {
+  void *bytes;
+  size_t size;
+  ivm_status st = ivm_compile_onnx_file(DATA "/fuse_conv_out_affine.onnx", &bytes, &size, NULL);
+  cr_assert_null(st, "%s", ivm_status_message(st));
+  uint8_t *b = aligned_alloc(64, (size + 63) / 64 * 64);
+  cr_assert_not_null(b);
+  memcpy(b, bytes, size);
+  isa_module m;
+  cr_assert_null(isa_module_open(b, size, "m.ivm", &m));
+  char *text;
+  size_t len;
+  cr_assert_null(isa_disassemble(&m, &text, &len));
+  const char *line = strstr(text, "activation=\"HardSwish\", out_scale=0x");
+  cr_assert_not_null(line, "%s", text);
+  cr_expect(strstr(line, "out_shift=") && strstr(line, "out_shift=") < strchr(line, '\n'), "%s",
+            text);
+  uint8_t *b2;
+  size_t n2;
+  st = isa_assemble(text, len, "m.ivs", &b2, &n2);
+  cr_assert_null(st, "%s", ivm_status_message(st));
+  cr_expect(n2 == size && memcmp(b2, b, size) == 0, "asm(dis(m)) differs");
+  free(b2);
+  free(text);
+  free(b);
+  ivm_free(bytes);
 }
 
 Test(fuse, conv_activation_becomes_fusedconv) {
@@ -645,6 +701,17 @@ Test(fuse, fusedconv_inference_rejects_what_its_kernel_cannot_run) {
               ivm_status_message(st));
     ivm_status_free(st);
   }
+  isa_attr a[16]; /* NaN and infinite affines just propagate, as through Mul and Add */
+  isa_attrs_init_defaults(isa_builtin_desc(ISA_OP_FusedConv), a);
+  a[ISA_A_FusedConv_out_scale].v.f = NAN;
+  a[ISA_A_FusedConv_out_scale].present = 1;
+  a[ISA_A_FusedConv_out_shift].v.f = -INFINITY;
+  a[ISA_A_FusedConv_out_shift].present = 1;
+  const void *data[3] = {0};
+  isa_infer_ctx ctx = {3, in, data, a, 1, &out};
+  st = isa_builtin_desc(ISA_OP_FusedConv)->infer(&ctx);
+  cr_expect_null(st, "%s", ivm_status_message(st));
+  ivm_status_free(st);
 }
 
 /* transW: W is (C * k, M) for group 1 with kernel_shape given, and nothing else. */
