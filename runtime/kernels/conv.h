@@ -48,13 +48,15 @@ void rt_conv_activate(const conv_plan *p, float *x, int64_t n);
  * activation runs there and the AVX-512 matrix kernel is in use: 1; else nothing done, 0. */
 int rt_conv_activate_fast(const conv_act *act, float *x, int64_t n);
 
-/* Zero-padded copy of one input plane x (ih x iw; 1-D: ih 1), its columns split by phase
- * modulo the horizontal stride sw: buf[q][r][c] = padded(r, c * sw + q) for r < ph,
- * c < pw, with pt rows and pl columns of padding before the input. The inputs of
- * consecutive output positions under one kernel tap are then contiguous whatever the
- * stride and dilation (conv_dw.c, conv_direct.c). */
+/* Zero-padded copy of one input plane x (ih x iw; 1-D: ih 1), its rows split by phase
+ * modulo the vertical stride sh and its columns modulo the horizontal stride sw:
+ * buf[qy][qx][r][c] = padded(r * sh + qy, c * sw + qx) for r < ph, c < pw, with pt rows
+ * and pl columns of padding before the input. The inputs of consecutive output positions
+ * under one kernel tap are then contiguous whatever the stride and dilation, and with
+ * sh > 1 so are those of consecutive output rows, a row pitch pw apart (conv_dw.c,
+ * conv_direct.c). */
 void rt_conv_fill_phases(const float *x, int64_t ih, int64_t iw, int64_t pt, int64_t pl,
-                         int64_t sw, int64_t ph, int64_t pw, float *buf);
+                         int64_t sh, int64_t sw, int64_t ph, int64_t pw, float *buf);
 
 /* Whether the direct depthwise kernel takes this f32 conv: every output channel reads
  * one input channel of several (Cg == 1, G == C > 1), 1-D or 2-D. */

@@ -5,17 +5,17 @@
  * than the multiply-adds (measured on ppocr_v4_det: 23 % im2col, 19 % memmove, 10 %
  * packing, 29 % in the tile). Here the input of one (image, group) is copied once into a
  * zero-padded buffer whose columns are split by phase modulo the horizontal stride
- * (phase q holds padded columns q, q + sw, ...), so the inputs of consecutive output
- * positions under one kernel tap are contiguous. The register tile then reads them in
+ * (phase q holds padded columns q, q + sw, ...) and its rows modulo the vertical one, so
+ * the inputs of consecutive output positions under one kernel tap are contiguous. The register tile then reads them in
  * place: m output channels x 16 or 32 positions, summing over input channels and taps
  * (each weight broadcast from W itself, [oc][c][tap], one row per output channel: no
  * packing, so small convs pay nothing per call for it), exactly like a matrix product
  * whose B operand is addressed through per-tap offsets.
  *
- * Positions run either along output rows (tiles of one row) or, when the vertical stride
- * is 1, over the padded rows flattened with the buffer's row pitch: narrow outputs then
- * fill whole vectors, and the few positions that fall in the padding columns are
- * computed and dropped.
+ * Positions run either along output rows (tiles of one row) or over the buffer's rows
+ * flattened with its row pitch (consecutive output rows are consecutive rows of a row
+ * phase): narrow outputs then fill whole vectors, and the few positions that fall in the
+ * padding columns are computed and dropped.
  *
  * With both strides 1 and the output no wider than the input (the common "same" and
  * "valid" convs) there is no buffer at all: positions are flattened with the input's own
@@ -54,7 +54,7 @@ typedef struct cd_job {
   float *Y;
   int64_t ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl;
   int64_t ph, pw;  /* rows and width (row pitch) of one phase of the padded buffer */
-  int64_t plane;   /* floats per input channel in the buffer: sw * ph * pw */
+  int64_t plane;   /* floats per input channel in the buffer: sh * sw * ph * pw */
   int64_t taps, toff[CD_MAX_TAPS]; /* tap t of position 0 reads buf + toff[t] */
   int flat;        /* positions flattened over rows of pitch pw (else per row) */
   int inplace;     /* flat over X itself (pw == iw), taps as masked loads: no buffer */
@@ -200,7 +200,7 @@ static void fill_task(void *vjob, int64_t c0, int64_t c1) {
   const conv_plan *p = j->p;
   for (int64_t c = c0; c < c1; c++)
     rt_conv_fill_phases(j->X + (j->n * p->C + j->g * p->Cg + c) * p->in_sz, j->ih, j->iw, j->pt,
-                        j->pl, j->sw, j->ph, j->pw, j->buf + c * j->plane);
+                        j->pl, j->sh, j->sw, j->ph, j->pw, j->buf + c * j->plane);
 }
 
 /* Lanes [lo, hi) of a 32-lane tile, 0 <= lo, hi <= 32 (none when hi <= lo). */
@@ -258,7 +258,7 @@ static void unit(const cd_job *j, int64_t u) {
   } else {
     oy = u / j->tiles_per_row;
     ox = u % j->tiles_per_row * j->tw;
-    f0 = oy * j->sh * j->pw + ox;
+    f0 = oy * j->pw + ox; /* the buffer's rows are split by phase: output row oy is row oy */
   }
   float out[CD_MR * 32];
   __mmask16 masks[2 * CD_MAX_TAPS];
@@ -351,16 +351,19 @@ ivm_status rt_conv_direct_f32(const rt_call *call, const conv_plan *p) {
   j->pl = w->pad_begin[last];
   j->taps = j->kh * j->kw;
   int64_t reach = (j->kw - 1) * j->dw / j->sw; /* phase columns a row's taps reach past ox */
-  j->ph = (j->oh - 1) * j->sh + (j->kh - 1) * j->dh + 1;
-  /* Per-row tiles waste the rounding of each row to whole vectors; flattened rows
-   * (stride 1 down) waste the `reach` padding columns of each row instead. */
+  j->ph = j->oh + (j->kh - 1) * j->dh / j->sh; /* rows per row phase */
+  /* Per-row tiles waste the rounding of each row to whole vectors; flattened rows waste
+   * the `reach` padding columns of each row instead. The buffer's rows are split by phase
+   * like its columns, so rows flatten whatever the vertical stride: a 14 x 14 output of
+   * a stride-2 conv takes 32-position tiles, not one 16-lane vector per row holding 14
+   * (twice the weight reads from L2, half the accumulators). */
   j->halves = j->ow <= 16 ? 1 : 2;
   j->tw = 16 * j->halves;
   j->tiles_per_row = (j->ow + j->tw - 1) / j->tw;
   double row_waste = (double)(j->tiles_per_row * j->tw) / (double)j->ow;
   double flat_waste = (double)(j->ow + reach) / (double)j->ow;
   j->inplace = cd_inplace_ok(p);
-  j->flat = j->inplace || (j->sh == 1 && flat_waste < row_waste);
+  j->flat = j->inplace || flat_waste < row_waste;
   if (j->flat) {
     j->halves = j->inplace && j->oh * j->iw <= 16 ? 1 : 2;
     j->tw = 16 * j->halves;
@@ -370,13 +373,13 @@ ivm_status rt_conv_direct_f32(const rt_call *call, const conv_plan *p) {
     j->pw = j->tiles_per_row * j->tw + reach;
     j->units = j->oh * j->tiles_per_row;
   }
-  j->plane = j->sw * j->ph * j->pw;
+  j->plane = j->sh * j->sw * j->ph * j->pw;
   for (int64_t ky = 0; ky < j->kh; ky++)
     for (int64_t kx = 0; kx < j->kw; kx++) {
-      int64_t o = kx * j->dw;
+      int64_t o = kx * j->dw, d = ky * j->dh;
       j->toff[ky * j->kw + kx] =
-          j->inplace ? (ky * j->dh - j->pt) * j->iw + o - j->pl
-                     : ((o % j->sw) * j->ph + ky * j->dh) * j->pw + o / j->sw;
+          j->inplace ? (d - j->pt) * j->iw + o - j->pl
+                     : (((d % j->sh) * j->sw + o % j->sw) * j->ph + d / j->sh) * j->pw + o / j->sw;
     }
   j->mblocks = (p->Mg + CD_MR - 1) / CD_MR;
   j->mr = (p->Mg + j->mblocks - 1) / j->mblocks;

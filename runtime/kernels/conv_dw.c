@@ -56,11 +56,12 @@ int rt_conv_depthwise_ok(const conv_plan *p) {
 #define DW_LOAD(v, p) memcpy(&(v), (p), sizeof(v))
 
 void rt_conv_fill_phases(const float *x, int64_t ih, int64_t iw, int64_t pt, int64_t pl,
-                         int64_t sw, int64_t ph, int64_t pw, float *buf) {
-  for (int64_t q = 0; q < sw; q++)
+                         int64_t sh, int64_t sw, int64_t ph, int64_t pw, float *buf) {
+  for (int64_t qr = 0; qr < sh * sw; qr++)
     for (int64_t r = 0; r < ph; r++) {
-      float *dst = buf + (q * ph + r) * pw;
-      int64_t iy = r - pt;
+      int64_t q = qr % sw; /* the column phase; qr / sw the row phase */
+      float *dst = buf + (qr * ph + r) * pw;
+      int64_t iy = r * sh + qr / sw - pt;
       if (iy < 0 || iy >= ih) {
         memset(dst, 0, (size_t)pw * sizeof(float));
         continue;
@@ -186,8 +187,8 @@ static void dw_task(void *vjob, int64_t r0, int64_t r1) {
     float *buf = (float *)(j->mem + (size_t)r * j->buf_bytes);
     for (int64_t t = r * j->items / j->ranges; t < (r + 1) * j->items / j->ranges; t++) {
       int64_t n = t / p->C, c = t % p->C;
-      rt_conv_fill_phases(j->X + (n * p->C + c) * p->in_sz, j->ih, j->iw, j->pt, j->pl, j->sw,
-                          j->ph, j->pw, buf);
+      rt_conv_fill_phases(j->X + (n * p->C + c) * p->in_sz, j->ih, j->iw, j->pt, j->pl, 1,
+                          j->sw, j->ph, j->pw, buf);
       for (int64_t m = 0; m < p->Mg; m++) {
         int64_t oc = c * p->Mg + m;
         dw_channel(j, buf, n, oc);
