@@ -239,10 +239,11 @@ static void maxpool_pairs_row(const float *row, int64_t OW, int first, float *y)
 }
 #undef MP_GT
 
-static void maxpool_pairs(const pool_plan *p, const float *X, float *Y) {
+/* The 2-D f32 MaxPool of planes [p0, p1) by column pairs. */
+static void maxpool_pairs(const pool_plan *p, const float *X, float *Y, int64_t p0, int64_t p1) {
   const isa_window *w = &p->w;
   int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1], dh = w->dilation[0];
-  for (int64_t pl = 0; pl < p->planes; pl++) {
+  for (int64_t pl = p0; pl < p1; pl++) {
     const float *x = X + pl * H * W;
     float *y = Y + pl * OH * OW;
     for (int64_t oh = 0; oh < OH; oh++) {
@@ -258,25 +259,14 @@ static void maxpool_pairs(const pool_plan *p, const float *X, float *Y) {
   }
 }
 
-static ivm_status maxpool2d_f32(const rt_call *call, const pool_plan *p, const float *X,
-                                float *Y) {
-  if (maxpool_pairs_ok(&p->w)) {
-    maxpool_pairs(p, X, Y);
-    return NULL;
-  }
+/* The 2-D f32 MaxPool of planes [p0, p1) by rows; col: the column taps (axis_taps) of
+ * each output column, acc and h: nrow floats each. */
+static void maxpool_rows(const pool_plan *p, const int64_t *col, int64_t nrow, const float *X,
+                         float *Y, int64_t p0, int64_t p1, float *acc, float *h) {
   const isa_window *w = &p->w;
   int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1], KW = w->kernel[1];
   int64_t dh = w->dilation[0], dw = w->dilation[1];
-  int64_t *col;
-  /* windows whose start c = sw lies in [0, W - KW]: by rows (dilation 1 only) */
-  int64_t nrow = dw == 1 && KW <= W ? W - KW + 1 : 0;
-  size_t tab = ((size_t)(3 * OW + 1) * sizeof *col + 63) & ~(size_t)63;
-  char *mem;
-  IVM_TRY(rt_scratch_get(call->scratch, tab + 2 * (size_t)nrow * sizeof(float), (void **)&mem));
-  col = (int64_t *)mem;
-  float *acc = (float *)(mem + tab), *h = acc + nrow;
-  for (int64_t ow = 0; ow < OW; ow++) axis_taps(w, 1, ow, &col[3 * ow], &col[3 * ow + 1], &col[3 * ow + 2]);
-  for (int64_t pl = 0; pl < p->planes; pl++) {
+  for (int64_t pl = p0; pl < p1; pl++) {
     const float *x = X + pl * H * W;
     float *y = Y + pl * OH * OW;
     for (int64_t oh = 0; oh < OH; oh++) {
@@ -308,6 +298,60 @@ static ivm_status maxpool2d_f32(const rt_call *call, const pool_plan *p, const f
       }
     }
   }
+}
+
+/* Planes split into `ranges` runs across the pool, each run with its own acc / h (2 * nrow
+ * floats at mem + r * stride); a plane's outputs are the same whichever run takes it. */
+typedef struct mp_job {
+  const pool_plan *p;
+  const int64_t *col; /* NULL: column pairs */
+  int64_t nrow, stride;
+  const float *X;
+  float *Y, *mem;
+  int64_t ranges;
+} mp_job;
+
+static void mp_task(void *vjob, int64_t r0, int64_t r1) {
+  const mp_job *j = vjob;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t p0 = r * j->p->planes / j->ranges, p1 = (r + 1) * j->p->planes / j->ranges;
+    if (!j->col) {
+      maxpool_pairs(j->p, j->X, j->Y, p0, p1);
+    } else {
+      float *acc = j->mem + r * j->stride;
+      maxpool_rows(j->p, j->col, j->nrow, j->X, j->Y, p0, p1, acc, acc + j->nrow);
+    }
+  }
+}
+
+static ivm_status maxpool2d_f32(const rt_call *call, const pool_plan *p, const float *X,
+                                float *Y) {
+  const isa_window *w = &p->w;
+  int64_t W = w->in[1], OW = w->out[1], KW = w->kernel[1], dw = w->dilation[1];
+  rt_pool *pool = ew_pool(call);
+  /* Runs of planes across the pool when there is enough to split (about EW_GRAIN input
+   * floats a run at least): a CNN's first pool reads 3 MB. */
+  int64_t in_floats = p->planes * w->in[0] * W;
+  int64_t ranges = in_floats / EW_GRAIN, threads = rt_pool_threads(pool);
+  if (ranges > threads) ranges = threads;
+  if (ranges > p->planes) ranges = p->planes;
+  if (ranges < 1) ranges = 1;
+  mp_job job = {p, NULL, 0, 0, X, Y, NULL, ranges};
+  if (!maxpool_pairs_ok(w)) {
+    /* windows whose start c = sw lies in [0, W - KW]: by rows (dilation 1 only) */
+    job.nrow = dw == 1 && KW <= W ? W - KW + 1 : 0;
+    job.stride = (int64_t)(ew_align64(2 * (size_t)job.nrow * sizeof(float)) / sizeof(float));
+    size_t tab = ew_align64((size_t)(3 * OW + 1) * sizeof(int64_t));
+    char *mem;
+    IVM_TRY(rt_scratch_get(call->scratch, tab + (size_t)(ranges * job.stride) * sizeof(float),
+                           (void **)&mem));
+    int64_t *col = (int64_t *)mem;
+    for (int64_t ow = 0; ow < OW; ow++)
+      axis_taps(w, 1, ow, &col[3 * ow], &col[3 * ow + 1], &col[3 * ow + 2]);
+    job.col = col;
+    job.mem = (float *)(mem + tab);
+  }
+  rt_pool_for(ranges > 1 ? pool : NULL, ranges, 1, mp_task, &job);
   return NULL;
 }
 

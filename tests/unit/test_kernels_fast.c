@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernel_test_util.h"
+#include "runtime/pool.h"
 
 typedef struct rn_case {
   const char *name;
@@ -396,4 +397,54 @@ Test(fast_pool, maxpool_2d_matches_the_generic_path) {
     free(gen[0].data);
     free(gen[1].data);
   }
+}
+
+/* Large enough (3 MB, a CNN's first pool) for the planes to be split across threads: the
+ * same bits as the generic path on 1, 2 and 3 threads, by rows (3x3/2) and by column
+ * pairs (2x2/2). */
+Test(fast_pool, maxpool_2d_split_across_threads_keeps_the_bits) {
+  enum { C = 24, H = 64, W = 64 };
+  float *x = malloc(sizeof(float) * C * H * W);
+  cr_assert(x);
+  uint32_t seed = 777;
+  for (int i = 0; i < C * H * W; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    uint32_t r = seed >> 8;
+    x[i] = r % 17 == 0 ? NAN : r % 13 == 0 ? -0.0f : (float)(r % 100) * 0.25f - 12.0f;
+  }
+  struct {
+    int64_t k, s, pad;
+  } cases[] = {{3, 2, 1}, {2, 2, 0}};
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    isa_attr at[16];
+    defaults(ISA_OP_MaxPool, at);
+    int64_t ks[2] = {cases[k].k, cases[k].k}, st[2] = {cases[k].s, cases[k].s};
+    int64_t pads[4] = {cases[k].pad, cases[k].pad, cases[k].pad, cases[k].pad};
+    set_ints(&at[ISA_A_MaxPool_kernel_shape], ks, 2);
+    set_ints(&at[ISA_A_MaxPool_strides], st, 2);
+    set_ints(&at[ISA_A_MaxPool_pads], pads, 4);
+    rt_tensor tx = mk(IVM_DT_F32, 4, D(1, C, H, W), x), gen[2];
+    const rt_tensor *in[] = {&tx};
+    ok(run(ISA_OP_MaxPool, 1, in, at, 2, gen));
+    for (int threads = 1; threads <= 3; threads++) {
+      float *y = malloc(rt_nbytes(&gen[0]));
+      cr_assert(y);
+      memset(y, 0x5a, rt_nbytes(&gen[0])); /* a plane left out cannot pass */
+      rt_tensor ty = mk(IVM_DT_F32, 4, gen[0].dims, y);
+      rt_pool *pool = NULL;
+      if (threads > 1) cr_assert_null(rt_pool_create(threads, &pool));
+      rt_scratch scratch = {NULL, NULL, 0, pool};
+      rt_tensor *out[1] = {&ty};
+      rt_call call = {1, 1, in, out, at, &scratch, NULL};
+      ok(rt_builtin_kernel(ISA_OP_MaxPool)(&call));
+      cr_assert(memcmp(y, gen[0].data, rt_nbytes(&ty)) == 0, "case %zu, %d threads: bits differ",
+                k, threads);
+      rt_scratch_release(&scratch);
+      rt_pool_destroy(pool);
+      free(y);
+    }
+    free(gen[0].data);
+    free(gen[1].data);
+  }
+  free(x);
 }
