@@ -323,7 +323,7 @@ Test(fuse, pointwise_conv_weights_are_stored_transposed) {
   compiled c;
   compile_ok("fuse_conv_layout", &c);
   for (int k = 1; k <= 8; k++) {
-    char y[8];
+    char y[16];
     snprintf(y, sizeof y, "y%d", k);
     uint32_t i = writer_of(&c, y);
     const isa_def_attr *tw = attr(&c, i, "transW");
