@@ -108,6 +108,9 @@ ivm_status cc_node_set_float(cc_graph *g, uint32_t node, const char *name, float
 /* Re-decodes node->slots from node->attrs (defaults for the rest). */
 void cc_node_decode(cc_node *n);
 ivm_status cc_add_symbol(cc_graph *g, const char *name, uint32_t *out_index);
+/* How often value v is read: as an input of a live node (once per operand slot) or as a
+ * graph output. */
+uint32_t cc_value_uses(const cc_graph *g, int32_t v);
 /* Replaces every use of value `from` by `to` (node inputs; not graph outputs). */
 void cc_replace_uses(cc_graph *g, int32_t from, int32_t to);
 /* "node 'n1' (Conv)" style context string into buf. */

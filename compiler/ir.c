@@ -104,6 +104,17 @@ ivm_status cc_add_const(cc_graph *g, const char *name, int dtype, int rank, cons
   return NULL;
 }
 
+uint32_t cc_value_uses(const cc_graph *g, int32_t v) {
+  uint32_t uses = 0;
+  for (uint32_t i = 0; i < g->n_nodes; i++) {
+    const cc_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    for (uint32_t k = 0; k < n->n_in; k++) uses += n->in[k] == v;
+  }
+  for (uint32_t i = 0; i < g->n_outputs; i++) uses += g->outputs[i] == v;
+  return uses;
+}
+
 ivm_status cc_add_const_i64(cc_graph *g, const char *hint, const int64_t *vals, uint32_t n,
                             int rank, int32_t *out_id) {
   int64_t *d = malloc(n ? n * sizeof *d : 1);

@@ -31,17 +31,6 @@ static const float *const_f32(const cc_graph *g, int32_t v, int64_t count) {
 
 static int same_type(const isa_type *a, const isa_type *b);
 
-static uint32_t count_uses(const cc_graph *g, int32_t v) {
-  uint32_t uses = 0;
-  for (uint32_t i = 0; i < g->n_nodes; i++) {
-    const cc_node *n = &g->nodes[i];
-    if (n->dead) continue;
-    for (uint32_t k = 0; k < n->n_in; k++) uses += n->in[k] == v;
-  }
-  for (uint32_t i = 0; i < g->n_outputs; i++) uses += g->outputs[i] == v;
-  return uses;
-}
-
 static ivm_status fold_conv_bn(cc_graph *g, uint32_t bn_id, int *folded) {
   cc_node *bn = &g->nodes[bn_id];
   *folded = 0;
@@ -62,7 +51,7 @@ static ivm_status fold_conv_bn(cc_graph *g, uint32_t bn_id, int *folded) {
   const float *mean = const_f32(g, bn->in[3], oc), *var = const_f32(g, bn->in[4], oc);
   if (!w || !scale || !bias || !mean || !var || (conv->n_in > 2 && conv->in[2] >= 0 && !b))
     return NULL;
-  if (count_uses(g, x) != 1) return NULL; /* the un-normalised conv output is read elsewhere */
+  if (cc_value_uses(g, x) != 1) return NULL; /* the un-normalised conv output is read elsewhere */
   double eps = bn->slots[ISA_A_BatchNormalization_epsilon].v.f;
   float *w2 = malloc((size_t)(oc * per) * sizeof *w2), *b2 = malloc((size_t)oc * sizeof *b2);
   if (!w2 || !b2) {
@@ -148,7 +137,7 @@ static ivm_status fold_conv_affine(cc_graph *g, uint32_t id, int *folded) {
     const float *b = has_b ? const_f32(g, conv->in[2], oc) : NULL;
     int64_t ks;
     if (!w || (has_b && !b) || !channel_const(g, k, wv->type.rank, oc, &kv, &ks)) continue;
-    if (count_uses(g, x) != 1) continue;
+    if (cc_value_uses(g, x) != 1) continue;
     int mul = n->op == ISA_OP_Mul;
     float *w2 = mul ? malloc((size_t)(oc * per) * sizeof *w2) : NULL;
     float *b2 = malloc((size_t)oc * sizeof *b2);
@@ -214,7 +203,7 @@ static ivm_status fold_affine_into_conv(cc_graph *g, uint32_t conv_id, int *fold
   uint32_t aff_id = (uint32_t)xv->producer;
   const cc_node *aff = &g->nodes[aff_id];
   if (aff->dead || (aff->op != ISA_OP_Mul && aff->op != ISA_OP_Add) || aff->n_in != 2 ||
-      aff->out[0] != x || count_uses(g, x) != 1)
+      aff->out[0] != x || cc_value_uses(g, x) != 1)
     return NULL;
   const cc_value *wv = &g->values[conv->in[1]];
   int rank = wv->type.rank;

@@ -12,6 +12,35 @@
 #include "compiler/pass_fuse.h"
 #include "isa/infer_fused.h"
 
+/* Whether every operand of conv is f32 (FusedConv's only type). */
+static int conv_all_f32(const cc_graph *g, const cc_node *conv) {
+  for (uint32_t k = 0; k < conv->n_in; k++)
+    if (conv->in[k] >= 0 && g->values[conv->in[k]].type.dtype != IVM_DT_F32) return 0;
+  return 1;
+}
+
+/* Node i becomes a FusedConv with conv's inputs and attributes as given; the caller adds
+ * its own attributes, then commits (saved: node i as it was). */
+static ivm_status rewrite_as_conv(fuse_ctx *f, uint32_t i, const cc_node *conv, cc_node *saved) {
+  int32_t in[3] = {conv->in[0], conv->in[1], conv->n_in > 2 ? conv->in[2] : -1};
+  uint32_t n_in = conv->n_in > 2 && conv->in[2] >= 0 ? 3 : 2;
+  IVM_TRY(fuse_rewrite(f, i, ISA_OP_FusedConv, in, n_in, saved));
+  for (uint32_t k = 0; k < conv->n_attrs; k++) {
+    const isa_def_attr *a = &conv->attrs[k];
+    IVM_TRY(cc_node_set_attr(f->g, i, a->name, a->type, a->v.i, a->v.f, a->v.s, a->v.ints, a->count));
+  }
+  return NULL;
+}
+
+/* The FusedConv or Conv whose output y only node i reads (*from: which), or -1. */
+static int32_t conv_producer(fuse_ctx *f, int32_t y, uint32_t i, isa_builtin_op *from) {
+  *from = ISA_OP_FusedConv;
+  int32_t c = fuse_single_producer(f, y, ISA_OP_FusedConv, i);
+  if (c >= 0) return c;
+  *from = ISA_OP_Conv;
+  return fuse_single_producer(f, y, ISA_OP_Conv, i);
+}
+
 /* Node i is an activation op. */
 static ivm_status try_conv_act(fuse_ctx *f, uint32_t i, int *done) {
   *done = 0;
@@ -21,17 +50,10 @@ static ivm_status try_conv_act(fuse_ctx *f, uint32_t i, int *done) {
   int32_t c = fuse_single_producer(f, an->in[0], ISA_OP_Conv, i);
   if (c < 0) return NULL;
   const cc_node conv = g->nodes[c], act = *an; /* fuse_rewrite changes node i */
-  if (g->values[an->in[0]].type.dtype != IVM_DT_F32 || conv.n_in < 2) return NULL;
-  for (uint32_t k = 0; k < conv.n_in; k++)
-    if (conv.in[k] >= 0 && g->values[conv.in[k]].type.dtype != IVM_DT_F32) return NULL;
-  int32_t in[3] = {conv.in[0], conv.in[1], conv.n_in > 2 ? conv.in[2] : -1};
-  uint32_t n_in = conv.n_in > 2 && conv.in[2] >= 0 ? 3 : 2;
+  if (g->values[an->in[0]].type.dtype != IVM_DT_F32 || conv.n_in < 2 || !conv_all_f32(g, &conv))
+    return NULL;
   cc_node saved;
-  IVM_TRY(fuse_rewrite(f, i, ISA_OP_FusedConv, in, n_in, &saved));
-  for (uint32_t k = 0; k < conv.n_attrs; k++) { /* Conv's attributes as given */
-    const isa_def_attr *a = &conv.attrs[k];
-    IVM_TRY(cc_node_set_attr(g, i, a->name, a->type, a->v.i, a->v.f, a->v.s, a->v.ints, a->count));
-  }
+  IVM_TRY(rewrite_as_conv(f, i, &conv, &saved));
   IVM_TRY(cc_node_set_attr(g, i, "activation", ISA_ATTR_STRING, 0, 0, act.desc->name, NULL, 1));
   IVM_TRY(fuse_copy_activation_attrs(g, i, &act));
   uint32_t dead[1] = {(uint32_t)c};
@@ -65,12 +87,8 @@ static ivm_status try_conv_clip(fuse_ctx *f, uint32_t i, int *done) {
     int ok;
     float bound = fuse_const_scalar_f32(g, k, g->values[y].type.rank, &ok);
     if (!ok || bound != bound) continue; /* NaN would win every comparison */
-    int32_t c = fuse_single_producer(f, y, ISA_OP_FusedConv, i);
-    isa_builtin_op from = ISA_OP_FusedConv;
-    if (c < 0) {
-      c = fuse_single_producer(f, y, ISA_OP_Conv, i);
-      from = ISA_OP_Conv;
-    }
+    isa_builtin_op from;
+    int32_t c = conv_producer(f, y, i, &from);
     if (c < 0) continue;
     const cc_node conv = g->nodes[c]; /* fuse_rewrite changes node i */
     if (conv.n_in < 2) continue;
@@ -81,17 +99,9 @@ static ivm_status try_conv_clip(fuse_ctx *f, uint32_t i, int *done) {
                                      conv.slots[ISA_A_FusedConv_out_shift].present ||
                                      (is_max && conv.slots[ISA_A_FusedConv_clip_min].present)))
       continue;
-    if (from == ISA_OP_Conv)
-      for (uint32_t q = 0; q < conv.n_in; q++)
-        if (conv.in[q] >= 0 && g->values[conv.in[q]].type.dtype != IVM_DT_F32) return NULL;
-    int32_t in[3] = {conv.in[0], conv.in[1], conv.n_in > 2 ? conv.in[2] : -1};
-    uint32_t n_in = conv.n_in > 2 && conv.in[2] >= 0 ? 3 : 2;
+    if (from == ISA_OP_Conv && !conv_all_f32(g, &conv)) return NULL;
     cc_node saved;
-    IVM_TRY(fuse_rewrite(f, i, ISA_OP_FusedConv, in, n_in, &saved));
-    for (uint32_t q = 0; q < conv.n_attrs; q++) { /* the conv's attributes as given */
-      const isa_def_attr *a = &conv.attrs[q];
-      IVM_TRY(cc_node_set_attr(g, i, a->name, a->type, a->v.i, a->v.f, a->v.s, a->v.ints, a->count));
-    }
+    IVM_TRY(rewrite_as_conv(f, i, &conv, &saved));
     IVM_TRY(cc_node_set_float(g, i, is_max ? "clip_min" : "clip_max", bound));
     uint32_t dead[1] = {(uint32_t)c};
     return fuse_commit(f, i, &saved, dead, 1, done);
@@ -126,12 +136,8 @@ static ivm_status try_conv_affine(fuse_ctx *f, uint32_t i, int *done) {
     int ok;
     float v = fuse_const_scalar_f32(g, k, g->values[y].type.rank, &ok);
     if (!ok || (op == ISA_OP_Sub && v != v)) continue; /* + -NaN: the other sign bit */
-    int32_t c = fuse_single_producer(f, y, ISA_OP_FusedConv, i);
-    isa_builtin_op from = ISA_OP_FusedConv;
-    if (c < 0) {
-      c = fuse_single_producer(f, y, ISA_OP_Conv, i);
-      from = ISA_OP_Conv;
-    }
+    isa_builtin_op from;
+    int32_t c = conv_producer(f, y, i, &from);
     if (c < 0) continue;
     const cc_node conv = g->nodes[c]; /* fuse_rewrite changes node i */
     if (conv.n_in < 2) continue;
@@ -140,17 +146,9 @@ static ivm_status try_conv_affine(fuse_ctx *f, uint32_t i, int *done) {
         (conv.slots[ISA_A_FusedConv_out_shift].present ||
          (op == ISA_OP_Mul && conv.slots[ISA_A_FusedConv_out_scale].present)))
       continue;
-    if (from == ISA_OP_Conv)
-      for (uint32_t q = 0; q < conv.n_in; q++)
-        if (conv.in[q] >= 0 && g->values[conv.in[q]].type.dtype != IVM_DT_F32) return NULL;
-    int32_t in[3] = {conv.in[0], conv.in[1], conv.n_in > 2 ? conv.in[2] : -1};
-    uint32_t n_in = conv.n_in > 2 && conv.in[2] >= 0 ? 3 : 2;
+    if (from == ISA_OP_Conv && !conv_all_f32(g, &conv)) return NULL;
     cc_node saved;
-    IVM_TRY(fuse_rewrite(f, i, ISA_OP_FusedConv, in, n_in, &saved));
-    for (uint32_t q = 0; q < conv.n_attrs; q++) { /* the conv's attributes as given */
-      const isa_def_attr *a = &conv.attrs[q];
-      IVM_TRY(cc_node_set_attr(g, i, a->name, a->type, a->v.i, a->v.f, a->v.s, a->v.ints, a->count));
-    }
+    IVM_TRY(rewrite_as_conv(f, i, &conv, &saved));
     if (op == ISA_OP_Mul) IVM_TRY(cc_node_set_float(g, i, "out_scale", v));
     else IVM_TRY(cc_node_set_float(g, i, "out_shift", op == ISA_OP_Sub ? -v : v));
     uint32_t dead[1] = {(uint32_t)c};

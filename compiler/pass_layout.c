@@ -24,16 +24,6 @@
 
 #define LAYOUT_MIN_POSITIONS 17 /* > CONV_DOT_POSITIONS (runtime/kernels/conv.c) */
 
-static int readers(const cc_graph *g, int32_t v) {
-  int n = 0;
-  for (uint32_t i = 0; i < g->n_nodes; i++) {
-    const cc_node *nd = &g->nodes[i];
-    if (nd->dead) continue;
-    for (uint32_t k = 0; k < nd->n_in; k++) n += nd->in[k] == v;
-  }
-  return n;
-}
-
 /* Node i is a Conv or FusedConv. */
 static ivm_status transpose_pointwise(cc_graph *g, uint32_t i) {
   const cc_node *n = &g->nodes[i];
@@ -57,7 +47,7 @@ static ivm_status transpose_pointwise(cc_graph *g, uint32_t i) {
     if (strides->count > (uint32_t)d && strides->v.ints[d] != 1) return NULL;
     positions *= y->type.dims[2 + d];
   }
-  if (positions < LAYOUT_MIN_POSITIONS || readers(g, n->in[1]) != 1) return NULL;
+  if (positions < LAYOUT_MIN_POSITIONS || cc_value_uses(g, n->in[1]) != 1) return NULL;
   int64_t M = w->type.dims[0], C = w->type.dims[1];
   size_t bytes = (size_t)(M * C) * sizeof(float);
   float *t = malloc(bytes ? bytes : 1);
