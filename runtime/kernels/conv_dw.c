@@ -38,6 +38,9 @@ typedef struct dw_job {
   dw_block_fn block[5]; /* [vectors]: NULL where there is none of that width */
   int64_t owr;      /* ow rounded up to whole vectors of vw */
   int64_t ph, pw;   /* rows and width of one phase of the padded buffer */
+  int flat;         /* narrow rows: positions flattened over rows, fw at a time (dw_flat) */
+  dw_block_fn flat_block; /* 8 vectors */
+  int64_t fw, rsh;  /* flat: positions per block; rows split by phase: sh, else 1 */
   size_t buf_bytes; /* one range's buffer, a multiple of 64 */
   int64_t taps, off[DW_MAX_TAPS]; /* tap t of output (0, 0) reads the buffer at off[t] */
   char *mem;
@@ -112,6 +115,7 @@ void rt_conv_fill_phases(const float *x, int64_t ih, int64_t iw, int64_t pt, int
     }                                                                                      \
     memcpy(out, acc, sizeof acc);                                                          \
   }
+DW_BLOCK(dw_block8, dw_vec, DW_V, DW_FMA_ATTR, 8)
 DW_BLOCK(dw_block4, dw_vec, DW_V, DW_FMA_ATTR, 4)
 DW_BLOCK(dw_block1, dw_vec, DW_V, DW_FMA_ATTR, 1)
 /* Where the CPU has AVX-512 (as the sgemm kernel in use says): vectors of 16 floats, half
@@ -121,49 +125,19 @@ DW_BLOCK(dw_block1, dw_vec, DW_V, DW_FMA_ATTR, 1)
 typedef float dw_zvec __attribute__((vector_size(16 * sizeof(float))));
 #define DW_Z_ATTR                                                                          \
   __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma"), optimize("fp-contract=fast")))
+DW_BLOCK(dw_zblock8, dw_zvec, 16, DW_Z_ATTR, 8)
 DW_BLOCK(dw_zblock4, dw_zvec, 16, DW_Z_ATTR, 4)
 DW_BLOCK(dw_zblock3, dw_zvec, 16, DW_Z_ATTR, 3)
 DW_BLOCK(dw_zblock2, dw_zvec, 16, DW_Z_ATTR, 2)
 DW_BLOCK(dw_zblock1, dw_zvec, 16, DW_Z_ATTR, 1)
 #endif
 
-/* One vector of four consecutive output rows (rows lie `rs` floats apart in the buffer):
- * narrow outputs share each weight broadcast across rows instead of columns. */
-DW_FMA_ATTR static inline void dw_rows4(int64_t taps, const int64_t *off, const float *src,
-                                        int64_t rs, const float *w, float bias,
-                                        float out[4][DW_V]) {
-  dw_vec acc[4];
-  for (int v = 0; v < 4; v++) acc[v] = (dw_vec){0} + bias;
-  for (int64_t t = 0; t < taps; t++) {
-    const float *s = src + off[t];
-    dw_vec wv = (dw_vec){0} + w[t];
-    for (int v = 0; v < 4; v++) {
-      dw_vec x;
-      DW_LOAD(x, s + v * rs);
-      acc[v] += wv * x;
-    }
-  }
-  memcpy(out, acc, sizeof acc);
-}
-
 static void dw_channel(const dw_job *j, const float *buf, int64_t n, int64_t oc) {
   const float *w = j->W + oc * j->kh * j->kw;
   float bias = j->B ? j->B[oc] : 0.0f;
   float *y = j->Y + (n * j->p->M + oc) * j->oh * j->ow;
   const int64_t *off = j->off, taps = j->taps;
-  int64_t oy = 0;
-  if (j->owr < 4 * DW_V) /* narrow rows: blocks of four rows by one 8-float vector */
-    for (; oy + 4 <= j->oh; oy += 4) {
-      const float *row = buf + oy * j->sh * j->pw;
-      for (int64_t ox = 0; ox < j->ow; ox += DW_V) { /* owr may be a multiple of 16 */
-        float tmp[4][DW_V];
-        int64_t valid = j->ow - ox < DW_V ? j->ow - ox : DW_V;
-        dw_rows4(taps, off, row + ox, j->sh * j->pw, w, bias, tmp);
-        for (int r = 0; r < 4; r++)
-          memcpy(y + (oy + r) * j->ow + ox, tmp[r], (size_t)valid * sizeof(float));
-      }
-    }
-  for (; oy < j->oh; oy++) {
+  for (int64_t oy = 0; oy < j->oh; oy++) {
     float *yr = y + oy * j->ow;
     const float *row = buf + oy * j->sh * j->pw;
     for (int64_t ox = 0; ox < j->owr;) {
@@ -180,18 +154,44 @@ static void dw_channel(const dw_job *j, const float *buf, int64_t n, int64_t oc)
   }
 }
 
+/* Narrow rows (a 20 x 20 plane took two 16-lane vectors per row, 20 lanes of 32 used, two
+ * FMA chains in flight): positions are flattened over the buffer's rows (pitch pw; its
+ * rows are split by phase too, so consecutive output rows are consecutive buffer rows
+ * whatever the stride) and taken 8 vectors at a time; the few positions in the padding
+ * columns are computed and dropped. Each output is the same sum in the same order. */
+static void dw_flat(const dw_job *j, const float *buf, int64_t n, int64_t oc) {
+  const float *w = j->W + oc * j->kh * j->kw;
+  float bias = j->B ? j->B[oc] : 0.0f;
+  float *y = j->Y + (n * j->p->M + oc) * j->oh * j->ow;
+  for (int64_t f0 = 0; f0 < j->oh * j->pw; f0 += j->fw) {
+    float tmp[8 * 16];
+    j->flat_block(j->taps, j->off, buf + f0, w, bias, tmp);
+    for (int64_t k = 0, r = f0 / j->pw, c = f0 % j->pw; k < j->fw && r < j->oh; r++, c = 0) {
+      int64_t span = j->pw - c < j->fw - k ? j->pw - c : j->fw - k;
+      int64_t seg = j->ow - c < span ? j->ow - c : span;
+      if (seg > 0) memcpy(y + r * j->ow + c, tmp + k, (size_t)seg * sizeof(float));
+      k += span;
+    }
+  }
+}
+
 static void dw_task(void *vjob, int64_t r0, int64_t r1) {
   const dw_job *j = vjob;
   const conv_plan *p = j->p;
   for (int64_t r = r0; r < r1; r++) {
     float *buf = (float *)(j->mem + (size_t)r * j->buf_bytes);
+    size_t filled = (size_t)(j->rsh * j->sw * j->ph * j->pw);
+    memset(buf + filled, 0, j->buf_bytes - filled * sizeof(float)); /* dw_flat's junk reads */
     for (int64_t t = r * j->items / j->ranges; t < (r + 1) * j->items / j->ranges; t++) {
       int64_t n = t / p->C, c = t % p->C;
-      rt_conv_fill_phases(j->X + (n * p->C + c) * p->in_sz, j->ih, j->iw, j->pt, j->pl, 1,
+      rt_conv_fill_phases(j->X + (n * p->C + c) * p->in_sz, j->ih, j->iw, j->pt, j->pl, j->rsh,
                           j->sw, j->ph, j->pw, buf);
       for (int64_t m = 0; m < p->Mg; m++) {
         int64_t oc = c * p->Mg + m;
-        dw_channel(j, buf, n, oc);
+        if (j->flat)
+          dw_flat(j, buf, n, oc);
+        else
+          dw_channel(j, buf, n, oc);
         rt_conv_activate(p, j->Y + (n * p->M + oc) * j->oh * j->ow, j->oh * j->ow);
       }
     }
@@ -221,6 +221,7 @@ ivm_status rt_conv_depthwise_f32(const rt_call *call, const conv_plan *p) {
   j.vw = DW_V;
   j.block[4] = dw_block4;
   j.block[1] = dw_block1;
+  j.flat_block = dw_block8;
 #ifdef DW_HAS_Z
   if (rt_sgemm_current_kernel() == RT_SGEMM_AVX512) {
     j.vw = 16;
@@ -228,19 +229,27 @@ ivm_status rt_conv_depthwise_f32(const rt_call *call, const conv_plan *p) {
     j.block[3] = dw_zblock3;
     j.block[2] = dw_zblock2;
     j.block[1] = dw_zblock1;
+    j.flat_block = dw_zblock8;
   }
 #endif
   j.owr = (j.ow + j.vw - 1) / j.vw * j.vw;
-  j.ph = (j.oh - 1) * j.sh + (j.kh - 1) * j.dh + 1;
-  j.pw = j.owr + (j.kw - 1) * j.dw / j.sw;
-  j.buf_bytes = rt_align64((size_t)(j.sw * j.ph * j.pw) * sizeof(float));
-  /* tap (ky, kx) of output (oy, ox) reads phase (kx dw) % sw, row oy sh + ky dh, column
-   * ox + (kx dw) / sw */
+  j.flat = j.ow < 4 * j.vw;
+  j.fw = 8 * j.vw;
+  j.rsh = j.flat ? j.sh : 1;
+  int64_t reach = (j.kw - 1) * j.dw / j.sw; /* phase columns a row's taps reach past ox */
+  j.ph = j.flat ? j.oh + (j.kh - 1) * j.dh / j.sh : (j.oh - 1) * j.sh + (j.kh - 1) * j.dh + 1;
+  j.pw = (j.flat ? j.ow : j.owr) + reach;
+  /* flat: the last block reads up to fw + pw floats past the phases (dropped outputs) */
+  size_t slack = j.flat ? (size_t)(j.fw + j.pw) : 0;
+  j.buf_bytes = rt_align64((size_t)(j.rsh * j.sw * j.ph * j.pw + slack) * sizeof(float));
+  /* tap (ky, kx) of output (oy, ox) reads row phase (ky dh) % rsh and column phase
+   * (kx dw) % sw, at row oy sh / rsh + (ky dh) / rsh and column ox + (kx dw) / sw */
   j.taps = j.kh * j.kw;
   for (int64_t ky = 0; ky < j.kh; ky++)
     for (int64_t kx = 0; kx < j.kw; kx++) {
-      int64_t o = kx * j.dw;
-      j.off[ky * j.kw + kx] = ((o % j.sw) * j.ph + ky * j.dh) * j.pw + o / j.sw;
+      int64_t o = kx * j.dw, d = ky * j.dh;
+      j.off[ky * j.kw + kx] =
+          (((d % j.rsh) * j.sw + o % j.sw) * j.ph + d / j.rsh) * j.pw + o / j.sw;
     }
   j.items = p->N * p->C;
   rt_pool *pool = rt_call_pool(call);

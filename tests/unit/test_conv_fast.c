@@ -220,6 +220,11 @@ static const ccase depthwise[] = {
     {1, 4, 4, 4, 1, 77, 1, 5, 1, 1, 1, 2, 0, 4, 0, 4, 1},       /* 1-D, dilation 2 */
     {1, 8, 8, 8, 7, 7, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, 0},        /* kernel as big as input */
     {1, 3, 3, 3, 12, 12, 3, 3, 2, 1, 1, 1, 1, 0, 1, 0, 0},      /* stride only vertical */
+    /* rows narrower than 4 vectors: positions flattened over rows (row phases) */
+    {1, 8, 8, 8, 20, 20, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 0},      /* ppocr_v4_det's 20 x 20 */
+    {1, 5, 5, 5, 40, 40, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 0},      /* 5x5/2 */
+    {1, 4, 4, 4, 23, 19, 3, 3, 3, 2, 2, 1, 2, 1, 1, 2, 0},      /* strides 3, 2, dilation */
+    {1, 3, 3, 3, 10, 100, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},     /* wide rows: per row */
 };
 static const ccase direct[] = {
     {1, 16, 24, 1, 30, 45, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},    /* flattened rows */
@@ -277,6 +282,9 @@ Test(conv_fast, few_positions) {
 
 Test(conv_fast, depthwise) {
   for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++) check(&depthwise[i]);
+  rt_sgemm_use_kernel(RT_SGEMM_AVX2); /* 8-float vectors: other rows are narrow */
+  for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++) check(&depthwise[i]);
+  rt_sgemm_use_kernel(RT_SGEMM_AUTO);
 }
 
 Test(conv_fast, direct) {
