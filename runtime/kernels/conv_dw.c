@@ -35,7 +35,7 @@ typedef struct dw_job {
   float *Y;
   int64_t ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl;
   int64_t vw;       /* floats per vector of the row blocks: 8, or 16 with AVX-512 */
-  dw_block_fn block[5]; /* [vectors]: NULL where there is none of that width */
+  dw_block_fn block[9]; /* [vectors]: NULL where there is none of that width */
   int64_t owr;      /* ow rounded up to whole vectors of vw */
   int64_t ph, pw;   /* rows and width of one phase of the padded buffer */
   int flat;         /* narrow rows: positions flattened over rows, fw at a time (dw_flat) */
@@ -126,6 +126,9 @@ typedef float dw_zvec __attribute__((vector_size(16 * sizeof(float))));
 #define DW_Z_ATTR                                                                          \
   __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma"), optimize("fp-contract=fast")))
 DW_BLOCK(dw_zblock8, dw_zvec, 16, DW_Z_ATTR, 8)
+DW_BLOCK(dw_zblock7, dw_zvec, 16, DW_Z_ATTR, 7)
+DW_BLOCK(dw_zblock6, dw_zvec, 16, DW_Z_ATTR, 6)
+DW_BLOCK(dw_zblock5, dw_zvec, 16, DW_Z_ATTR, 5)
 DW_BLOCK(dw_zblock4, dw_zvec, 16, DW_Z_ATTR, 4)
 DW_BLOCK(dw_zblock3, dw_zvec, 16, DW_Z_ATTR, 3)
 DW_BLOCK(dw_zblock2, dw_zvec, 16, DW_Z_ATTR, 2)
@@ -141,9 +144,9 @@ static void dw_channel(const dw_job *j, const float *buf, int64_t n, int64_t oc)
     float *yr = y + oy * j->ow;
     const float *row = buf + oy * j->sh * j->pw;
     for (int64_t ox = 0; ox < j->owr;) {
-      float tmp[4 * 16];
+      float tmp[8 * 16];
       /* the widest block left (one vector alone waits on its FMA chain) */
-      int nb = j->owr - ox >= 4 * j->vw ? 4 : (int)((j->owr - ox) / j->vw);
+      int nb = j->owr - ox >= 8 * j->vw ? 8 : (int)((j->owr - ox) / j->vw);
       while (!j->block[nb]) nb--;
       int64_t width = nb * j->vw, valid = j->ow - ox < width ? j->ow - ox : width;
       float *dst = valid == width ? yr + ox : tmp;
@@ -219,12 +222,17 @@ ivm_status rt_conv_depthwise_f32(const rt_call *call, const conv_plan *p) {
   j.pl = w->pad_begin[last];
   if (j.oh <= 0 || j.ow <= 0) return NULL;
   j.vw = DW_V;
+  j.block[8] = dw_block8;
   j.block[4] = dw_block4;
   j.block[1] = dw_block1;
   j.flat_block = dw_block8;
 #ifdef DW_HAS_Z
   if (rt_sgemm_current_kernel() == RT_SGEMM_AVX512) {
     j.vw = 16;
+    j.block[8] = dw_zblock8;
+    j.block[7] = dw_zblock7;
+    j.block[6] = dw_zblock6;
+    j.block[5] = dw_zblock5;
     j.block[4] = dw_zblock4;
     j.block[3] = dw_zblock3;
     j.block[2] = dw_zblock2;
