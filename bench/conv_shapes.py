@@ -43,7 +43,11 @@ def conv_shapes(model_name):
         if n.op_type != "Conv":
             continue
         a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
-        x, w = shp[n.input[0]], shp[n.input[1]]
+        x, w = shp.get(n.input[0], []), shp.get(n.input[1], [])
+        if len(x) < 3 or len(x) != len(w) or 0 in x:  # shape inference left it unknown
+            print(f"conv_shapes: skipping {n.name or n.output[0]}: input shape unknown",
+                  file=sys.stderr)
+            continue
         nd = len(x) - 2
         key = (tuple(x), tuple(w), a.get("group", 1), tuple(a.get("strides", [1] * nd)),
                tuple(a.get("pads", [0] * 2 * nd)), tuple(a.get("dilations", [1] * nd)))
