@@ -435,6 +435,7 @@ static ivm_status conv_run(const rt_call *call, conv_plan *p) {
   if (p->N == 0 || p->M == 0 || p->out_sz == 0) return NULL;
   switch (call->out[0]->dtype) {
     case IVM_DT_F32:
+      if (rt_conv_depthwise_blocked_ok(p)) return rt_conv_depthwise_blocked_f32(call, p);
       if (rt_conv_depthwise_ok(p)) return rt_conv_depthwise_f32(call, p);
       if (rt_conv_winograd_ok(p)) return rt_conv_winograd_f32(call, p);
       if (rt_conv_direct_ok(p)) return rt_conv_direct_f32(call, p);

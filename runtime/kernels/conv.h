@@ -63,6 +63,12 @@ void rt_conv_fill_phases(const float *x, int64_t ih, int64_t iw, int64_t pt, int
 int rt_conv_depthwise_ok(const conv_plan *p);
 ivm_status rt_conv_depthwise_f32(const rt_call *call, const conv_plan *p);
 
+/* Whether the channel-blocked depthwise kernel (conv_dwc.c) takes this f32 conv: 2-D,
+ * one output per channel, at least 16 channels, a padded block of 16 channels within half
+ * of L2, the AVX-512 matrix kernel in use. Same bits as rt_conv_depthwise_f32. */
+int rt_conv_depthwise_blocked_ok(const conv_plan *p);
+ivm_status rt_conv_depthwise_blocked_f32(const rt_call *call, const conv_plan *p);
+
 /* Whether the direct kernel (conv_direct.c) takes this f32 conv: 1-D or 2-D, not 1x1,
  * not depthwise, and the AVX-512 matrix kernel in use (its register tile; elsewhere
  * im2col + the portable sgemm). */

@@ -185,6 +185,8 @@ static const sgemm_impl portable_impl = {MR, NR, MC, KC, NC, 0, pack_a, pack_b, 
 #define RT_SGEMM_HAS_AVX512 1
 #include <immintrin.h>
 
+#include "runtime/kernels/transpose512.h"
+
 #define AVX512_FN __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
 /* 28 zmm accumulators + 2 for B + 1 broadcast of A: 31 of the 32 registers. */
 #define ZMR 14
@@ -199,34 +201,6 @@ static __mmask16 lanes(int64_t n) { /* mask of the first n (clamped to 0..16) la
   return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-/* Transposes r (r[i] = row i of a 16 x 16 block) in place: unpack pairs of rows, then
- * 4 x 4 blocks within 128-bit lanes, then the 128-bit lanes themselves. */
-AVX512_FN static inline void z_transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; i++) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int g = 0; g < 4; g++) {
-    r[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-    r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
-    r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-    r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
-  }
-  /* r[4g+k], 128-bit lane L, now holds column 4L+k of rows 4g..4g+3. */
-  for (int k = 0; k < 4; k++) {
-    __m512 lo02 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
-    __m512 lo13 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
-    __m512 hi02 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
-    __m512 hi13 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
-    t[k] = _mm512_shuffle_f32x4(lo02, hi02, 0x88);
-    t[4 + k] = _mm512_shuffle_f32x4(lo13, hi13, 0x88);
-    t[8 + k] = _mm512_shuffle_f32x4(lo02, hi02, 0xDD);
-    t[12 + k] = _mm512_shuffle_f32x4(lo13, hi13, 0xDD);
-  }
-  for (int i = 0; i < 16; i++) r[i] = t[i];
-}
-
 /* Reads `rows` (<= 16; the rest count as zero) rows of `cols` (1..16) floats, ld apart,
  * and writes column q of that block to dst + q*dst_ld (the lanes in dst_mask), q < cols. */
 AVX512_FN static void z_transpose_block(const float *src, int64_t ld, int64_t rows, int64_t cols,
@@ -235,7 +209,7 @@ AVX512_FN static void z_transpose_block(const float *src, int64_t ld, int64_t ro
   __mmask16 cm = lanes(cols);
   for (int i = 0; i < 16; i++)
     r[i] = i < rows ? _mm512_maskz_loadu_ps(cm, src + i * ld) : _mm512_setzero_ps();
-  z_transpose16(r);
+  t512_transpose16(r);
   for (int q = 0; q < 16; q++)
     if (q < cols) _mm512_mask_storeu_ps(dst + q * dst_ld, dst_mask, r[q]);
 }

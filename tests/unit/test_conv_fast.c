@@ -1,4 +1,4 @@
-/* The Conv kernels (runtime/kernels/conv.c, conv_dw.c, conv_direct.c) against a
+/* The Conv kernels (runtime/kernels/conv.c, conv_dw.c, conv_dwc.c, conv_direct.c) against a
  * double-precision reference written here from the ONNX definition, over shapes that
  * reach every path: depthwise (strides 1-3, dilation, asymmetric pads, channel
  * multiplier, 1-D, narrow and wide rows), direct (in place with masked taps, per-row and
@@ -282,6 +282,39 @@ Test(conv_fast, few_positions) {
   rt_sgemm_use_kernel(RT_SGEMM_AUTO);
 }
 
+/* At least 16 channels, one output each, small planes: the channel-blocked kernel
+ * (conv_dwc.c) with AVX-512. */
+static const ccase depthwise_blocked[] = {
+    {1, 20, 20, 20, 20, 20, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 0},   /* 16 + 4 channels */
+    {2, 32, 32, 32, 40, 40, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 0},   /* stride 2, batch 2 */
+    {1, 17, 17, 17, 23, 19, 3, 3, 3, 2, 2, 1, 2, 1, 1, 2, 0},   /* strides 3, 2, dilation */
+    {1, 16, 16, 16, 9, 63, 3, 3, 1, 1, 1, 1, 0, 1, 1, 0, 0},    /* 63 wide, pads one side */
+    {1, 48, 48, 48, 7, 7, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, 0},     /* kernel as big as input */
+    {1, 24, 24, 24, 12, 96, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 0},   /* cls: rows of 96, s (2, 1) */
+};
+
+/* The channel-blocked kernel gives conv_dw.c's bits (each output the same FMAs in the
+ * same order): against the portable matrix kernel's choice, conv_dw.c on 8-float vectors. */
+Test(conv_fast, depthwise_blocked_same_bits_as_per_channel) {
+  for (size_t i = 0; i < sizeof depthwise_blocked / sizeof *depthwise_blocked; i++) {
+    const ccase *c = &depthwise_blocked[i];
+    check(c);
+    cdata d = case_data(c, 777u + (unsigned)i);
+    float *y[2];
+    for (int k = 0; k < 2; k++) {
+      y[k] = malloc((size_t)d.ny * sizeof(float));
+      cr_assert(y[k]);
+      rt_sgemm_use_kernel(k ? RT_SGEMM_AVX2 : RT_SGEMM_AUTO);
+      run_conv(c, d.x, d.w, d.b, y[k], d.OH, d.OW, 1);
+    }
+    rt_sgemm_use_kernel(RT_SGEMM_AUTO);
+    cr_assert(memcmp(y[0], y[1], (size_t)d.ny * sizeof(float)) == 0, "case %zu: bits differ", i);
+    free(y[0]);
+    free(y[1]);
+    cdata_free(&d);
+  }
+}
+
 Test(conv_fast, depthwise) {
   for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++) check(&depthwise[i]);
   rt_sgemm_use_kernel(RT_SGEMM_AVX2); /* 8-float vectors: other rows are narrow */
@@ -429,6 +462,8 @@ Test(conv_fast, fused_activation_on_every_path) {
     g_clip = k >= 3 && k < 6;
     g_affine = k >= 5;
     for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++) check(&depthwise[i]);
+    for (size_t i = 0; i < sizeof depthwise_blocked / sizeof *depthwise_blocked; i++)
+      check(&depthwise_blocked[i]);
     for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) check(&direct[i]);
     for (size_t i = 0; i < sizeof im2col / sizeof *im2col; i++) check(&im2col[i]);
     rt_sgemm_use_kernel(RT_SGEMM_AVX2);
@@ -473,7 +508,8 @@ static const epilogue epilogues[] = {
 /* Every epilogue on case c gives the bits of the chain the compiler folds into it: the plain
  * Conv's output through the activation's own kernel, then the Max and Min kernels by the
  * clip bounds, then the Mul and Add kernels by the scale and shift. Relu, LeakyRelu,
- * HardSwish, the clip and the affine run in the direct and Winograd kernels' registers;
+ * HardSwish, the clip and the affine run in the direct, Winograd and channel-blocked
+ * depthwise kernels' registers;
  * elsewhere (depthwise, im2col, 1x1, a called activation) in rt_conv_activate. */
 static void activation_bits(const ccase *c, unsigned seed) {
   for (size_t k = 0; k < sizeof epilogues / sizeof *epilogues; k++) {
@@ -514,6 +550,8 @@ Test(conv_fast, activation_in_registers_matches_its_kernel) {
     activation_bits(&direct[i], 777u + (unsigned)i);
   for (size_t i = 0; i < sizeof winograd_dispatch / sizeof *winograd_dispatch; i++)
     activation_bits(&winograd_dispatch[i], 888u + (unsigned)i);
+  for (size_t i = 0; i < sizeof depthwise_blocked / sizeof *depthwise_blocked; i++)
+    activation_bits(&depthwise_blocked[i], 999u + (unsigned)i);
 }
 
 /* The same chains where the epilogue runs in rt_conv_activate: depthwise, im2col (tiled
