@@ -65,7 +65,7 @@ ivm_status rt_conv_depthwise_f32(const rt_call *call, const conv_plan *p);
 
 /* Whether the channel-blocked depthwise kernel (conv_dwc.c) takes this f32 conv: 2-D,
  * one output per channel, at least 16 channels, a padded block of 16 channels within half
- * of L2, the AVX-512 matrix kernel in use. Same bits as rt_conv_depthwise_f32. */
+ * of L2, the AVX-512 matrix kernel in use. The same sum as rt_conv_depthwise_f32. */
 int rt_conv_depthwise_blocked_ok(const conv_plan *p);
 ivm_status rt_conv_depthwise_blocked_f32(const rt_call *call, const conv_plan *p);
 

@@ -10,9 +10,10 @@
  * along a row take 16 accumulators, transposed back to channel rows (NCHW) in registers
  * before they are stored, with FusedConv's epilogue applied there.
  *
- * Each output is bias + tap(0,0) + tap(0,1) + ... with one FMA per tap, in that order, as
- * in conv_dw.c, so both kernels give the same bits, for any thread count (blocks of
- * channels are spread over the pool). Taken for multiplier-1 depthwise convs with at
+ * Each output is 0 + bias, then one FMA per tap in row-major tap order (intrinsics, so in
+ * any build), the sum conv_dw.c forms where the compiler contracts its multiply-adds
+ * (Release builds): the same bits there, and for any thread count (blocks of channels
+ * are spread over the pool). Taken for multiplier-1 depthwise convs with at
  * least 16 channels whose padded block fits in half of L2 (conv.c): ppocr_v4_det's 5x5
  * convs on 40 x 40 and 20 x 20 planes measured 0.5-0.6x conv_dw.c's time, and
  * ppocr_mobile_v2_cls as a whole (rows of 96, a few high) 0.9x. */
