@@ -293,10 +293,10 @@ static const ccase depthwise_blocked[] = {
     {1, 24, 24, 24, 12, 96, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 0},   /* cls: rows of 96, s (2, 1) */
 };
 
-/* The channel-blocked kernel's sum, written out: 0 + bias, then one fused multiply-add
- * (fmaf: one rounding) per tap in row-major tap order, a tap in the padding adding w * 0.
- * conv_dw.c sums the same way where the compiler contracts its multiply-adds (Release
- * builds); conv_dwc.c does with intrinsics in any build, so it is held to the bits. */
+/* A depthwise conv's sum, written out: 0 + bias, then one fused multiply-add (fmaf: one
+ * rounding) per tap in row-major tap order, a tap in the padding adding w * 0. Both
+ * depthwise kernels sum that way with AVX-512 intrinsics, in any build, so they are held
+ * to the bits (conv_dw.c's 8-float portable blocks only where the compiler contracts). */
 static void fma_chain(const ccase *c, const float *x, const float *w, const float *b, float *y,
                       int64_t OH, int64_t OW) {
   for (int64_t n = 0; n < c->N; n++)
@@ -308,7 +308,7 @@ static void fma_chain(const ccase *c, const float *x, const float *w, const floa
             for (int64_t kx = 0; kx < c->kw; kx++) {
               int64_t iy = oy * c->sh + ky * c->dh - c->pt, ix = ox * c->sw + kx * c->dw - c->pl;
               float v = iy >= 0 && iy < c->H && ix >= 0 && ix < c->W
-                            ? x[((n * c->C + m) * c->H + iy) * c->W + ix]
+                            ? x[((n * c->C + m / (c->M / c->C)) * c->H + iy) * c->W + ix]
                             : 0.0f;
               acc = fmaf(w[(m * c->kh + ky) * c->kw + kx], v, acc);
             }
@@ -316,23 +316,29 @@ static void fma_chain(const ccase *c, const float *x, const float *w, const floa
         }
 }
 
-Test(conv_fast, depthwise_blocked_sums_one_fma_per_tap) {
-  for (size_t i = 0; i < sizeof depthwise_blocked / sizeof *depthwise_blocked; i++) {
-    const ccase *c = &depthwise_blocked[i];
-    check(c);
-    if (rt_sgemm_current_kernel() != RT_SGEMM_AVX512) continue; /* conv_dwc.c not in use */
-    cdata d = case_data(c, 777u + (unsigned)i);
-    float *y = malloc((size_t)d.ny * sizeof(float)), *want = malloc((size_t)d.ny * sizeof(float));
-    cr_assert(y && want);
-    run_conv(c, d.x, d.w, d.b, y, d.OH, d.OW, 2);
-    fma_chain(c, d.x, d.w, d.b, want, d.OH, d.OW);
-    for (int64_t k = 0; k < d.ny; k++)
-      cr_assert(memcmp(&y[k], &want[k], sizeof(float)) == 0, "case %zu: y[%lld] = %.9g, %.9g",
-                i, (long long)k, y[k], want[k]);
-    free(y);
-    free(want);
-    cdata_free(&d);
-  }
+/* Case c (seeded by i) on the kernel in use, 2 threads: fma_chain's bits. */
+static void fma_bits(const ccase *c, size_t i) {
+  cdata d = case_data(c, 777u + (unsigned)i);
+  float *y = malloc((size_t)d.ny * sizeof(float)), *want = malloc((size_t)d.ny * sizeof(float));
+  cr_assert(y && want);
+  run_conv(c, d.x, d.w, d.b, y, d.OH, d.OW, 2);
+  fma_chain(c, d.x, d.w, d.b, want, d.OH, d.OW);
+  for (int64_t k = 0; k < d.ny; k++)
+    cr_assert(memcmp(&y[k], &want[k], sizeof(float)) == 0, "case %zu: y[%lld] = %.9g, %.9g", i,
+              (long long)k, y[k], want[k]);
+  free(y);
+  free(want);
+  cdata_free(&d);
+}
+
+Test(conv_fast, depthwise_sums_one_fma_per_tap) {
+  for (size_t i = 0; i < sizeof depthwise_blocked / sizeof *depthwise_blocked; i++)
+    check(&depthwise_blocked[i]);
+  if (rt_sgemm_current_kernel() != RT_SGEMM_AVX512) return; /* 8-float blocks: contraction */
+  for (size_t i = 0; i < sizeof depthwise_blocked / sizeof *depthwise_blocked; i++)
+    fma_bits(&depthwise_blocked[i], i);
+  for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++) /* conv_dw.c */
+    fma_bits(&depthwise[i], 100 + i);
 }
 
 Test(conv_fast, depthwise) {
