@@ -118,38 +118,12 @@ static void rows_mv_portable(const float *rows, int64_t nrows, int64_t K, const 
 #define RNN_HAS_AVX512 1
 #include <immintrin.h>
 
+#include "runtime/kernels/transpose512.h"
+
 #define AVX512_FN __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
 
 static __mmask16 lanes16(int64_t n) {
   return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
-}
-
-/* Transposes a 16 x 16 block (r[i] = row i) in place: unpack pairs of rows, shuffle 4 x 4
- * blocks within 128-bit lanes, then move the 128-bit lanes. */
-AVX512_FN static inline void z_transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; i++) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int g = 0; g < 4; g++) {
-    r[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-    r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
-    r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-    r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
-  }
-  /* r[4g+k], 128-bit lane L, now holds column 4L+k of rows 4g..4g+3. */
-  for (int k = 0; k < 4; k++) {
-    __m512 even_lo = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
-    __m512 odd_lo = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
-    __m512 even_hi = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
-    __m512 odd_hi = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
-    t[k] = _mm512_shuffle_f32x4(even_lo, even_hi, 0x88);
-    t[8 + k] = _mm512_shuffle_f32x4(even_lo, even_hi, 0xDD);
-    t[4 + k] = _mm512_shuffle_f32x4(odd_lo, odd_hi, 0x88);
-    t[12 + k] = _mm512_shuffle_f32x4(odd_lo, odd_hi, 0xDD);
-  }
-  for (int i = 0; i < 16; i++) r[i] = t[i];
 }
 
 /* The whole 16 x 16 blocks of one panel: lanes [0, width / 16 * 16), columns [0, K / 16 * 16). */
@@ -160,7 +134,7 @@ AVX512_FN static void pack_blocks_avx512(const float *R, int64_t H, int64_t K, i
     for (int64_t p0 = 0; p0 + 16 <= K; p0 += 16) {
       __m512 v[16];
       for (int i = 0; i < 16; i++) v[i] = _mm512_loadu_ps(rows + i * K + p0);
-      z_transpose16(v);
+      t512_transpose16(v);
       for (int i = 0; i < 16; i++) _mm512_storeu_ps(panel + (p0 + i) * RT_RNN_PANEL + l0, v[i]);
     }
   }

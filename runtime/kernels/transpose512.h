@@ -1,5 +1,6 @@
 /* 16 x 16 float transposes in AVX-512 registers, shared by the matrix kernel's packing
- * (gemm.c) and the channel-blocked depthwise conv (conv_dwc.c). Include inside an
+ * (gemm.c), the recurrent weight panels (rnn_vec.c) and the channel-blocked depthwise
+ * conv (conv_dwc.c). Include inside an
  * `#if defined(__GNUC__) && defined(__x86_64__)` block, after <immintrin.h>. */
 #ifndef IVM_RUNTIME_KERNELS_TRANSPOSE512_H
 #define IVM_RUNTIME_KERNELS_TRANSPOSE512_H
