@@ -179,6 +179,40 @@ ivm_status isa_infer_fused_attention(isa_infer_ctx *ctx) {
 }
 
 /* ---- FusedConv ------------------------------------------------------------------------ */
+/* transW = 2: W is Winograd F(2x2, 3x3)'s transformed weights (16, C, M) of a 2-D 3x3
+ * conv with stride 1, dilation 1 and group 1 (runtime/kernels/conv_wino.c). */
+static ivm_status infer_winograd_weights(const isa_infer_ctx *ctx) {
+  const isa_attr *at = ctx->attrs, *ks = &at[ISA_A_FusedConv_kernel_shape];
+  if (at[ISA_A_FusedConv_group].v.i != 1) return BAD("attribute transW: 2 needs group 1");
+  if (ks->count != 2 || ks->v.ints[0] != 3 || ks->v.ints[1] != 3)
+    return BAD("attribute transW: 2 needs kernel_shape [3, 3]");
+  static const struct {
+    int slot;
+    const char *name;
+  } ones[] = {{ISA_A_FusedConv_strides, "strides"}, {ISA_A_FusedConv_dilations, "dilations"}};
+  for (int k = 0; k < 2; k++) {
+    const isa_attr *a = &at[ones[k].slot];
+    for (uint32_t i = 0; i < a->count; i++)
+      if (a->v.ints[i] != 1) return BAD("attribute transW: 2 needs %s of 1", ones[k].name);
+  }
+  const isa_type *wt = &ctx->in[1];
+  if (ctx->in[0].rank >= 0 && ctx->in[0].rank != 4)
+    return BAD("input 0 (X): transW 2 needs rank 4, got %d", ctx->in[0].rank);
+  if (wt->rank >= 0 && wt->rank != 3)
+    return BAD("input 1 (W): Winograd's (transW 2), expected rank 3, got %d", wt->rank);
+  if (wt->rank == 3 && wt->dims[0] >= 0 && wt->dims[0] != 16)
+    return BAD("input 1 (W): Winograd's (transW 2), expected 16 rows, got %lld",
+               (long long)wt->dims[0]);
+  isa_type in[3] = {ctx->in[0], *wt, ctx->n_in > 2 ? ctx->in[2] : ctx->in[0]};
+  isa_type *w = &in[1];
+  w->rank = 4;
+  w->dims[0] = wt->rank == 3 ? wt->dims[2] : ISA_DIM_ANY;
+  w->dims[1] = wt->rank == 3 ? wt->dims[1] : ISA_DIM_ANY;
+  w->dims[2] = w->dims[3] = 3;
+  isa_infer_ctx sub = {ctx->n_in, in, ctx->in_data, ctx->attrs, ctx->n_out, ctx->out};
+  return isa_infer_conv(&sub);
+}
+
 ivm_status isa_infer_fused_conv(isa_infer_ctx *ctx) {
   IVM_TRY(iu_check_io(ctx, 2, 3, 1, 1));
   IVM_TRY(need_f32(ctx, 0, "X"));
@@ -198,10 +232,12 @@ ivm_status isa_infer_fused_conv(isa_infer_ctx *ctx) {
   }
   if (!ctx->attrs || !ctx->attrs[ISA_A_FusedConv_transW].v.i)
     return isa_infer_conv(ctx); /* the slots read as Conv's (asserted above) */
-  /* transW: Conv's rule on the W it stands for, (M, C, k...) from (C * k, M). */
+  /* transW: Conv's rule on the W it stands for, (M, C, k...) from (C * k, M), or from
+   * Winograd's (16, C, M). */
   const isa_attr *at = ctx->attrs, *ks = &at[ISA_A_FusedConv_kernel_shape];
   int64_t tw = at[ISA_A_FusedConv_transW].v.i;
-  if (tw != 1) return BAD("attribute transW: must be 0 or 1, got %lld", (long long)tw);
+  if (tw == 2) return infer_winograd_weights(ctx);
+  if (tw != 1) return BAD("attribute transW: must be 0, 1 or 2, got %lld", (long long)tw);
   if (at[ISA_A_FusedConv_group].v.i != 1) return BAD("attribute transW: needs group 1");
   if (ks->count < 1 || ks->count > ISA_MAX_RANK - 2)
     return BAD("attribute transW: needs kernel_shape");

@@ -16,16 +16,17 @@
 #include "runtime/kernels/fused_act.h"
 #include "runtime/kernels/gemm_par.h"
 
-/* trans_w: W is FusedConv's transW layout, (C * k, M) for group 1, its kernel dims in
- * kernel_shape (inference checked both). */
+/* trans_w: W's layout, FusedConv's transW (CONV_W_*): transposed (C * k, M) for group 1,
+ * or Winograd's (16, C, M); the kernel dims then in kernel_shape (inference checked it). */
 static ivm_status make_plan(const rt_call *call, int trans_w, conv_plan *p) {
   const rt_tensor *x = call->in[0], *wt = call->in[1];
   const rt_tensor *y = call->out[0];
   const isa_attr *at = call->attrs;
   int n = x->rank - 2;
   const isa_attr *ks = &at[ISA_A_Conv_kernel_shape];
-  if (n < 1 || wt->rank != (trans_w ? 2 : x->rank) || y->rank != x->rank ||
-      (trans_w && (int)ks->count != n))
+  int w_rank = trans_w == CONV_W_TRANSPOSED ? 2 : trans_w == CONV_W_WINOGRAD ? 3 : x->rank;
+  if (n < 1 || wt->rank != w_rank || y->rank != x->rank || (trans_w && (int)ks->count != n) ||
+      (trans_w == CONV_W_WINOGRAD && (n != 2 || wt->dims[0] != 16)))
     return ivm_error(IVM_ERR_RUNTIME, "Conv: bad operand ranks");
   const int64_t *kernel = trans_w ? ks->v.ints : wt->dims + 2;
   IVM_TRY(isa_window_resolve(n, x->dims + 2, kernel, &at[ISA_A_Conv_auto_pad],
@@ -33,11 +34,11 @@ static ivm_status make_plan(const rt_call *call, int trans_w, conv_plan *p) {
                              &at[ISA_A_Conv_dilations], 0, 0, &p->w));
   p->N = x->dims[0];
   p->C = x->dims[1];
-  p->M = wt->dims[trans_w ? 1 : 0];
+  p->M = wt->dims[trans_w == CONV_W_TRANSPOSED ? 1 : trans_w == CONV_W_WINOGRAD ? 2 : 0];
   p->G = at[ISA_A_Conv_group].v.i;
   p->trans_w = trans_w;
   int64_t w_channels = wt->dims[1];
-  if (trans_w) {
+  if (trans_w == CONV_W_TRANSPOSED) {
     int64_t k = 1;
     for (int i = 0; i < n; i++) k *= kernel[i];
     w_channels = wt->dims[0] % k ? -1 : wt->dims[0] / k;
@@ -435,6 +436,8 @@ static ivm_status conv_run(const rt_call *call, conv_plan *p) {
   if (p->N == 0 || p->M == 0 || p->out_sz == 0) return NULL;
   switch (call->out[0]->dtype) {
     case IVM_DT_F32:
+      /* W in Winograd's layout: only conv_wino.c reads it (inference: 2-D 3x3 stride 1) */
+      if (p->trans_w == CONV_W_WINOGRAD) return rt_conv_winograd_f32(call, p);
       if (rt_conv_depthwise_blocked_ok(p)) return rt_conv_depthwise_blocked_f32(call, p);
       if (rt_conv_depthwise_ok(p)) return rt_conv_depthwise_f32(call, p);
       if (rt_conv_winograd_ok(p)) return rt_conv_winograd_f32(call, p);
@@ -456,7 +459,10 @@ ivm_status rt_k_Conv(const rt_call *call) {
 ivm_status rt_k_FusedConv(const rt_call *call) {
   conv_plan p;
   /* FusedConv's slots read as Conv's (isa/infer_fused.c) */
-  IVM_TRY(make_plan(call, call->attrs[ISA_A_FusedConv_transW].v.i != 0, &p));
+  int64_t layout = call->attrs[ISA_A_FusedConv_transW].v.i;
+  if (layout < CONV_W_ONNX || layout > CONV_W_WINOGRAD)
+    return ivm_error(IVM_ERR_RUNTIME, "FusedConv: transW %lld unknown", (long long)layout);
+  IVM_TRY(make_plan(call, (int)layout, &p));
   if (call->out[0]->dtype != IVM_DT_F32)
     return ivm_error(IVM_ERR_RUNTIME, "FusedConv: operands must be f32");
   rt_fused_act local;

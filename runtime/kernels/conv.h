@@ -32,13 +32,17 @@ static inline float conv_clip(const conv_act *a, float x) {
   return x;
 }
 
+/* W's layouts (FusedConv transW): as ONNX has it (M, C / G, k...); transposed (C * k, M),
+ * group 1, which only the im2col / pointwise path (conv.c) reads; Winograd's transformed
+ * weights (16, C, M), 2-D 3x3 stride 1 dilation 1 group 1, which only conv_wino.c reads. */
+enum { CONV_W_ONNX = 0, CONV_W_TRANSPOSED = 1, CONV_W_WINOGRAD = 2 };
+
 typedef struct conv_plan {
   isa_window w;
   int64_t N, C, M, G, Cg, Mg;
   int64_t in_sz, out_sz, k_sz; /* products of spatial input, output and kernel dims */
   int pointwise;               /* 1x1, stride 1, no pads: col == X */
-  int trans_w;                 /* W stored (C * k, M), group 1 (FusedConv transW): only the
-                                  im2col / pointwise path (conv.c) reads that */
+  int trans_w;                 /* W's layout, FusedConv's transW: CONV_W_* */
   conv_act *act;               /* NULL: none (plain Conv) */
 } conv_plan;
 
@@ -77,10 +81,16 @@ ivm_status rt_conv_direct_f32(const rt_call *call, const conv_plan *p);
 
 /* Whether Winograd F(2x2, 3x3) (conv_wino.c) takes this f32 conv: 2-D, 3x3, stride 1,
  * dilation 1, dense (groups 1), with the channels and sizes where it measured faster
- * than the direct kernel, and the AVX-512 matrix kernel in use. rt_conv_winograd_f32
- * computes any 2-D 3x3 stride-1 dilation-1 dense conv (any pads, batch, channels) while
- * that kernel is in use, and refuses others. */
+ * than the direct kernel (rt_conv_winograd_worth), and the AVX-512 matrix kernel in use.
+ * rt_conv_winograd_f32 computes any 2-D 3x3 stride-1 dilation-1 dense conv (any pads,
+ * batch, channels; W as ONNX has it or CONV_W_WINOGRAD) with any matrix kernel (without
+ * AVX-512, by a portable path), and refuses others. */
 int rt_conv_winograd_ok(const conv_plan *p);
+int rt_conv_winograd_worth(int64_t N, int64_t C, int64_t M, int64_t OH, int64_t OW);
 ivm_status rt_conv_winograd_f32(const rt_call *call, const conv_plan *p);
+/* Winograd's weights U (16, C, M), U[e][c][m] = (G g G^T)_e for the 3x3 kernel g of
+ * output channel m and input channel c of W (M, C, 3, 3): the CONV_W_WINOGRAD layout,
+ * with the same bits as the kernel's own per-call transform. */
+void rt_conv_winograd_weights(const float *W, int64_t M, int64_t C, float *U);
 
 #endif

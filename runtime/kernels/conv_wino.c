@@ -15,9 +15,14 @@
  * The transforms take 16 tiles of a tile row per AVX-512 vector (one lane per tile) and
  * walk down the block's tile rows, so each input row is loaded and transformed once (a
  * tile row's last two input rows are the next one's first two). Loads whose columns
- * stick out of the image are masked, their padding lanes read as zero. The weights are
- * transformed per call into scratch (the module is immutable and shared; for det's
- * 96 -> 24 convs this costs under 1 % of the conv).
+ * stick out of the image are masked, their padding lanes read as zero.
+ *
+ * U is stored (16, C, M): U_e transposed, the layout rt_sgemm packs by copying runs
+ * (row-major M x C it transposes 16 x 16 blocks on every call). The compiler stores a
+ * constant W already transformed so (FusedConv transW = 2, compiler/pass_layout.c, with
+ * rt_conv_winograd_weights); otherwise the weights are transformed per call into scratch
+ * (the module is immutable and shared). On perf_cnn that per-call transform took 9 % of
+ * the whole model, its packing transposes ~3 % more.
  *
  * Threads take whole blocks (each with its own V, O and packing buffers); with few
  * blocks for many weights (small images, many channels) they instead split the output
@@ -26,11 +31,173 @@
  * block, lane or thread it falls in: its lane of the transforms, and rt_sgemm's
  * summation over C, which depends on K only. So the results are the same for any
  * thread count. They differ from direct summation by the transforms' rounding (tests:
- * tests/unit/test_conv_fast.c, case table `winograd`). */
+ * tests/unit/test_conv_fast.c, case table `winograd`).
+ *
+ * Without the AVX-512 matrix kernel (another CPU), a portable path computes the same
+ * transforms with scalar code and rt_sgemm's portable kernel: a module whose weights the
+ * compiler transformed runs anywhere. */
 #include <string.h>
 
 #include "runtime/kernels/conv.h"
 #include "runtime/kernels/gemm_par.h"
+
+/* The same operations in the same order as the AVX-512 per-call transform below (adds,
+ * subtractions and products by 1/2, nothing a compiler may contract), so the same bits. */
+void rt_conv_winograd_weights(const float *W, int64_t M, int64_t C, float *U) {
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t c = 0; c < C; c++) {
+      const float *g = W + (m * C + c) * 9;
+      float a[4][3], *u = U + c * M + m;
+      for (int col = 0; col < 3; col++) { /* t = G g */
+        float g0 = g[col], g1 = g[3 + col], g2 = g[6 + col];
+        a[0][col] = g0;
+        a[1][col] = 0.5f * ((g0 + g1) + g2);
+        a[2][col] = 0.5f * ((g0 - g1) + g2);
+        a[3][col] = g2;
+      }
+      for (int r = 0; r < 4; r++) { /* u = t G^T */
+        float t0 = a[r][0], t1 = a[r][1], t2 = a[r][2];
+        float v[4] = {t0, 0.5f * ((t0 + t1) + t2), 0.5f * ((t0 - t1) + t2), t2};
+        for (int q = 0; q < 4; q++) u[(r * 4 + q) * C * M] = v[q];
+      }
+    }
+}
+
+/* Where it measured faster than the direct kernel on 1 and 2 threads (a 2-core Zen 5
+ * VM; single convs, minimum of 7 runs): 0.57-0.9x its time for 32-256 channels from
+ * 14x14 up (ppocr_v4_det's 96 -> 24 at 160x160: 3.8 vs 5.8 ms on 1 thread, 1.9 vs 2.7 on
+ * 2; ResNet's 64-256 channels at 56x56-14x14: 0.57-0.80x). It loses on small images
+ * (7x7-12x12: the transformed weights U, 16 M C floats, cost more than the few tiles
+ * save), with 16 channels at 2 threads (products with K = 16 run well below the tile's
+ * speed, and direct splits better), below ~8M multiply-adds (per-call costs), and with
+ * 512 x 512 channels (U of 16 MB: 1.7x direct at 14x14). */
+int rt_conv_winograd_worth(int64_t N, int64_t C, int64_t M, int64_t OH, int64_t OW) {
+  int64_t tiles = (OH + 1) / 2 * ((OW + 1) / 2);
+  double macs = 9.0 * (double)(N * OH * OW) * (double)M * (double)C;
+  return C >= 32 && M >= 24 && M * C <= 256 * 256 && tiles >= 49 && macs >= 8e6;
+}
+
+static int winograd_shape(const conv_plan *p) {
+  const isa_window *w = &p->w;
+  if (w->n != 2 || p->G != 1 || p->trans_w == CONV_W_TRANSPOSED) return 0;
+  for (int d = 0; d < 2; d++)
+    if (w->kernel[d] != 3 || w->stride[d] != 1 || w->dilation[d] != 1) return 0;
+  return 1;
+}
+
+/* ---- portable: scalar transforms, rt_sgemm's current kernel ------------------------- */
+typedef struct wp_job {
+  const conv_plan *p;
+  const float *X, *U, *B;
+  float *Y;
+  int64_t th, tw, rows;  /* tile rows and columns of an image; tile rows per item */
+  int64_t items, ranges; /* (image, tile-row block) items; ranges over them */
+  size_t range_bytes;    /* per range: V (16 x C x T), O (16 x M x T), rt_sgemm's pack */
+  char *mem;
+} wp_job;
+
+/* Image n's tile rows [ty0, ty0 + rows), all tile columns: T = rows * tw tiles. */
+static void wp_item(const wp_job *j, int64_t n, int64_t ty0, int64_t rows, char *mem) {
+  const conv_plan *p = j->p;
+  const isa_window *w = &p->w;
+  int64_t C = p->C, M = p->M, H = w->in[0], Wd = w->in[1], OH = w->out[0], OW = w->out[1];
+  int64_t T = rows * j->tw;
+  float *V = (float *)mem, *O = V + 16 * C * T;
+  float *pack = (float *)(mem + rt_align64((size_t)(16 * (C + M) * T) * sizeof(float)));
+  for (int64_t c = 0; c < C; c++) {
+    const float *xc = j->X + (n * C + c) * H * Wd;
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t tx = 0; tx < j->tw; tx++) {
+        int64_t iy0 = 2 * (ty0 + r) - w->pad_begin[0], ix0 = 2 * tx - w->pad_begin[1];
+        float h[4][4]; /* rows of d B, as row_transform computes them */
+        for (int i = 0; i < 4; i++) {
+          float d[4];
+          for (int k = 0; k < 4; k++) {
+            int64_t iy = iy0 + i, ix = ix0 + k;
+            d[k] = iy >= 0 && iy < H && ix >= 0 && ix < Wd ? xc[iy * Wd + ix] : 0.0f;
+          }
+          h[i][0] = d[0] - d[2], h[i][1] = d[1] + d[2], h[i][2] = d[2] - d[1];
+          h[i][3] = d[1] - d[3];
+        }
+        float *v = V + c * T + r * j->tw + tx;
+        for (int q = 0; q < 4; q++) { /* B^T down the columns */
+          v[(0 * 4 + q) * C * T] = h[0][q] - h[2][q];
+          v[(1 * 4 + q) * C * T] = h[1][q] + h[2][q];
+          v[(2 * 4 + q) * C * T] = h[2][q] - h[1][q];
+          v[(3 * 4 + q) * C * T] = h[1][q] - h[3][q];
+        }
+      }
+  }
+  for (int e = 0; e < 16; e++)
+    rt_sgemm(M, T, C, 1.0f, j->U + e * C * M, 1, M, V + e * C * T, T, 1, 0.0f, O + e * M * T, T,
+             pack);
+  for (int64_t m = 0; m < M; m++) {
+    float bias = j->B ? j->B[m] : 0.0f, *ym = j->Y + (n * M + m) * OH * OW;
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t tx = 0; tx < j->tw; tx++) {
+        const float *o = O + m * T + r * j->tw + tx;
+        float s[2][4];
+        for (int q = 0; q < 4; q++) { /* A^T down each column q */
+          float m0 = o[(0 * 4 + q) * M * T], m1 = o[(1 * 4 + q) * M * T];
+          float m2 = o[(2 * 4 + q) * M * T], m3 = o[(3 * 4 + q) * M * T];
+          s[0][q] = (m0 + m1) + m2;
+          s[1][q] = (m1 - m2) - m3;
+        }
+        for (int hh = 0; hh < 2; hh++) {
+          int64_t oy = 2 * (ty0 + r) + hh, ox = 2 * tx;
+          if (oy >= OH) break;
+          ym[oy * OW + ox] = ((s[hh][0] + s[hh][1]) + s[hh][2]) + bias;
+          if (ox + 1 < OW) ym[oy * OW + ox + 1] = ((s[hh][1] - s[hh][2]) - s[hh][3]) + bias;
+        }
+      }
+    int64_t oy0 = 2 * ty0, oy1 = 2 * (ty0 + rows) < OH ? 2 * (ty0 + rows) : OH;
+    rt_conv_activate(p, ym + oy0 * OW, (oy1 - oy0) * OW);
+  }
+}
+
+static void wp_task(void *vjob, int64_t r0, int64_t r1) {
+  const wp_job *j = vjob;
+  int64_t per_image = (j->th + j->rows - 1) / j->rows;
+  for (int64_t r = r0; r < r1; r++)
+    for (int64_t it = r * j->items / j->ranges; it < (r + 1) * j->items / j->ranges; it++) {
+      int64_t n = it / per_image, ty0 = it % per_image * j->rows;
+      wp_item(j, n, ty0, j->th - ty0 < j->rows ? j->th - ty0 : j->rows,
+              j->mem + (size_t)r * j->range_bytes);
+    }
+}
+
+static ivm_status winograd_portable(const rt_call *call, const conv_plan *p) {
+  const rt_tensor *bt = call->n_in > 2 ? call->in[2] : NULL;
+  wp_job j = {.p = p, .X = call->in[0]->data, .B = bt ? bt->data : NULL,
+              .Y = call->out[0]->data};
+  j.th = (p->w.out[0] + 1) / 2;
+  j.tw = (p->w.out[1] + 1) / 2;
+  /* About 256 tiles per item, whole tile rows: V and O of a few hundred KiB. */
+  j.rows = 256 / j.tw < 1 ? 1 : 256 / j.tw;
+  if (j.rows > j.th) j.rows = j.th;
+  j.items = p->N * ((j.th + j.rows - 1) / j.rows);
+  rt_pool *pool = rt_call_pool(call);
+  double macs = 9.0 * (double)(p->N * p->out_sz) * (double)p->M * (double)p->C;
+  int threads = rt_gemm_threads(pool, macs);
+  j.ranges = j.items < threads ? j.items : threads;
+  int64_t T = j.rows * j.tw;
+  size_t u_bytes = p->trans_w == CONV_W_WINOGRAD
+                       ? 0 : rt_align64((size_t)(16 * p->M * p->C) * sizeof(float));
+  j.range_bytes = rt_align64((size_t)(16 * (p->C + p->M) * T) * sizeof(float)) +
+                  rt_align64(rt_sgemm_pack_bytes(p->M, T, p->C));
+  char *mem;
+  IVM_TRY(rt_scratch_get(call->scratch, u_bytes + (size_t)j.ranges * j.range_bytes,
+                         (void **)&mem));
+  if (u_bytes) {
+    rt_conv_winograd_weights(call->in[1]->data, p->M, p->C, (float *)mem);
+    j.U = (const float *)mem;
+  } else {
+    j.U = call->in[1]->data;
+  }
+  j.mem = mem + u_bytes;
+  rt_pool_for(j.ranges > 1 ? pool : NULL, j.ranges, 1, wp_task, &j);
+  return NULL;
+}
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -64,50 +231,53 @@ typedef struct cw_job {
   int64_t nrb, ncb, blocks; /* blocks down and across one image; over the batch */
   int64_t ld;               /* row pitch of V_e and O_e */
   int64_t ve, oe;           /* V_e = V + e * ve, O_e = O + e * oe */
-  float *U;                 /* transformed weights: U_e = U + e * M * C, M x C row-major */
+  const float *U;           /* transformed weights: U_e = U + e * C * M, C x M row-major */
   char *mem;                /* per range: [its own U], V (16 x ve), O (16 x oe), rt_sgemm's pack */
   size_t u_bytes, v_bytes, o_bytes, pack_bytes, range_bytes;
   int ranges;
   int split_m; /* each run takes a slice of the output channels of every block */
   int dup_w;   /* each run transforms all the weights into its own U (CW_DUP_PAIRS) */
+  int given_u; /* W is U already (transW = 2): no transform */
 } cw_job;
 
 static __mmask16 cw_lanes(int64_t n) { /* the first n lanes, n clamped to 0..16 */
   return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-/* ---- weights: U_e[m][c] = (G g G^T)_e, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1] ---------- */
-/* Pairs p = m * C + c in [p0, p1), 16 at a time (each lane computes its pair alone): g's
- * 9 taps of 16 pairs are gathered (stride 9 in W), and U_e's 16 floats are contiguous. */
-CW_FN static void weights(const cw_job *j, float *U, int64_t p0, int64_t p1) {
-  int64_t pairs = j->p->M * j->p->C;
-  const __m512i step = _mm512_mullo_epi32(_mm512_set1_epi32(9),
+/* ---- weights: U_e[c][m] = (G g G^T)_e, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1] ---------- */
+/* Output channels [m0, m1) for every input channel, 16 at a time (each lane computes its
+ * (m, c) alone, as rt_conv_winograd_weights does): g's 9 taps of 16 output channels are
+ * gathered (stride 9 C in W), and U_e's 16 floats are contiguous. */
+CW_FN static void weights(const cw_job *j, float *U, int64_t m0, int64_t m1) {
+  int64_t M = j->p->M, C = j->p->C, plane = M * C;
+  const __m512i step = _mm512_mullo_epi32(_mm512_set1_epi32((int)(9 * C)),
                                           _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
                                                             11, 12, 13, 14, 15));
   const __m512 half = _mm512_set1_ps(0.5f);
-  for (int64_t q = p0; q < p1; q += 16) {
-    __mmask16 k = cw_lanes(p1 - q);
-    const float *w = j->W + q * 9;
-    __m512 g[9];
-    for (int t = 0; t < 9; t++)
-      g[t] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, step, w + t, 4);
-    /* t = G g (4 x 3), row by row of g's columns */
-    __m512 a[4][3];
-    for (int col = 0; col < 3; col++) {
-      __m512 g0 = g[col], g1 = g[3 + col], g2 = g[6 + col];
-      a[0][col] = g0;
-      a[1][col] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(g0, g1), g2));
-      a[2][col] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(g0, g1), g2));
-      a[3][col] = g2;
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t q = m0; q < m1; q += 16) {
+      __mmask16 k = cw_lanes(m1 - q);
+      const float *w = j->W + (q * C + c) * 9;
+      __m512 g[9];
+      for (int t = 0; t < 9; t++)
+        g[t] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, step, w + t, 4);
+      /* t = G g (4 x 3), row by row of g's columns */
+      __m512 a[4][3];
+      for (int col = 0; col < 3; col++) {
+        __m512 g0 = g[col], g1 = g[3 + col], g2 = g[6 + col];
+        a[0][col] = g0;
+        a[1][col] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(g0, g1), g2));
+        a[2][col] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(g0, g1), g2));
+        a[3][col] = g2;
+      }
+      float *u = U + c * M + q;
+      for (int r = 0; r < 4; r++) { /* u = t G^T */
+        __m512 t0 = a[r][0], t1 = a[r][1], t2 = a[r][2];
+        __m512 v[4] = {t0, _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(t0, t1), t2)),
+                       _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(t0, t1), t2)), t2};
+        for (int e = 0; e < 4; e++) _mm512_mask_storeu_ps(u + (r * 4 + e) * plane, k, v[e]);
+      }
     }
-    float *u = U + q;
-    for (int r = 0; r < 4; r++) { /* u = t G^T */
-      __m512 t0 = a[r][0], t1 = a[r][1], t2 = a[r][2];
-      __m512 v[4] = {t0, _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(t0, t1), t2)),
-                     _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(t0, t1), t2)), t2};
-      for (int c = 0; c < 4; c++) _mm512_mask_storeu_ps(u + (r * 4 + c) * pairs, k, v[c]);
-    }
-  }
 }
 
 /* ---- input: V_e[c][tile] = (B^T d B)_e, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1] -- */
@@ -271,8 +441,8 @@ CW_FN static void block(const cw_job *j, const float *U, int64_t b, int64_t m0, 
     }
   }
   for (int e = 0; e < 16; e++)
-    rt_sgemm(mm, rows * cols, C, 1.0f, U + (e * M + m0) * C, C, 1, V + e * j->ve, ld, 1,
-             0.0f, O + e * j->oe, ld, pack);
+    rt_sgemm(mm, rows * cols, C, 1.0f, U + e * C * M + m0, 1, M, V + e * j->ve, ld, 1, 0.0f,
+             O + e * j->oe, ld, pack);
   float *Y = j->Y + n * M * j->OH * j->OW;
   for (int64_t m = m0; m < m1; m++) {
     float bias = j->B ? j->B[m] : 0.0f, *ym = Y + m * j->OH * j->OW;
@@ -284,27 +454,26 @@ CW_FN static void block(const cw_job *j, const float *U, int64_t b, int64_t m0, 
 
 static void weights_task(void *vjob, int64_t q0, int64_t q1) {
   const cw_job *j = vjob;
-  int64_t pairs = j->p->M * j->p->C;
-  weights(j, j->U, q0 * 16, q1 * 16 < pairs ? q1 * 16 : pairs);
+  weights(j, (float *)j->U, q0 * 16, q1 * 16 < j->p->M ? q1 * 16 : j->p->M);
 }
 
 /* Run r: its share of the blocks, all output channels; or with split_m, output channels
  * [r * M / ranges, (r + 1) * M / ranges) of every block, their weights transformed here. */
 static void ranges_task(void *vjob, int64_t r0, int64_t r1) {
   const cw_job *j = vjob;
-  int64_t M = j->p->M, C = j->p->C;
+  int64_t M = j->p->M;
   for (int64_t r = r0; r < r1; r++) {
     char *mem = j->mem + (size_t)r * j->range_bytes;
     if (j->split_m) {
       int64_t m0 = r * M / j->ranges, m1 = (r + 1) * M / j->ranges;
-      weights(j, j->U, m0 * C, m1 * C);
+      if (!j->given_u) weights(j, (float *)j->U, m0, m1);
       for (int64_t b = 0; b < j->blocks; b++) block(j, j->U, b, m0, m1, mem);
     } else {
-      float *U = j->U;
+      const float *U = j->U;
       if (j->dup_w) {
-        U = (float *)mem;
+        weights(j, (float *)mem, 0, M);
+        U = (const float *)mem;
         mem += j->u_bytes;
-        weights(j, U, 0, M * C);
       }
       for (int64_t b = r * j->blocks / j->ranges; b < (r + 1) * j->blocks / j->ranges; b++)
         block(j, U, b, 0, M, mem);
@@ -321,39 +490,17 @@ static int64_t odd_lines(int64_t n) {
   return (lines | 1) * 16;
 }
 
-static int winograd_shape(const conv_plan *p) {
-  const isa_window *w = &p->w;
-  if (w->n != 2 || p->G != 1 || p->trans_w) return 0;
-  for (int d = 0; d < 2; d++)
-    if (w->kernel[d] != 3 || w->stride[d] != 1 || w->dilation[d] != 1) return 0;
-  return 1;
-}
-
-/* Where it measured faster than the direct kernel on 1 and 2 threads (a 2-core Zen 5
- * VM; single convs, minimum of 7 runs): 0.57-0.9x its time for 32-256 channels from
- * 14x14 up (ppocr_v4_det's 96 -> 24 at 160x160: 3.8 vs 5.8 ms on 1 thread, 1.9 vs 2.7 on
- * 2; ResNet's 64-256 channels at 56x56-14x14: 0.57-0.80x). It loses on small images
- * (7x7-12x12: the transformed weights U, 16 M C floats, cost more than the few tiles
- * save), with 16 channels at 2 threads (products with K = 16 run well below the tile's
- * speed, and direct splits better), below ~8M multiply-adds (per-call costs), and with
- * 512 x 512 channels (U of 16 MB: 1.7x direct at 14x14). */
 int rt_conv_winograd_ok(const conv_plan *p) {
   if (!winograd_shape(p) || rt_sgemm_current_kernel() != RT_SGEMM_AVX512) return 0;
-  int64_t tiles = (p->w.out[0] + 1) / 2 * ((p->w.out[1] + 1) / 2);
-  double macs = 9.0 * (double)(p->N * p->out_sz) * (double)p->M * (double)p->C;
-  return p->C >= 32 && p->M >= 24 && p->M * p->C <= 256 * 256 && tiles >= 49 && macs >= 8e6;
+  return rt_conv_winograd_worth(p->N, p->C, p->M, p->w.out[0], p->w.out[1]);
 }
 
-ivm_status rt_conv_winograd_f32(const rt_call *call, const conv_plan *p) {
+static ivm_status winograd_avx512(const rt_call *call, const conv_plan *p) {
   const isa_window *w = &p->w;
-  if (!winograd_shape(p))
-    return ivm_error(IVM_ERR_INTERNAL, "Conv: Winograd F(2x2, 3x3) given another shape");
-  if (rt_sgemm_current_kernel() != RT_SGEMM_AVX512)
-    return ivm_error(IVM_ERR_UNSUPPORTED, "Conv: Winograd kernel needs AVX-512");
-  if (p->N == 0 || p->M == 0 || p->out_sz == 0) return NULL;
   const rt_tensor *bt = call->n_in > 2 ? call->in[2] : NULL;
   cw_job job = {.p = p, .X = call->in[0]->data, .W = call->in[1]->data,
-                .B = bt ? bt->data : NULL, .Y = call->out[0]->data};
+                .B = bt ? bt->data : NULL, .Y = call->out[0]->data,
+                .given_u = p->trans_w == CONV_W_WINOGRAD};
   cw_job *j = &job;
   j->H = w->in[0];
   j->Wd = w->in[1];
@@ -404,17 +551,17 @@ ivm_status rt_conv_winograd_f32(const rt_call *call, const conv_plan *p) {
   j->v_bytes = (size_t)(16 * j->ve) * sizeof(float);
   j->o_bytes = (size_t)(16 * j->oe) * sizeof(float);
   j->pack_bytes = rt_align64(rt_sgemm_pack_bytes(p->M, j->bh * j->bw, p->C));
-  j->u_bytes = rt_align64((size_t)(16 * p->M * p->C) * sizeof(float));
-  j->dup_w = j->ranges > 1 && !j->split_m && p->M * p->C <= CW_DUP_PAIRS;
+  j->u_bytes = j->given_u ? 0 : rt_align64((size_t)(16 * p->M * p->C) * sizeof(float));
+  j->dup_w = !j->given_u && j->ranges > 1 && !j->split_m && p->M * p->C <= CW_DUP_PAIRS;
   j->range_bytes = (j->dup_w ? j->u_bytes : 0) + j->v_bytes + j->o_bytes + j->pack_bytes;
   char *mem;
   IVM_TRY(rt_scratch_get(call->scratch,
                          (j->dup_w ? 0 : j->u_bytes) + (size_t)j->ranges * j->range_bytes,
                          (void **)&mem));
-  j->U = (float *)mem;
+  j->U = j->given_u ? j->W : (const float *)mem;
   j->mem = mem + (j->dup_w ? 0 : j->u_bytes);
-  int64_t groups = (p->M * p->C + 15) / 16;
-  if (!j->split_m && !j->dup_w)
+  int64_t groups = (p->M + 15) / 16;
+  if (!j->given_u && !j->split_m && !j->dup_w)
     rt_pool_for(threads > 1 ? pool : NULL, groups, (groups + threads - 1) / threads,
                 weights_task, j);
   rt_pool_for(threads > 1 ? pool : NULL, j->ranges, 1, ranges_task, j);
@@ -426,9 +573,14 @@ int rt_conv_winograd_ok(const conv_plan *p) {
   (void)p;
   return 0;
 }
-ivm_status rt_conv_winograd_f32(const rt_call *call, const conv_plan *p) {
-  (void)call;
-  (void)p;
-  return ivm_error(IVM_ERR_RUNTIME, "Conv: Winograd kernel not built");
-}
 #endif
+
+ivm_status rt_conv_winograd_f32(const rt_call *call, const conv_plan *p) {
+  if (!winograd_shape(p))
+    return ivm_error(IVM_ERR_INTERNAL, "Conv: Winograd F(2x2, 3x3) given another shape");
+  if (p->N == 0 || p->M == 0 || p->out_sz == 0) return NULL;
+#if defined(__GNUC__) && defined(__x86_64__)
+  if (rt_sgemm_current_kernel() == RT_SGEMM_AVX512) return winograd_avx512(call, p);
+#endif
+  return winograd_portable(call, p);
+}

@@ -19,6 +19,8 @@ fuse_conv_clip:   Max / Min by a constant after a conv (clip_min / clip_max), an
 fuse_conv_out_affine: Mul / Add / Sub by a scalar after a conv (out_scale / out_shift), and
                   misses
 fuse_conv_layout: 1x1 convs whose weights the compiler stores transposed (transW), misses
+fuse_conv_wino:   3x3 convs whose weights the compiler stores Winograd-transformed (transW 2),
+                  misses
 """
 import math
 import os
@@ -541,4 +543,35 @@ pooled = m.op("MaxPool", ["x"], kernel_shape=[2, 3], strides=[1, 1])
 m.op("Conv", [pooled, m.c(Wl[1])], "y8")
 pd = np.max(np.stack([xd[:, :, a:a + 4, b:b + 4] for a in range(2) for b in range(3)]), axis=0)
 m.output("y8", conv2d(pd, Wl[1], pad=0))
+m.save()
+# fuse_conv_wino: 3x3 convs the Winograd kernel takes store U = G g G^T (FusedConv transW 2,
+#   compiler/pass_layout.c): with bias, with Relu, asymmetric pads; misses: stride 2,
+#   dilation 2, 16 output channels (below the kernel's rule), one weight shared by two convs.
+#   Its own generator, so the fixtures above keep their values.
+wrng = np.random.default_rng(37)
+x = wrng.standard_normal((1, 48, 24, 24)).astype(np.float32)
+xd = x.astype(np.float64)
+Ww = [wrng.standard_normal((40, 48, 3, 3)).astype(np.float32) * 0.1 for _ in range(5)]
+Ww16 = wrng.standard_normal((16, 48, 3, 3)).astype(np.float32) * 0.1
+Bw = wrng.standard_normal(40).astype(np.float32)
+m = M("fuse_conv_wino", x)
+m.op("Conv", ["x", m.c(Ww[0]), m.c(Bw)], "y1", pads=[1, 1, 1, 1])
+m.output("y1", conv2d(xd, Ww[0], Bw, pad=1))
+m.op("Relu", [m.op("Conv", ["x", m.c(Ww[1])], pads=[1, 1, 1, 1])], "y2")
+m.output("y2", np.maximum(conv2d(xd, Ww[1], pad=1), 0))
+m.op("Conv", ["x", m.c(Ww[2])], "y3", pads=[0, 1, 2, 1])
+m.output("y3", conv2d(np.pad(xd, ((0, 0), (0, 0), (0, 2), (1, 1))), Ww[2], pad=0))
+m.op("Conv", ["x", m.c(Ww[3])], "y4", pads=[1, 1, 1, 1], strides=[2, 2])
+m.output("y4", conv2d(xd, Ww[3], pad=1)[:, :, ::2, ::2])
+dil = np.zeros((40, 48, 5, 5), np.float32)
+dil[:, :, ::2, ::2] = Ww[4]
+m.op("Conv", ["x", m.c(Ww[4])], "y5", pads=[2, 2, 2, 2], dilations=[2, 2])
+m.output("y5", conv2d(xd, dil.astype(np.float64), pad=2))
+m.op("Conv", ["x", m.c(Ww16)], "y6", pads=[1, 1, 1, 1])
+m.output("y6", conv2d(xd, Ww16, pad=1))
+shared = m.c(Ww[0])
+m.op("Conv", ["x", shared], "y7", pads=[1, 1, 1, 1])
+m.op("Relu", [m.op("Conv", ["x", shared], pads=[1, 1, 1, 1])], "y8")
+m.output("y7", conv2d(xd, Ww[0], pad=1))
+m.output("y8", np.maximum(conv2d(xd, Ww[0], pad=1), 0))
 m.save()

@@ -85,6 +85,10 @@ static float rnd(unsigned *s) {
   return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
+/* FusedConv with W given in Winograd's layout (transW 2, rt_conv_winograd_weights) in the
+ * current test: what the compiler stores for a constant conv the Winograd kernel takes. */
+static int g_wino_w = 0;
+
 /* Runs Conv (FusedConv with g_act) through its kernel on `threads` threads into y. */
 static void run_conv(const ccase *c, const float *x, const float *w, const float *b, float *y,
                      int64_t OH, int64_t OW, int threads) {
@@ -96,8 +100,19 @@ static void run_conv(const ccase *c, const float *x, const float *w, const float
   rt_tensor ty = c->one_d ? mk(IVM_DT_F32, 3, D(c->N, c->M, OW), y)
                           : mk(IVM_DT_F32, 4, D(c->N, c->M, OH, OW), y);
   isa_attr a[16];
-  isa_builtin_op op = *g_act || g_clip || g_affine ? ISA_OP_FusedConv : ISA_OP_Conv;
+  isa_builtin_op op = *g_act || g_clip || g_affine || g_wino_w ? ISA_OP_FusedConv : ISA_OP_Conv;
   defaults(op, a);
+  float *u = NULL;
+  int64_t k3[2] = {3, 3}; /* set_ints keeps the pointer */
+  if (g_wino_w) {
+    cr_assert(c->kh == 3 && c->kw == 3 && c->G == 1 && !c->one_d);
+    u = malloc((size_t)(16 * c->C * c->M) * sizeof(float));
+    cr_assert(u);
+    rt_conv_winograd_weights(w, c->M, c->C, u);
+    tw = mk(IVM_DT_F32, 3, D(16, c->C, c->M), u);
+    set_ints(&a[ISA_A_FusedConv_kernel_shape], k3, 2);
+    set_int(&a[ISA_A_FusedConv_transW], 2);
+  }
   if (*g_act) {
     set_str(&a[ISA_A_FusedConv_activation], g_act);
     a[ISA_A_FusedConv_act_alpha].v.f = g_alpha;
@@ -139,6 +154,7 @@ static void run_conv(const ccase *c, const float *x, const float *w, const float
   cr_assert_null(st, "Conv failed: %s", ivm_status_message(st));
   rt_scratch_release(&scratch);
   rt_pool_destroy(pool);
+  free(u);
 }
 
 /* A case's random input, weights and bias (seeded by the case), its output size. */
@@ -435,11 +451,82 @@ static const ccase winograd_dispatch[] = {
     {2, 40, 30, 1, 30, 27, 3, 3, 1, 1, 1, 1, 0, 1, 2, 1, 0},
 };
 
+/* With whichever matrix kernel the CPU has (without AVX-512: the portable path). */
 Test(conv_fast, winograd) {
-  if (rt_sgemm_use_kernel(RT_SGEMM_AUTO) != RT_SGEMM_AVX512)
-    cr_skip_test("the Winograd kernel needs the AVX-512 matrix kernel");
+  rt_sgemm_use_kernel(RT_SGEMM_AUTO);
   for (size_t i = 0; i < sizeof winograd / sizeof *winograd; i++)
     check_with(&winograd[i], run_winograd, WINO_ULPS);
+}
+
+/* Winograd's weight layout (transW 2) by hand: G g G^T for g = [1 2 3; 4 5 6; 7 8 9] is
+ * G g = [1 2 3; 6 7.5 9; 2 2.5 3; 7 8 9] times G^T, row by row [t0, (t0 + t1 + t2) / 2,
+ * (t0 - t1 + t2) / 2, t2]: all exact in float. Put at output channel 1, input channel 2
+ * of W (2, 3, 3, 3), zeros elsewhere; U is (16, C, M). */
+Test(conv_fast, winograd_weights_by_hand) {
+  float w[2 * 3 * 9] = {0}, u[16 * 3 * 2];
+  for (int t = 0; t < 9; t++) w[(1 * 3 + 2) * 9 + t] = (float)(t + 1);
+  static const float want[16] = {1, 3,     1,    3, 6, 11.25f, 3.75f, 9,
+                                 2, 3.75f, 1.25f, 3, 7, 12,     4,     9};
+  memset(u, 0xff, sizeof u); /* NaN: every element must be written */
+  rt_conv_winograd_weights(w, 2, 3, u);
+  for (int e = 0; e < 16; e++)
+    for (int c = 0; c < 3; c++)
+      for (int m = 0; m < 2; m++) {
+        float got = u[(e * 3 + c) * 2 + m], expect = c == 2 && m == 1 ? want[e] : 0.0f;
+        cr_assert(got == expect, "U[%d][%d][%d] = %g, want %g", e, c, m, got, expect);
+      }
+}
+
+/* FusedConv given U (transW 2) computes what Winograd computes from W per call, bit for
+ * bit, on 1-3 threads, with the AVX-512 kernel and the portable path alike; through the
+ * dispatch (transW 2 always takes Winograd) and with every epilogue. */
+static void activation_bits(const ccase *c, unsigned seed);
+
+static void winograd_given_weights(void) {
+  const ccase *tables[2] = {winograd, winograd_dispatch};
+  size_t counts[2] = {sizeof winograd / sizeof *winograd,
+                      sizeof winograd_dispatch / sizeof *winograd_dispatch};
+  for (int t = 0; t < 2; t++)
+    for (size_t i = 0; i < counts[t]; i++) {
+      const ccase *c = &tables[t][i];
+      cdata d = case_data(c, 4242u + (unsigned)i);
+      /* full mantissas: case_data's multiples of 2^-15 add exactly in any order, so a
+       * transform that summed in another order would give the same bits */
+      for (int64_t k = 0; k < c->M * c->C * 9; k++) d.w[k] /= 3.0f;
+      float *per_call = malloc((size_t)d.ny * sizeof(float));
+      float *given = malloc((size_t)d.ny * sizeof(float));
+      cr_assert(per_call && given);
+      for (int threads = 1; threads <= 3; threads++) {
+        run_winograd(c, d.x, d.w, d.b, per_call, d.OH, d.OW, threads);
+        g_wino_w = 1;
+        run_conv(c, d.x, d.w, d.b, given, d.OH, d.OW, threads);
+        g_wino_w = 0;
+        cr_assert(memcmp(per_call, given, (size_t)d.ny * sizeof(float)) == 0,
+                  "table %d case %zu, %d threads: transW 2 differs from W per call", t, i,
+                  threads);
+      }
+      free(per_call), free(given);
+      cdata_free(&d);
+    }
+  g_wino_w = 1;
+  for (size_t i = 0; i < counts[1]; i++) {
+    check_with(&winograd_dispatch[i], run_conv, WINO_ULPS);
+    activation_bits(&winograd_dispatch[i], 321u + (unsigned)i);
+  }
+  g_wino_w = 0;
+}
+
+Test(conv_fast, winograd_given_weights) {
+  rt_sgemm_use_kernel(RT_SGEMM_AUTO);
+  winograd_given_weights();
+}
+
+Test(conv_fast, winograd_given_weights_portable) {
+  rt_sgemm_use_kernel(RT_SGEMM_AVX2);
+  winograd_given_weights();
+  for (size_t i = 0; i < sizeof winograd / sizeof *winograd; i++)
+    check_with(&winograd[i], run_winograd, WINO_ULPS);
+  rt_sgemm_use_kernel(RT_SGEMM_AUTO);
 }
 
 /* Conv and FusedConv take Winograd on these shapes: with each activation (Relu,

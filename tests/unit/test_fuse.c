@@ -17,6 +17,7 @@
 #include "isa/infer_fused.h"
 #include "isa/module.h"
 #include "ivm/ivm.h"
+#include "runtime/kernels/gemm.h"
 #include "vm/schedule.h"
 #include "vm/vm.h"
 
@@ -356,6 +357,53 @@ Test(fuse, pointwise_conv_weights_are_stored_transposed) {
   double cost0 = vm_instr_cost_ns(m0, 0), cost1 = vm_instr_cost_ns(m1, 0);
   cr_expect(fabs(cost0 - cost1) < 1e-9 * cost0,
             "estimated %.1f ns as ONNX stores W, %.1f ns transposed", cost0, cost1);
+  ivm_session_destroy(s0);
+  ivm_session_destroy(s1);
+  ivm_module_release(m0);
+  ivm_module_release(m1);
+}
+
+/* 3x3 convs the Winograd kernel takes store U = G g G^T, (16, C, M) (transW 2). */
+Test(fuse, winograd_conv_weights_are_stored_transformed) {
+  compiled c;
+  compile_ok("fuse_conv_wino", &c);
+  for (int k = 1; k <= 8; k++) {
+    char y[16];
+    snprintf(y, sizeof y, "y%d", k);
+    uint32_t i = writer_of(&c, y);
+    const isa_def_attr *tw = attr(&c, i, "transW");
+    /* stride 2, dilation 2, 16 output channels, shared W: as ONNX has it */
+    int want = k <= 3;
+    cr_expect_eq(tw && tw->v.i == 2, want, "%s: transW", y);
+    const isa_def_tensor *w = &c.e.def.tensors[c.e.def.instrs[i].operands[1]];
+    if (want)
+      cr_expect(w->rank == 3 && w->dims[0] == 16 && w->dims[1] == 48 && w->dims[2] == 40,
+                "%s: W stored (16, C, M)", y);
+  }
+  cr_expect_str_eq(str_attr(&c, writer_of(&c, "y2"), "activation"), "Relu");
+  compiled_free(&c);
+  run_matches("fuse_conv_wino", 8);
+  /* With the AVX-512 matrix kernel, the module compiled as the graph says (IVM_FUSE=0)
+   * takes Winograd for y1-y3 too and transforms W per call: the same bits. */
+  ivm_module *m0, *m1;
+  setenv("IVM_FUSE", "0", 1);
+  ivm_session *s0 = run_model("fuse_conv_wino", &m0);
+  unsetenv("IVM_FUSE");
+  ivm_session *s1 = run_model("fuse_conv_wino", &m1);
+  for (uint32_t k = 0; k < 8 && rt_sgemm_use_kernel(RT_SGEMM_AUTO) == RT_SGEMM_AVX512; k++) {
+    ivm_tensor_view v0, v1;
+    cr_assert_null(ivm_session_output(s0, k, &v0));
+    cr_assert_null(ivm_session_output(s1, k, &v1));
+    cr_assert(v0.nbytes == v1.nbytes && memcmp(v0.data, v1.data, v0.nbytes) == 0,
+              "y%u differs from the module that transforms W per call", k + 1);
+  }
+  /* The scheduler's cost model sees the same work in y1's conv either way (U stands for
+   * 9 C multiply-adds per output, not 16 C). */
+  cr_assert(m1->instrs[0].desc == isa_builtin_desc(ISA_OP_FusedConv) &&
+            m1->instrs[0].attrs[ISA_A_FusedConv_transW].v.i == 2, "y1's conv comes first");
+  double cost0 = vm_instr_cost_ns(m0, 0), cost1 = vm_instr_cost_ns(m1, 0);
+  cr_expect(fabs(cost0 - cost1) < 1e-9 * cost0,
+            "estimated %.1f ns as ONNX stores W, %.1f ns transformed", cost0, cost1);
   ivm_session_destroy(s0);
   ivm_session_destroy(s1);
   ivm_module_release(m0);
@@ -748,7 +796,7 @@ Test(fuse, fusedconv_transw_inference_takes_the_transposed_weight_only) {
   } bad[] = {
       {1, 2, 1, 1, "group 2", "group"},
       {1, 1, 1, 0, "no kernel_shape", "kernel_shape"},
-      {2, 1, 1, 1, "transW 2", "transW"},
+      {3, 1, 1, 1, "transW 3", "transW"},
       {1, 1, 1, 1, "W of rank 4", "rank"},
       {1, 1, 3, 1, "rows not a multiple of the kernel", "multiple"},
       {1, 1, 1, 1, "C * k not X's channels", "channels"},
@@ -759,6 +807,56 @@ Test(fuse, fusedconv_transw_inference_takes_the_transposed_weight_only) {
                                           : t_f32(2, 4, 10, 0);
     if (k == 3) w.dims[3] = 1;
     st = infer_transw(bad[k].trans_w, bad[k].group, bad[k].kernel, bad[k].with_kernel, w, &out);
+    cr_assert_not_null(st, "%s accepted", bad[k].why);
+    cr_expect(strstr(ivm_status_message(st), bad[k].says), "%s: %s", bad[k].why,
+              ivm_status_message(st));
+    ivm_status_free(st);
+  }
+}
+
+/* transW 2: W is Winograd's (16, C, M) for a 2-D 3x3 conv, stride 1, dilation 1, group 1. */
+Test(fuse, fusedconv_winograd_weights_inference) {
+  isa_type out;
+  ivm_status st = infer_transw(2, 1, 3, 1, t_f32(3, 16, 4, 10), &out);
+  cr_assert_null(st, "%s", ivm_status_message(st));
+  cr_expect(out.rank == 4 && out.dims[1] == 10 && out.dims[2] == 3 && out.dims[3] == 4,
+            "X (1, 4, 5, 6), no pads: Y (1, 10, 3, 4)");
+  static const struct {
+    int64_t group, kernel;
+    int with_kernel, stride, dilation;
+    isa_type w;
+    const char *why, *says;
+  } bad[] = {
+      {2, 3, 1, 1, 1, {0}, "group 2", "group"},
+      {1, 1, 1, 1, 1, {0}, "kernel 1x1", "[3, 3]"},
+      {1, 3, 0, 1, 1, {0}, "no kernel_shape", "[3, 3]"},
+      {1, 3, 1, 2, 1, {0}, "stride 2", "strides"},
+      {1, 3, 1, 1, 2, {0}, "dilation 2", "dilations"},
+      {1, 3, 1, 1, 1, {.dtype = IVM_DT_F32, .rank = 2, .dims = {64, 10}}, "W of rank 2", "rank 3"},
+      {1, 3, 1, 1, 1, {.dtype = IVM_DT_F32, .rank = 3, .dims = {9, 4, 10}}, "9 rows", "16 rows"},
+      {1, 3, 1, 1, 1, {.dtype = IVM_DT_F32, .rank = 3, .dims = {16, 5, 10}}, "C not X's channels", "channels"},
+  };
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    isa_type w = bad[k].w.rank ? bad[k].w : t_f32(3, 16, 4, 10);
+    isa_type in[2] = {t_f32(4, 1, 4, 5), w};
+    in[0].dims[3] = 6;
+    isa_attr a[16];
+    isa_attrs_init_defaults(isa_builtin_desc(ISA_OP_FusedConv), a);
+    a[ISA_A_FusedConv_transW].v.i = 2;
+    a[ISA_A_FusedConv_group].v.i = bad[k].group;
+    int64_t ks[2] = {bad[k].kernel, bad[k].kernel}, st2[2] = {1, bad[k].stride};
+    int64_t dl[2] = {bad[k].dilation, 1};
+    if (bad[k].with_kernel) {
+      a[ISA_A_FusedConv_kernel_shape].v.ints = ks;
+      a[ISA_A_FusedConv_kernel_shape].count = 2;
+    }
+    a[ISA_A_FusedConv_strides].v.ints = st2;
+    a[ISA_A_FusedConv_strides].count = 2;
+    a[ISA_A_FusedConv_dilations].v.ints = dl;
+    a[ISA_A_FusedConv_dilations].count = 2;
+    const void *data[2] = {0};
+    isa_infer_ctx ctx = {2, in, data, a, 1, &out};
+    st = isa_builtin_desc(ISA_OP_FusedConv)->infer(&ctx);
     cr_assert_not_null(st, "%s accepted", bad[k].why);
     cr_expect(strstr(ivm_status_message(st), bad[k].says), "%s: %s", bad[k].why,
               ivm_status_message(st));
