@@ -320,94 +320,71 @@ Test(fuse, conv_activation_becomes_fusedconv) {
 }
 
 /* ---- weight layout (compiler/pass_layout.c) ------------------------------------------------ */
-Test(fuse, pointwise_conv_weights_are_stored_transposed) {
-  compiled c;
-  compile_ok("fuse_conv_layout", &c);
-  for (int k = 1; k <= 8; k++) {
-    char y[16];
-    snprintf(y, sizeof y, "y%d", k);
-    uint32_t i = writer_of(&c, y);
-    const isa_def_attr *tw = attr(&c, i, "transW");
-    int want = k <= 2; /* stride 2, group 2, shared W, 3x3, 16 positions: as ONNX has it */
-    cr_expect_eq(tw && tw->v.i == 1, want, "%s: transW", y);
-    const isa_def_tensor *w = &c.e.def.tensors[c.e.def.instrs[i].operands[1]];
-    if (want)
-      cr_expect(w->rank == 2 && w->dims[0] == 48 && w->dims[1] == 64, "%s: W stored (C, M)", y);
-  }
-  cr_expect_str_eq(str_attr(&c, writer_of(&c, "y2"), "activation"), "Relu");
-  compiled_free(&c);
-  run_matches("fuse_conv_layout", 8);
-  /* The same bits as the module compiled as the graph says (IVM_FUSE=0: no layouts). */
+/* model's outputs y1..y<n> compiled with its layouts against IVM_FUSE=0 (none): the same
+ * bits where `bits`; and the scheduler's cost model sees the same work in y1's conv, the
+ * first instruction, stored in layout `transw` (M is W's dim 1 in transW 1; U stands for
+ * 9 C multiply-adds per output, not 16 C, in transW 2). */
+static void same_as_unfused(const char *model, uint32_t n, int bits, int64_t transw) {
   ivm_module *m0, *m1;
   setenv("IVM_FUSE", "0", 1);
-  ivm_session *s0 = run_model("fuse_conv_layout", &m0);
+  ivm_session *s0 = run_model(model, &m0);
   unsetenv("IVM_FUSE");
-  ivm_session *s1 = run_model("fuse_conv_layout", &m1);
-  for (uint32_t k = 0; k < 8; k++) {
+  ivm_session *s1 = run_model(model, &m1);
+  for (uint32_t k = 0; k < n && bits; k++) {
     ivm_tensor_view v0, v1;
     cr_assert_null(ivm_session_output(s0, k, &v0));
     cr_assert_null(ivm_session_output(s1, k, &v1));
     cr_assert(v0.nbytes == v1.nbytes && memcmp(v0.data, v1.data, v0.nbytes) == 0,
-              "y%u differs from the untransposed module", k + 1);
+              "%s: y%u differs from the module as the graph says", model, k + 1);
   }
-  /* The scheduler's cost model sees the same work in y1's conv either way (M is W's dim
-   * 1 in transW). */
   cr_assert(m1->instrs[0].desc == isa_builtin_desc(ISA_OP_FusedConv) &&
-            m1->instrs[0].attrs[ISA_A_FusedConv_transW].v.i == 1, "y1's conv comes first");
+            m1->instrs[0].attrs[ISA_A_FusedConv_transW].v.i == transw, "y1's conv comes first");
   double cost0 = vm_instr_cost_ns(m0, 0), cost1 = vm_instr_cost_ns(m1, 0);
   cr_expect(fabs(cost0 - cost1) < 1e-9 * cost0,
-            "estimated %.1f ns as ONNX stores W, %.1f ns transposed", cost0, cost1);
+            "%s: estimated %.1f ns as ONNX stores W, %.1f ns in transW %lld", model, cost0,
+            cost1, (long long)transw);
   ivm_session_destroy(s0);
   ivm_session_destroy(s1);
   ivm_module_release(m0);
   ivm_module_release(m1);
 }
 
-/* 3x3 convs the Winograd kernel takes store U = G g G^T, (16, C, M) (transW 2). */
-Test(fuse, winograd_conv_weights_are_stored_transformed) {
+/* model's outputs y1..y8: y1..y<n_stored> in layout transw with W of rank `rank` and dims
+ * `dims`, the rest as ONNX has it; y2's Relu fused. */
+static void check_layouts(const char *model, int n_stored, int64_t transw, int rank,
+                          const int64_t *dims) {
   compiled c;
-  compile_ok("fuse_conv_wino", &c);
+  compile_ok(model, &c);
   for (int k = 1; k <= 8; k++) {
     char y[16];
     snprintf(y, sizeof y, "y%d", k);
     uint32_t i = writer_of(&c, y);
     const isa_def_attr *tw = attr(&c, i, "transW");
-    /* stride 2, dilation 2, 16 output channels, shared W: as ONNX has it */
-    int want = k <= 3;
-    cr_expect_eq(tw && tw->v.i == 2, want, "%s: transW", y);
+    int want = k <= n_stored;
+    cr_expect_eq(tw && tw->v.i == transw, want, "%s: transW", y);
     const isa_def_tensor *w = &c.e.def.tensors[c.e.def.instrs[i].operands[1]];
     if (want)
-      cr_expect(w->rank == 3 && w->dims[0] == 16 && w->dims[1] == 48 && w->dims[2] == 40,
-                "%s: W stored (16, C, M)", y);
+      cr_expect(w->rank == rank && memcmp(w->dims, dims, (size_t)rank * sizeof *dims) == 0,
+                "%s: W's stored shape", y);
   }
   cr_expect_str_eq(str_attr(&c, writer_of(&c, "y2"), "activation"), "Relu");
   compiled_free(&c);
-  run_matches("fuse_conv_wino", 8);
-  /* With the AVX-512 matrix kernel, the module compiled as the graph says (IVM_FUSE=0)
-   * takes Winograd for y1-y3 too and transforms W per call: the same bits. */
-  ivm_module *m0, *m1;
-  setenv("IVM_FUSE", "0", 1);
-  ivm_session *s0 = run_model("fuse_conv_wino", &m0);
-  unsetenv("IVM_FUSE");
-  ivm_session *s1 = run_model("fuse_conv_wino", &m1);
-  for (uint32_t k = 0; k < 8 && rt_sgemm_use_kernel(RT_SGEMM_AUTO) == RT_SGEMM_AVX512; k++) {
-    ivm_tensor_view v0, v1;
-    cr_assert_null(ivm_session_output(s0, k, &v0));
-    cr_assert_null(ivm_session_output(s1, k, &v1));
-    cr_assert(v0.nbytes == v1.nbytes && memcmp(v0.data, v1.data, v0.nbytes) == 0,
-              "y%u differs from the module that transforms W per call", k + 1);
-  }
-  /* The scheduler's cost model sees the same work in y1's conv either way (U stands for
-   * 9 C multiply-adds per output, not 16 C). */
-  cr_assert(m1->instrs[0].desc == isa_builtin_desc(ISA_OP_FusedConv) &&
-            m1->instrs[0].attrs[ISA_A_FusedConv_transW].v.i == 2, "y1's conv comes first");
-  double cost0 = vm_instr_cost_ns(m0, 0), cost1 = vm_instr_cost_ns(m1, 0);
-  cr_expect(fabs(cost0 - cost1) < 1e-9 * cost0,
-            "estimated %.1f ns as ONNX stores W, %.1f ns transformed", cost0, cost1);
-  ivm_session_destroy(s0);
-  ivm_session_destroy(s1);
-  ivm_module_release(m0);
-  ivm_module_release(m1);
+  run_matches(model, 8);
+}
+
+/* stride 2, group 2, shared W, 3x3, 16 positions: as ONNX has it */
+Test(fuse, pointwise_conv_weights_are_stored_transposed) {
+  check_layouts("fuse_conv_layout", 2, 1, 2, (const int64_t[]){48, 64});
+  same_as_unfused("fuse_conv_layout", 8, 1, 1);
+}
+
+/* 3x3 convs the Winograd kernel takes store U = G g G^T, (16, C, M) (transW 2); stride 2,
+ * dilation 2, 16 output channels, shared W: as ONNX has it. With the AVX-512 matrix
+ * kernel the module compiled as the graph says (IVM_FUSE=0) takes Winograd for y1-y3 too
+ * and transforms W per call: the same bits. */
+Test(fuse, winograd_conv_weights_are_stored_transformed) {
+  check_layouts("fuse_conv_wino", 3, 2, 3, (const int64_t[]){16, 48, 40});
+  same_as_unfused("fuse_conv_wino", 8, rt_sgemm_use_kernel(RT_SGEMM_AUTO) == RT_SGEMM_AVX512, 2);
 }
 
 /* ---- LayerNorm ---------------------------------------------------------------------------- */
