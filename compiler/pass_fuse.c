@@ -548,6 +548,7 @@ ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats) {
   if (!st) st = fuse_conv_activation(&f, &count);
   if (!st) st = fuse_conv_clip(&f, &count);
   if (!st) st = fuse_conv_affine(&f, &count);
+  if (!st) st = fuse_mul_add(&f, &count); /* the Muls and Adds no fusion above took */
   fuse_ctx_free(&f);
   return st;
 }

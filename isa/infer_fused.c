@@ -179,6 +179,17 @@ ivm_status isa_infer_fused_attention(isa_infer_ctx *ctx) {
 }
 
 /* ---- FusedConv ------------------------------------------------------------------------ */
+/* A, B, C: f32, three-way numpy broadcasting (the shape Mul then Add give). */
+ivm_status isa_infer_fused_muladd(isa_infer_ctx *ctx) {
+  static const char *const names[3] = {"A", "B", "C"};
+  if (ctx->n_in != 3 || ctx->n_out != 1)
+    return BAD("expected 3 inputs and 1 output, got %u and %u", ctx->n_in, ctx->n_out);
+  for (uint32_t k = 0; k < 3; k++) IVM_TRY(need_f32(ctx, k, names[k]));
+  const isa_type *ts[3] = {&ctx->in[0], &ctx->in[1], &ctx->in[2]};
+  iu_set_unknown_rank(&ctx->out[0], IVM_DT_F32);
+  return iu_broadcast(ts, 3, &ctx->out[0]);
+}
+
 /* transW = 2: W is Winograd F(2x2, 3x3)'s transformed weights (16, C, M) of a 2-D 3x3
  * conv with stride 1, dilation 1 and group 1 (runtime/kernels/conv_wino.c). */
 static ivm_status infer_winograd_weights(const isa_infer_ctx *ctx) {

@@ -59,7 +59,7 @@ static const struct {
     {ISA_OP_Relu, RT_EX_INPUT},       {ISA_OP_LeakyRelu, RT_EX_INPUT},
     {ISA_OP_Elu, RT_EX_INPUT},        {ISA_OP_HardSigmoid, RT_EX_INPUT},
     {ISA_OP_Softplus, RT_EX_INPUT},   {ISA_OP_Softsign, RT_EX_INPUT},
-    {ISA_OP_Clip, RT_EX_INPUT},
+    {ISA_OP_Clip, RT_EX_INPUT},       {ISA_OP_FusedMulAdd, RT_EX_INPUT},
 };
 
 static int fusable_op(const vm_instr *in, rt_expr_opcode *ex) {
@@ -159,6 +159,11 @@ static ivm_status add_instr(region_builder *rb, uint32_t i, uint32_t *out) {
   if (ex != RT_EX_INPUT) {
     if (in->n_in > 1) IVM_TRY(value_of(rb, in->operands[1], &y));
     OP(ex, x, y, 0, out);
+  } else if (is_op(in, ISA_OP_FusedMulAdd)) { /* x * y + z, the product rounded first */
+    IVM_TRY(value_of(rb, in->operands[1], &y));
+    IVM_TRY(value_of(rb, in->operands[2], &t3));
+    OP(RT_EX_MUL, x, y, 0, &t1);
+    OP(RT_EX_ADD, t1, t3, 0, out);
   } else if (is_op(in, ISA_OP_Relu)) { /* x > 0 ? x : 0 (NaN -> 0, as the kernel) */
     K(0.0);
     OP(RT_EX_GT, x, c, 0, &t1);

@@ -1,4 +1,5 @@
-/* Broadcasting elementwise kernels: Add Sub Mul Div Pow Min Max, Equal Greater Less, Where.
+/* Broadcasting elementwise kernels: Add Sub Mul Div Pow Min Max, Equal Greater Less, Where,
+ * FusedMulAdd.
  *
  * One driver (bcast_run) maps the output's index space onto each input with numpy
  * broadcasting: a broadcast dim gets stride 0, then adjacent dims that are contiguous for
@@ -357,4 +358,50 @@ ivm_status rt_k_Where(const rt_call *c) {
     default: return ew_bad_dtype("Where", x->dtype);
   }
   return bcast_run(c, "Where", o, 3, c->in, fn, NULL);
+}
+
+/* ---- FusedMulAdd ----------------------------------------------------------------------
+ * The product rounded to f32, then the sum: Mul's and Add's bits. ISO C mode (-std=c11)
+ * does not contract a * b + c into an FMA, which would round once (test_fuse.c holds the
+ * bits to the unfused module's). The loops the models take (every operand a run, or B a
+ * per-channel or scalar value: x + x * s) are written out so they vectorise. */
+static void muladd_f32(int64_t n, const char *const *in, const int64_t *st, char *out,
+                       const void *ctx) {
+  const float *a = (const float *)in[0], *b = (const float *)in[1], *c = (const float *)in[2];
+  float *o = (float *)out;
+  (void)ctx;
+  if (st[0] && st[1] && st[2]) {
+    for (int64_t i = 0; i < n; i++) {
+      float p = a[i] * b[i];
+      o[i] = p + c[i];
+    }
+  } else if (st[0] && !st[1] && st[2]) {
+    const float y = b[0];
+    for (int64_t i = 0; i < n; i++) {
+      float p = a[i] * y;
+      o[i] = p + c[i];
+    }
+  } else if (!st[0] && st[1] && st[2]) {
+    const float x = a[0];
+    for (int64_t i = 0; i < n; i++) {
+      float p = x * b[i];
+      o[i] = p + c[i];
+    }
+  } else {
+    int64_t sa = st[0], sb = st[1], sc = st[2];
+    for (int64_t i = 0; i < n; i++) {
+      float p = a[i * sa] * b[i * sb];
+      o[i] = p + c[i * sc];
+    }
+  }
+}
+
+ivm_status rt_k_FusedMulAdd(const rt_call *c) {
+  IVM_TRY(ew_check_io(c, "FusedMulAdd", 3, 1));
+  for (int k = 0; k < 3; k++)
+    if (c->in[k]->dtype != IVM_DT_F32)
+      return ivm_error(IVM_ERR_INTERNAL, "FusedMulAdd: operands must be f32");
+  if (c->out[0]->dtype != IVM_DT_F32)
+    return ivm_error(IVM_ERR_INTERNAL, "FusedMulAdd: output must be f32");
+  return bcast_run(c, "FusedMulAdd", c->out[0], 3, c->in, muladd_f32, NULL);
 }

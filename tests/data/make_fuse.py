@@ -21,6 +21,7 @@ fuse_conv_out_affine: Mul / Add / Sub by a scalar after a conv (out_scale / out_
 fuse_conv_layout: 1x1 convs whose weights the compiler stores transposed (transW), misses
 fuse_conv_wino:   3x3 convs whose weights the compiler stores Winograd-transformed (transW 2),
                   misses
+fuse_muladd:      Add of a Mul read by nothing else (FusedMulAdd) with broadcasting, misses
 """
 import math
 import os
@@ -574,4 +575,35 @@ m.op("Conv", ["x", shared], "y7", pads=[1, 1, 1, 1])
 m.op("Relu", [m.op("Conv", ["x", shared], pads=[1, 1, 1, 1])], "y8")
 m.output("y7", conv2d(xd, Ww[0], pad=1))
 m.output("y8", np.maximum(conv2d(xd, Ww[0], pad=1), 0))
+m.save()
+
+# fuse_muladd: an Add one of whose operands is a Mul read by nothing else becomes
+#   FusedMulAdd: x + x * s (s per channel), Relu(x) * x + scalar, x * row + column
+#   (three-way broadcasting), Mul * Mul + ...: one of the two joins; misses: the product
+#   also read by a Relu, the product a graph output. Its own generator.
+mrng = np.random.default_rng(41)
+x = mrng.standard_normal((1, 4, 6, 5)).astype(np.float32)
+xd = x.astype(np.float64)
+sm = mrng.standard_normal((1, 4, 1, 1)).astype(np.float32)
+row = mrng.standard_normal(5).astype(np.float32)
+col = mrng.standard_normal((4, 1, 1)).astype(np.float32)
+f = lambda a: np.asarray(a, np.float64)  # noqa: E731
+m = M("fuse_muladd", x)
+m.op("Add", ["x", m.op("Mul", ["x", m.c(sm)])], "y1")
+m.output("y1", xd + xd * f(sm))
+m.op("Add", [m.op("Mul", [m.op("Relu", ["x"]), "x"]), m.c(0.375)], "y2")
+m.output("y2", np.maximum(xd, 0) * xd + 0.375)
+m.op("Add", [m.op("Mul", ["x", m.c(row)]), m.c(col)], "y3")
+m.output("y3", xd * f(row) + f(col))
+prod = m.op("Mul", ["x", m.c(sm * 0.5)])
+m.op("Add", [prod, "x"], "y4")
+m.op("Relu", [prod], "y5")
+m.output("y4", xd * f(sm * 0.5) + xd)
+m.output("y5", np.maximum(xd * f(sm * 0.5), 0))
+m.op("Mul", ["x", "x"], "y6")
+m.op("Add", ["y6", "x"], "y7")
+m.output("y6", xd * xd)
+m.output("y7", xd * xd + xd)
+m.op("Add", [m.op("Mul", ["x", m.c(sm * 2)]), m.op("Mul", ["x", "x"])], "y8")
+m.output("y8", xd * f(sm * 2) + xd * xd)
 m.save()

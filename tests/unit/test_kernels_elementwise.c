@@ -248,6 +248,79 @@ Test(compare, where_three_way_broadcast) {
   free(out.data);
 }
 
+/* ---- FusedMulAdd ------------------------------------------------------------------------- */
+/* By hand: 1.5 * 2 + 0.25 = 3.25; and a * b + c with a = b = 1 + 2^-12, c = -(1 + 2^-11):
+ * a * b = 1 + 2^-11 + 2^-24 rounds (a tie, to even) to 1 + 2^-11, so the sum is 0, where
+ * one FMA (a single rounding) gives 2^-24. */
+Test(muladd, rounds_the_product_then_the_sum) {
+  float a[] = {1.5f, 1.0f + 0x1p-12f}, b[] = {2.0f, 1.0f + 0x1p-12f}, c[] = {0.25f, -(1.0f + 0x1p-11f)};
+  rt_tensor ta = T(IVM_DT_F32, 1, D(2), a), tb = T(IVM_DT_F32, 1, D(2), b),
+            tc = T(IVM_DT_F32, 1, D(2), c), out;
+  const rt_tensor *in[] = {&ta, &tb, &tc};
+  cr_assert_eq(run(ISA_OP_FusedMulAdd, 3, in, NULL, 1, &out), 0);
+  const float *y = out.data;
+  cr_expect(y[0] == 3.25f, "1.5 * 2 + 0.25 = %g", y[0]);
+  cr_expect(y[1] == 0.0f, "product and sum rounded apart: got %a, not 0 (one FMA gives 0x1p-24)",
+            y[1]);
+  free(out.data);
+}
+
+static float frand(unsigned *s) {
+  *s = *s * 1103515245u + 12345u;
+  return ((float)((*s >> 8) & 0xffffff) / 16777216.0f - 0.5f) * 3.1f; /* full mantissas */
+}
+
+/* Every loop of the kernel (all runs, B per channel, A scalar, the strided rest), three-way
+ * broadcasting, and an output big enough to be split across the pool: the bits of Mul
+ * then Add. */
+Test(muladd, equals_mul_then_add_under_broadcasting) {
+  static const struct {
+    int64_t a[4], b[4], c[4];
+  } cases[] = {
+      {{2, 3, 5, 7}, {2, 3, 5, 7}, {2, 3, 5, 7}},
+      {{2, 3, 5, 7}, {1, 3, 1, 1}, {2, 3, 5, 7}},
+      {{1, 1, 1, 1}, {2, 3, 5, 7}, {2, 3, 5, 7}},
+      {{2, 3, 5, 7}, {2, 3, 5, 1}, {1, 1, 1, 7}},
+      {{2, 1, 5, 1}, {1, 3, 1, 7}, {1, 1, 1, 1}},
+      {{1, 96, 80, 80}, {1, 96, 1, 1}, {1, 96, 80, 80}},
+  };
+  unsigned seed = 7;
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    float *v[3];
+    rt_tensor t[3];
+    const int64_t *dims[3] = {cases[k].a, cases[k].b, cases[k].c};
+    for (int i = 0; i < 3; i++) {
+      int64_t n = dims[i][0] * dims[i][1] * dims[i][2] * dims[i][3];
+      v[i] = malloc((size_t)n * sizeof(float));
+      for (int64_t e = 0; e < n; e++) v[i][e] = frand(&seed);
+      t[i] = T(IVM_DT_F32, 4, dims[i], v[i]);
+    }
+    rt_tensor fused, prod, want;
+    const rt_tensor *in[] = {&t[0], &t[1], &t[2]};
+    cr_assert_eq(run(ISA_OP_FusedMulAdd, 3, in, NULL, 1, &fused), 0);
+    const rt_tensor *mi[] = {&t[0], &t[1]};
+    cr_assert_eq(run(ISA_OP_Mul, 2, mi, NULL, 1, &prod), 0);
+    const rt_tensor *ai[] = {&prod, &t[2]};
+    cr_assert_eq(run(ISA_OP_Add, 2, ai, NULL, 1, &want), 0);
+    expect_shape(&fused, IVM_DT_F32, want.rank, want.dims);
+    cr_assert(memcmp(fused.data, want.data, rt_nbytes(&want)) == 0, "case %zu: bits differ", k);
+    free(fused.data), free(prod.data), free(want.data);
+    for (int i = 0; i < 3; i++) free(v[i]);
+  }
+}
+
+Test(muladd, inference_wants_f32_and_broadcastable_shapes) {
+  int32_t i = 1;
+  float f = 1;
+  rt_tensor ti = T(IVM_DT_I32, 0, NULL, &i), tf = T(IVM_DT_F32, 0, NULL, &f), out;
+  const rt_tensor *in[] = {&tf, &ti, &tf};
+  cr_assert_neq(run(ISA_OP_FusedMulAdd, 3, in, NULL, 1, &out), 0, "i32 B accepted");
+  float x3[3] = {0}, x2[2] = {0};
+  rt_tensor t3 = T(IVM_DT_F32, 1, D(3), x3), t2 = T(IVM_DT_F32, 1, D(2), x2);
+  const rt_tensor *in2[] = {&t3, &tf, &t2};
+  cr_assert_neq(run(ISA_OP_FusedMulAdd, 3, in2, NULL, 1, &out), 0, "(3) with (2) accepted");
+}
+
 /* ---- unary ------------------------------------------------------------------------------- */
 static const float ux[] = {-2.0f, -0.5f, 0.0f, 0.5f, 1.0f, 3.0f};
 

@@ -1,0 +1,43 @@
+/* Elementwise fusion: an Add one of whose operands is a Mul read by nothing else becomes
+ * FusedMulAdd(P, Q, other): one pass over memory where the chain made two and stored the
+ * product between them (ppocr_v4_det's x + x * s after every squeeze-excitation gate:
+ * 1 read and 1 write of x's size instead of 3 reads and 2 writes). The kernel rounds the
+ * product before the sum, so the bits are the chain's. Runs after every other fusion,
+ * which may want the same Mul or Add (an affine after a conv, a MatMul's bias or
+ * residual, LayerNorm's scale and shift, GELU). f32 only. */
+#include "compiler/pass_fuse.h"
+
+static int all_f32(const cc_graph *g, const cc_node *n) {
+  for (uint32_t k = 0; k < n->n_in; k++)
+    if (n->in[k] < 0 || g->values[n->in[k]].type.dtype != IVM_DT_F32) return 0;
+  return n->n_out == 1 && n->out[0] >= 0 && g->values[n->out[0]].type.dtype == IVM_DT_F32;
+}
+
+static ivm_status try_mul_add(fuse_ctx *f, uint32_t i, int *done) {
+  *done = 0;
+  cc_graph *g = f->g;
+  const cc_node *add = &g->nodes[i];
+  if (add->n_in != 2 || !all_f32(g, add)) return NULL;
+  for (int s = 0; s < 2; s++) {
+    int32_t m = fuse_single_producer(f, add->in[s], ISA_OP_Mul, i);
+    if (m < 0) continue;
+    const cc_node mul = g->nodes[m]; /* fuse_rewrite changes node i */
+    if (mul.n_in != 2 || !all_f32(g, &mul)) continue;
+    int32_t in[3] = {mul.in[0], mul.in[1], add->in[1 - s]};
+    cc_node saved;
+    IVM_TRY(fuse_rewrite(f, i, ISA_OP_FusedMulAdd, in, 3, &saved));
+    uint32_t dead[1] = {(uint32_t)m};
+    return fuse_commit(f, i, &saved, dead, 1, done);
+  }
+  return NULL;
+}
+
+ivm_status fuse_mul_add(fuse_ctx *f, uint32_t *count) {
+  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
+    if (f->g->nodes[i].dead || f->g->nodes[i].op != ISA_OP_Add) continue;
+    int done = 0;
+    IVM_TRY(try_mul_add(f, i, &done));
+    *count += (uint32_t)done;
+  }
+  return NULL;
+}
