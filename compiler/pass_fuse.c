@@ -31,6 +31,33 @@ static const float *const_f32(const cc_graph *g, int32_t v, int64_t count) {
 
 static int same_type(const isa_type *a, const isa_type *b);
 
+/* Which output channel each weight feeds, for the folds of a per-channel scale into a
+ * Conv's W (M, C/G, k...): element e feeds e / (numel / M); or into a group-1
+ * ConvTranspose's W (C, M, k...): (e / k) % M (ppocr_v4_det's head: ConvTranspose, bias
+ * Add, BatchNormalization). */
+typedef struct wmap {
+  int64_t M, n, inner;
+  int transposed;
+} wmap;
+
+static int weight_map(const cc_node *conv, const cc_value *wv, wmap *m) {
+  if (wv->type.rank < 3 || !cc_type_static(&wv->type)) return 0;
+  m->n = numel(&wv->type);
+  m->transposed = conv->op == ISA_OP_ConvTranspose;
+  if (m->transposed && conv->slots[ISA_A_ConvTranspose_group].v.i != 1) return 0;
+  m->M = wv->type.dims[m->transposed ? 1 : 0];
+  int64_t k = 1;
+  for (int d = 2; d < wv->type.rank; d++) k *= wv->type.dims[d];
+  m->inner = m->transposed ? k : m->n / (m->M ? m->M : 1);
+  return m->M > 0;
+}
+
+static int64_t wmap_channel(const wmap *m, int64_t e) {
+  return m->transposed ? e / m->inner % m->M : e / m->inner;
+}
+
+static int is_conv_op(isa_builtin_op op) { return op == ISA_OP_Conv || op == ISA_OP_ConvTranspose; }
+
 static ivm_status fold_conv_bn(cc_graph *g, uint32_t bn_id, int *folded) {
   cc_node *bn = &g->nodes[bn_id];
   *folded = 0;
@@ -40,12 +67,13 @@ static ivm_status fold_conv_bn(cc_graph *g, uint32_t bn_id, int *folded) {
   if (xv->kind != CC_V_INTER || xv->is_output || xv->is_var || xv->producer < 0) return NULL;
   uint32_t conv_id = (uint32_t)xv->producer;
   cc_node *conv = &g->nodes[conv_id];
-  if (conv->dead || conv->op != ISA_OP_Conv || conv->out[0] != x || g->values[y].is_var)
+  if (conv->dead || !is_conv_op(conv->op) || conv->out[0] != x || g->values[y].is_var)
     return NULL;
   const cc_value *wv = conv->in[1] >= 0 ? &g->values[conv->in[1]] : NULL;
-  if (!wv || wv->type.rank < 3 || xv->type.dtype != IVM_DT_F32) return NULL;
-  int64_t oc = wv->type.dims[0], per = numel(&wv->type) / (oc ? oc : 1);
-  const float *w = const_f32(g, conv->in[1], oc * per);
+  wmap wm;
+  if (!wv || !weight_map(conv, wv, &wm) || xv->type.dtype != IVM_DT_F32) return NULL;
+  int64_t oc = wm.M, nw = wm.n;
+  const float *w = const_f32(g, conv->in[1], nw);
   const float *b = conv->n_in > 2 && conv->in[2] >= 0 ? const_f32(g, conv->in[2], oc) : NULL;
   const float *scale = const_f32(g, bn->in[1], oc), *bias = const_f32(g, bn->in[2], oc);
   const float *mean = const_f32(g, bn->in[3], oc), *var = const_f32(g, bn->in[4], oc);
@@ -53,23 +81,26 @@ static ivm_status fold_conv_bn(cc_graph *g, uint32_t bn_id, int *folded) {
     return NULL;
   if (cc_value_uses(g, x) != 1) return NULL; /* the un-normalised conv output is read elsewhere */
   double eps = bn->slots[ISA_A_BatchNormalization_epsilon].v.f;
-  float *w2 = malloc((size_t)(oc * per) * sizeof *w2), *b2 = malloc((size_t)oc * sizeof *b2);
-  if (!w2 || !b2) {
+  float *w2 = malloc((size_t)nw * sizeof *w2), *b2 = malloc((size_t)oc * sizeof *b2);
+  double *sc = malloc((size_t)oc * sizeof *sc);
+  if (!w2 || !b2 || !sc) {
     free(w2);
     free(b2);
+    free(sc);
     return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
   }
   for (int64_t c = 0; c < oc; c++) {
-    double s = scale[c] / sqrt((double)var[c] + eps);
-    for (int64_t k = 0; k < per; k++) w2[c * per + k] = (float)(w[c * per + k] * s);
-    b2[c] = (float)(((b ? b[c] : 0.0) - mean[c]) * s + bias[c]);
+    sc[c] = scale[c] / sqrt((double)var[c] + eps);
+    b2[c] = (float)(((b ? b[c] : 0.0) - mean[c]) * sc[c] + bias[c]);
   }
+  for (int64_t e = 0; e < nw; e++) w2[e] = (float)(w[e] * sc[wmap_channel(&wm, e)]);
+  free(sc);
   int32_t wid, bid;
   int wrank = wv->type.rank;
   int64_t wdims[ISA_MAX_RANK];
   memcpy(wdims, wv->type.dims, sizeof wdims); /* cc_add_const may move g->values */
   ivm_status st = cc_add_const(g, NULL, IVM_DT_F32, wrank, wdims, w2,
-                               (size_t)(oc * per) * sizeof *w2, &wid);
+                               (size_t)nw * sizeof *w2, &wid);
   if (st) {
     free(b2);
     return st;
@@ -90,8 +121,8 @@ static ivm_status fold_conv_bn(cc_graph *g, uint32_t bn_id, int *folded) {
   return NULL;
 }
 
-/* Conv + Mul / Add by a per-channel constant (exporters write BatchNormalization, or a
- * learned scale and shift, this way): Mul by s folds into W'[c] = W[c] * s[c] and
+/* Conv (or group-1 ConvTranspose) + Mul / Add by a per-channel constant (exporters write
+ * BatchNormalization, a learned scale and shift, or a ConvTranspose's bias this way): Mul by s folds into W'[c] = W[c] * s[c] and
  * b'[c] = b[c] * s[c]; Add of t into b'[c] = b[c] + t[c]. The constant must broadcast
  * against the conv output without widening it: one element, or M elements on the
  * channel axis (shape [M, 1, ...] or [1, M, 1, ...]). */
@@ -126,20 +157,21 @@ static ivm_status fold_conv_affine(cc_graph *g, uint32_t id, int *folded) {
     if (xv->kind != CC_V_INTER || xv->is_output || xv->is_var || xv->producer < 0) continue;
     uint32_t conv_id = (uint32_t)xv->producer;
     const cc_node *conv = &g->nodes[conv_id];
-    if (conv->dead || conv->op != ISA_OP_Conv || conv->out[0] != x || conv_id >= id) continue;
+    if (conv->dead || !is_conv_op(conv->op) || conv->out[0] != x || conv_id >= id) continue;
     const cc_value *wv = conv->in[1] >= 0 ? &g->values[conv->in[1]] : NULL;
-    if (!wv || wv->type.rank < 3 || xv->type.dtype != IVM_DT_F32 ||
+    wmap wm;
+    if (!wv || !weight_map(conv, wv, &wm) || xv->type.dtype != IVM_DT_F32 ||
         !same_type(&xv->type, &g->values[y].type))
       continue;
-    int64_t oc = wv->type.dims[0], per = numel(&wv->type) / (oc ? oc : 1);
-    const float *w = const_f32(g, conv->in[1], oc * per), *kv;
+    int64_t oc = wm.M, nw = wm.n;
+    const float *w = const_f32(g, conv->in[1], nw), *kv;
     int has_b = conv->n_in > 2 && conv->in[2] >= 0;
     const float *b = has_b ? const_f32(g, conv->in[2], oc) : NULL;
     int64_t ks;
     if (!w || (has_b && !b) || !channel_const(g, k, wv->type.rank, oc, &kv, &ks)) continue;
     if (cc_value_uses(g, x) != 1) continue;
     int mul = n->op == ISA_OP_Mul;
-    float *w2 = mul ? malloc((size_t)(oc * per) * sizeof *w2) : NULL;
+    float *w2 = mul ? malloc((size_t)nw * sizeof *w2) : NULL;
     float *b2 = malloc((size_t)oc * sizeof *b2);
     if ((mul && !w2) || !b2) {
       free(w2);
@@ -148,17 +180,16 @@ static ivm_status fold_conv_affine(cc_graph *g, uint32_t id, int *folded) {
     }
     for (int64_t c = 0; c < oc; c++) {
       float f = kv[c * ks], bc = b ? b[c] : 0.0f;
-      if (mul)
-        for (int64_t e = 0; e < per; e++) w2[c * per + e] = w[c * per + e] * f;
       b2[c] = mul ? bc * f : bc + f;
     }
+    for (int64_t e = 0; mul && e < nw; e++) w2[e] = w[e] * kv[wmap_channel(&wm, e) * ks];
     int32_t wid = conv->in[1], bid;
     if (mul) {
       int wrank = wv->type.rank;
       int64_t wdims[ISA_MAX_RANK];
       memcpy(wdims, wv->type.dims, sizeof wdims); /* cc_add_const may move g->values */
       ivm_status st = cc_add_const(g, NULL, IVM_DT_F32, wrank, wdims, w2,
-                                   (size_t)(oc * per) * sizeof *w2, &wid);
+                                   (size_t)nw * sizeof *w2, &wid);
       if (st) {
         free(b2);
         return st;
@@ -512,18 +543,19 @@ ivm_status fuse_commit(fuse_ctx *f, uint32_t id, const cc_node *saved, const uin
 /* ---- the driver ------------------------------------------------------------------------- */
 ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats) {
   if (stats) memset(stats, 0, sizeof *stats);
-  for (uint32_t i = 0; i < g->n_nodes; i++) {
-    if (g->nodes[i].dead || g->nodes[i].op != ISA_OP_BatchNormalization) continue;
-    int folded = 0;
-    IVM_TRY(fold_conv_bn(g, i, &folded));
-    if (stats) stats->conv_bn += (uint32_t)folded;
-  }
+  /* In graph order, so that a conv's bias Add folds before the BatchNormalization after
+   * it looks for the conv (ppocr_v4_det's head: ConvTranspose, Add, BatchNormalization). */
   for (uint32_t i = 0; i < g->n_nodes; i++) {
     isa_builtin_op op = g->nodes[i].op;
-    if (g->nodes[i].dead || (op != ISA_OP_Mul && op != ISA_OP_Add)) continue;
+    if (g->nodes[i].dead) continue;
     int folded = 0;
-    IVM_TRY(fold_conv_affine(g, i, &folded));
-    if (stats) stats->conv_affine += (uint32_t)folded;
+    if (op == ISA_OP_BatchNormalization) {
+      IVM_TRY(fold_conv_bn(g, i, &folded));
+      if (stats) stats->conv_bn += (uint32_t)folded;
+    } else if (op == ISA_OP_Mul || op == ISA_OP_Add) {
+      IVM_TRY(fold_conv_affine(g, i, &folded));
+      if (stats) stats->conv_affine += (uint32_t)folded;
+    }
   }
   for (uint32_t i = 0; i < g->n_nodes; i++) {
     if (g->nodes[i].dead || g->nodes[i].op != ISA_OP_Conv) continue;

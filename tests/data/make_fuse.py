@@ -22,6 +22,8 @@ fuse_conv_layout: 1x1 convs whose weights the compiler stores transposed (transW
 fuse_conv_wino:   3x3 convs whose weights the compiler stores Winograd-transformed (transW 2),
                   misses
 fuse_muladd:      Add of a Mul read by nothing else (FusedMulAdd) with broadcasting, misses
+fuse_convt_fold:  a group-1 ConvTranspose's bias Add, BatchNormalization and per-channel Mul
+                  folded into its weights and bias, and misses
 """
 import math
 import os
@@ -606,4 +608,58 @@ m.output("y6", xd * xd)
 m.output("y7", xd * xd + xd)
 m.op("Add", [m.op("Mul", ["x", m.c(sm * 2)]), m.op("Mul", ["x", "x"])], "y8")
 m.output("y8", xd * f(sm * 2) + xd * xd)
+m.save()
+
+
+def conv_transpose(v, w, stride, b=None):
+    """ConvTranspose without pads or dilation, group 1: y[m, i s + ki, j s + kj] +=
+    x[c, i, j] W[c, m, ki, kj]."""
+    n, c, h, wd = v.shape
+    _, o, kh, kw = w.shape
+    y = np.zeros((n, o, (h - 1) * stride + kh, (wd - 1) * stride + kw))
+    for ki in range(kh):
+        for kj in range(kw):
+            y[:, :, ki:ki + (h - 1) * stride + 1:stride, kj:kj + (wd - 1) * stride + 1:stride] += \
+                np.einsum("nchw,co->nohw", v, w[:, :, ki, kj])
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+# fuse_convt_fold: ConvTranspose (group 1) + Add of a per-channel constant (its bias) +
+#   BatchNormalization, stride 2 kernel 2 (det's head) and stride 2 kernel 3 (overlapping
+#   windows) + Mul by a per-channel constant; misses: group 2 + BatchNormalization, and a
+#   ConvTranspose whose output is also a graph output. Its own generator.
+trng = np.random.default_rng(43)
+x = trng.standard_normal((1, 4, 5, 6)).astype(np.float32)
+xd = x.astype(np.float64)
+Wt = trng.standard_normal((4, 3, 2, 2)).astype(np.float32) * 0.5
+Wt3 = trng.standard_normal((4, 3, 3, 3)).astype(np.float32) * 0.5
+Wg = trng.standard_normal((4, 2, 2, 2)).astype(np.float32) * 0.5
+tb = trng.standard_normal((1, 3, 1, 1)).astype(np.float32)
+ts = trng.uniform(0.5, 2, (3, 1, 1)).astype(np.float32)
+bn = [trng.uniform(0.5, 2, 3), trng.standard_normal(3), trng.standard_normal(3),
+      trng.uniform(0.5, 2, 3)]
+bn = [a.astype(np.float32) for a in bn]
+bn4 = [np.concatenate([a, a[:1]]) for a in bn]
+
+
+def bnorm(v, p):
+    g_, b_, m_, var = (f(a).reshape(1, -1, 1, 1) for a in p)
+    return (v - m_) / np.sqrt(var + 1e-5) * g_ + b_
+
+
+m = M("fuse_convt_fold", x)
+t1 = m.op("Add", [m.op("ConvTranspose", ["x", m.c(Wt)], strides=[2, 2]), m.c(tb)])
+m.op("BatchNormalization", [t1] + [m.c(a) for a in bn], "y1")
+m.output("y1", bnorm(conv_transpose(xd, f(Wt), 2) + f(tb), bn))
+m.op("Mul", [m.op("ConvTranspose", ["x", m.c(Wt3)], strides=[2, 2]), m.c(ts)], "y2")
+m.output("y2", conv_transpose(xd, f(Wt3), 2) * f(ts))
+tg = m.op("ConvTranspose", ["x", m.c(Wg)], strides=[2, 2], group=2)
+m.op("BatchNormalization", [tg] + [m.c(a) for a in bn4], "y3")
+yg = np.concatenate([conv_transpose(xd[:, :2], f(Wg[:2]), 2),
+                     conv_transpose(xd[:, 2:], f(Wg[2:]), 2)], axis=1)
+m.output("y3", bnorm(yg, bn4))
+m.op("ConvTranspose", ["x", m.c(Wt)], "y4", strides=[2, 2])
+m.op("Add", ["y4", m.c(tb)], "y5")
+m.output("y4", conv_transpose(xd, f(Wt), 2))
+m.output("y5", conv_transpose(xd, f(Wt), 2) + f(tb))
 m.save()

@@ -390,6 +390,29 @@ Test(fuse, winograd_conv_weights_are_stored_transformed) {
   same_as_unfused("fuse_conv_wino", 8, rt_sgemm_use_kernel(RT_SGEMM_AUTO) == RT_SGEMM_AVX512, 2);
 }
 
+/* ---- ConvTranspose folds (compiler/pass_fuse.c) -------------------------------------------- */
+/* A group-1 ConvTranspose takes the per-channel Add after it as its bias, then the
+ * BatchNormalization after that (det's head) or a per-channel Mul into its weights;
+ * group 2 keeps its BatchNormalization, an output read as a graph output keeps its Add. */
+Test(fuse, convtranspose_takes_its_bias_and_batchnorm) {
+  compiled c;
+  compile_ok("fuse_convt_fold", &c);
+  static const char *const want[5] = {"ConvTranspose", "ConvTranspose", "BatchNormalization",
+                                      "ConvTranspose", "Add"};
+  for (int k = 1; k <= 5; k++) {
+    char y[16];
+    snprintf(y, sizeof y, "y%d", k);
+    uint32_t i = writer_of(&c, y);
+    cr_expect_str_eq(op_name(&c, i), want[k - 1], "%s", y);
+    if (k <= 2)
+      cr_expect(c.e.def.instrs[i].n_in == 3 && c.e.def.instrs[i].operands[2] != ISA_NO_TENSOR,
+                "%s: the folded bias", y);
+  }
+  cr_expect_eq(c.e.def.n_instrs, 6, "y1, y2, y3's two, y4, y5 (got %u)", c.e.def.n_instrs);
+  compiled_free(&c);
+  run_matches("fuse_convt_fold", 5);
+}
+
 /* ---- Mul + Add (compiler/pass_fuse_ew.c) ---------------------------------------------------- */
 Test(fuse, add_of_a_private_mul_becomes_fusedmuladd) {
   compiled c;
