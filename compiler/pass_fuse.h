@@ -65,6 +65,6 @@ ivm_status fuse_matmul_epilogue(fuse_ctx *f, uint32_t *count);
 ivm_status fuse_conv_activation(fuse_ctx *f, uint32_t *count);
 ivm_status fuse_conv_clip(fuse_ctx *f, uint32_t *count); /* after fuse_conv_activation */
 ivm_status fuse_conv_affine(fuse_ctx *f, uint32_t *count); /* after fuse_conv_clip */
-ivm_status fuse_mul_add(fuse_ctx *f, uint32_t *count);     /* last */
+ivm_status fuse_mul_add(fuse_ctx *f, uint32_t *count); /* last: Mul + Add, Resize + Add */
 
 #endif

@@ -190,6 +190,27 @@ ivm_status isa_infer_fused_muladd(isa_infer_ctx *ctx) {
   return iu_broadcast(ts, 3, &ctx->out[0]);
 }
 
+/* C, then Resize's X, roi, scales, sizes: Resize's rule, with C of the output's type. */
+ivm_status isa_infer_fused_resize_add(isa_infer_ctx *ctx) {
+  if (ctx->n_in < 2 || ctx->n_in > 5 || ctx->n_out != 1)
+    return BAD("expected 2-5 inputs and 1 output, got %u and %u", ctx->n_in, ctx->n_out);
+  IVM_TRY(need_f32(ctx, 0, "C"));
+  IVM_TRY(need_f32(ctx, 1, "X"));
+  isa_infer_ctx sub = {ctx->n_in - 1, ctx->in + 1, ctx->in_data ? ctx->in_data + 1 : NULL,
+                       ctx->attrs, 1, ctx->out};
+  IVM_TRY(isa_infer_nn_resize(&sub));
+  const isa_type *c = &ctx->in[0];
+  isa_type *y = &ctx->out[0];
+  if (c->rank >= 0 && y->rank >= 0 && c->rank != y->rank)
+    return BAD("input 0 (C): rank %d, the resized X's is %d", c->rank, y->rank);
+  for (int d = 0; c->rank >= 0 && d < c->rank; d++) {
+    if (y->rank < 0) break;
+    IVM_TRY(merge(c->dims[d], y->dims[d], "input 0 (C) against the resized X", &y->dims[d]));
+  }
+  if (y->rank < 0 && c->rank >= 0) iu_set_like(y, IVM_DT_F32, c);
+  return NULL;
+}
+
 /* transW = 2: W is Winograd F(2x2, 3x3)'s transformed weights (16, C, M) of a 2-D 3x3
  * conv with stride 1, dilation 1 and group 1 (runtime/kernels/conv_wino.c). */
 static ivm_status infer_winograd_weights(const isa_infer_ctx *ctx) {

@@ -209,6 +209,7 @@ typedef struct nn_job {
   int64_t row_in, row_out;
   const char *x;
   char *y;
+  const float *add; /* FusedResizeAdd's C (f32, the output's shape), or NULL */
 } nn_job;
 
 #define NN_GATHER(T)                                                                     \
@@ -245,7 +246,7 @@ static void nn_task(void *vjob, int64_t begin, int64_t end) {
     int64_t src = 0;
     for (int d = 0; d < R - 1; d++) src += j->taps[d][o[d]].idx[0] * j->in_stride[d];
     char *dst = j->y + (size_t)row * rb;
-    if (src == prev_src) { /* same source row as the row just built in this range */
+    if (src == prev_src && !j->add) { /* same source row as the row just built here */
       memcpy(dst, dst - rb, rb);
     } else {
       const char *s = j->x + (size_t)src * j->esz;
@@ -254,6 +255,11 @@ static void nn_task(void *vjob, int64_t begin, int64_t end) {
         case 4: nn_row_uint32_t(j, (const uint32_t *)s, (uint32_t *)dst); break;
         default: nn_row_uint64_t(j, (const uint64_t *)s, (uint64_t *)dst); break;
       }
+    }
+    if (j->add) { /* C + the row, while the row is in cache (the sum is commutative) */
+      float *d = (float *)dst;
+      const float *c = j->add + row * j->row_out;
+      for (int64_t i = 0; i < j->row_out; i++) d[i] = c[i] + d[i];
     }
     prev_src = src;
     for (int d = R - 2; d >= 0; d--) {
@@ -265,7 +271,7 @@ static void nn_task(void *vjob, int64_t begin, int64_t end) {
 
 /* 1 when the fast path ran. */
 static int resize_nearest_fast(const rt_call *call, const rt_tensor *x, rt_tensor *y,
-                               tap *const *taps, int64_t *ix) {
+                               tap *const *taps, int64_t *ix, const float *add) {
   int R = x->rank;
   size_t esz = ivm_dtype_size((ivm_dtype)x->dtype);
   if (R < 1 || (esz != 1 && esz != 4 && esz != 8)) return 0;
@@ -296,13 +302,16 @@ static int resize_nearest_fast(const rt_call *call, const rt_tensor *x, rt_tenso
   }
   j.x = x->data;
   j.y = y->data;
+  j.add = add;
   int64_t rows = rt_numel(y) / j.row_out;
   int64_t grain = EW_GRAIN / j.row_out;
   rt_pool_for(ew_pool(call), rows, grain < 1 ? 1 : grain, nn_task, &j);
   return 1;
 }
 
-ivm_status rt_k_Resize(const rt_call *call) {
+/* Resize, then (FusedResizeAdd) C added to the result: in each row as it is made on the
+ * nearest fast path, else in a pass after it. */
+static ivm_status resize_run(const rt_call *call, const rt_tensor *c) {
   const rt_tensor *x = call->in[0];
   rt_tensor *y = call->out[0];
   isa_type types[4];
@@ -340,8 +349,9 @@ ivm_status rt_k_Resize(const rt_call *call) {
   }
   int fast_dt = x->dtype == IVM_DT_F32 || x->dtype == IVM_DT_F64 || x->dtype == IVM_DT_U8 ||
                 x->dtype == IVM_DT_I8 || x->dtype == IVM_DT_I32 || x->dtype == IVM_DT_I64;
+  const float *add = c ? c->data : NULL;
   if (r.mode == ISA_NN_RESIZE_NEAREST && fast_dt &&
-      resize_nearest_fast(call, x, y, taps, (int64_t *)((char *)mem + taps_bytes)))
+      resize_nearest_fast(call, x, y, taps, (int64_t *)((char *)mem + taps_bytes), add))
     return NULL;
   switch (x->dtype) {
     case IVM_DT_F32: resize_f32(rank, x->dims, y->dims, taps, r.extrapolation, x->data, y->data); break;
@@ -354,5 +364,25 @@ ivm_status rt_k_Resize(const rt_call *call) {
       return ivm_error(IVM_ERR_UNSUPPORTED, "Resize: dtype %s not supported",
                        ivm_dtype_name((ivm_dtype)x->dtype));
   }
+  if (add) {
+    float *yf = y->data;
+    for (int64_t i = 0, n = rt_numel(y); i < n; i++) yf[i] = add[i] + yf[i];
+  }
   return NULL;
+}
+
+ivm_status rt_k_Resize(const rt_call *call) { return resize_run(call, NULL); }
+
+/* C, then Resize's inputs (inference: C and X f32, C of the output's shape). */
+ivm_status rt_k_FusedResizeAdd(const rt_call *call) {
+  if (call->n_in < 2 || call->n_out != 1 || !call->in[0] || !call->in[1])
+    return ivm_error(IVM_ERR_RUNTIME, "FusedResizeAdd: expected C, X and an output");
+  const rt_tensor *c = call->in[0], *y = call->out[0];
+  if (c->dtype != IVM_DT_F32 || call->in[1]->dtype != IVM_DT_F32 || y->dtype != IVM_DT_F32 ||
+      c->rank != y->rank || memcmp(c->dims, y->dims, (size_t)c->rank * sizeof c->dims[0]))
+    return ivm_error(IVM_ERR_RUNTIME, "FusedResizeAdd: C must be f32 of the output's shape");
+  rt_call sub = *call;
+  sub.in = call->in + 1;
+  sub.n_in = call->n_in - 1;
+  return resize_run(&sub, c);
 }

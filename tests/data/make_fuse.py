@@ -24,6 +24,8 @@ fuse_conv_wino:   3x3 convs whose weights the compiler stores Winograd-transform
 fuse_muladd:      Add of a Mul read by nothing else (FusedMulAdd) with broadcasting, misses
 fuse_convt_fold:  a group-1 ConvTranspose's bias Add, BatchNormalization and per-channel Mul
                   folded into its weights and bias, and misses
+fuse_resize_add:  Add of a Resize read by nothing else and a tensor of the sum's shape
+                  (FusedResizeAdd), and misses
 """
 import math
 import os
@@ -662,4 +664,36 @@ m.op("ConvTranspose", ["x", m.c(Wt)], "y4", strides=[2, 2])
 m.op("Add", ["y4", m.c(tb)], "y5")
 m.output("y4", conv_transpose(xd, f(Wt), 2))
 m.output("y5", conv_transpose(xd, f(Wt), 2) + f(tb))
+m.save()
+
+# fuse_resize_add: x + upsample2(avgpool2(x)) with nearest / asymmetric / floor (a feature
+#   pyramid's top-down path) on either side of the Add; misses: the resized tensor also
+#   read by a Relu, an addend that broadcasts. Its own generator.
+rrng = np.random.default_rng(47)
+x = rrng.standard_normal((1, 4, 6, 8)).astype(np.float32)
+xd = x.astype(np.float64)
+small = xd.reshape(1, 4, 3, 2, 4, 2).mean(axis=(3, 5))
+up = np.repeat(np.repeat(small, 2, axis=2), 2, axis=3)
+cc = rrng.standard_normal((4, 1, 1)).astype(np.float32)
+m = M("fuse_resize_add", x)
+pooled = m.op("AveragePool", ["x"], kernel_shape=[2, 2], strides=[2, 2])
+sc2 = m.c(np.array([1, 1, 2, 2], np.float32))
+
+
+def upsample():
+    return m.op("Resize", [pooled, "", sc2], mode="nearest",
+                coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+
+m.op("Add", ["x", upsample()], "y1")
+m.output("y1", xd + up)
+m.op("Add", [upsample(), m.op("Relu", ["x"])], "y2")
+m.output("y2", up + np.maximum(xd, 0))
+shared_up = upsample()
+m.op("Add", [shared_up, "x"], "y3")
+m.op("Relu", [shared_up], "y4")
+m.output("y3", up + xd)
+m.output("y4", np.maximum(up, 0))
+m.op("Add", [upsample(), m.c(cc)], "y5")
+m.output("y5", up + f(cc))
 m.save()

@@ -432,6 +432,25 @@ Test(fuse, add_of_a_private_mul_becomes_fusedmuladd) {
   same_as_unfused("fuse_muladd", 8, 1, -1);
 }
 
+/* An Add of a Resize read by nothing else and a tensor of the sum's shape becomes
+ * FusedResizeAdd with Resize's attributes; a shared Resize or a broadcast addend stays. */
+Test(fuse, add_of_a_private_resize_becomes_fusedresizeadd) {
+  compiled c;
+  compile_ok("fuse_resize_add", &c);
+  static const char *const want[5] = {"FusedResizeAdd", "FusedResizeAdd", "Add", "Relu", "Add"};
+  for (int k = 1; k <= 5; k++) {
+    char y[16];
+    snprintf(y, sizeof y, "y%d", k);
+    cr_expect_str_eq(op_name(&c, writer_of(&c, y)), want[k - 1], "%s", y);
+  }
+  cr_expect_str_eq(str_attr(&c, writer_of(&c, "y1"), "nearest_mode"), "floor");
+  cr_expect_str_eq(str_attr(&c, writer_of(&c, "y2"), "coordinate_transformation_mode"),
+                   "asymmetric");
+  compiled_free(&c);
+  run_matches("fuse_resize_add", 5);
+  same_as_unfused("fuse_resize_add", 5, 1, -1);
+}
+
 /* ---- LayerNorm ---------------------------------------------------------------------------- */
 Test(fuse, decomposed_layernorm_becomes_layernormalization) {
   compiled c;

@@ -101,6 +101,56 @@ Test(fast_resize, nearest_u8_i64) {
   free(out.data);
 }
 
+/* FusedResizeAdd(C, X, roi, scales) gives the bits of Resize then Add(C, .): nearest by an
+ * integer factor (rows built once and copied, which the fused kernel must not copy with C
+ * added), nearest by other factors (gathered columns), linear (resized, then C added in a
+ * second pass); and refuses a C of another shape. */
+Test(fast_resize, fused_add_equals_resize_then_add) {
+  static const struct {
+    const char *mode, *ctm, *nearest;
+    float scales[4];
+    int64_t ydims[4];
+  } cases[] = {
+      {"nearest", "asymmetric", "floor", {1, 1, 2, 2}, {1, 3, 10, 14}},
+      {"nearest", "half_pixel", "round_prefer_floor", {1, 1, 1.5f, 0.75f}, {1, 3, 7, 5}},
+      {"linear", "half_pixel", "round_prefer_floor", {1, 1, 2, 2}, {1, 3, 10, 14}},
+  };
+  float xv[3 * 5 * 7], cv[3 * 10 * 14];
+  for (int i = 0; i < 3 * 5 * 7; i++) xv[i] = (float)((i * 37) % 29 - 14) * 0.3171f;
+  for (int i = 0; i < 3 * 10 * 14; i++) cv[i] = (float)((i * 53) % 31 - 15) * 0.1113f;
+  rt_tensor x = mk(IVM_DT_F32, 4, D(1, 3, 5, 7), xv);
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    isa_attr at[16];
+    defaults(ISA_OP_Resize, at);
+    set_str(&at[ISA_A_Resize_mode], cases[k].mode);
+    set_str(&at[ISA_A_Resize_coordinate_transformation_mode], cases[k].ctm);
+    set_str(&at[ISA_A_Resize_nearest_mode], cases[k].nearest);
+    rt_tensor sc = mk(IVM_DT_F32, 1, D(4), cases[k].scales);
+    rt_tensor c = mk(IVM_DT_F32, 4, cases[k].ydims, cv);
+    const rt_tensor *in[] = {&x, NULL, &sc};
+    rt_tensor r, want, got;
+    ok(run(ISA_OP_Resize, 3, in, at, 1, &r));
+    shape_is(&r, IVM_DT_F32, 4, cases[k].ydims);
+    const rt_tensor *ain[] = {&c, &r};
+    ok(run(ISA_OP_Add, 2, ain, NULL, 1, &want));
+    const rt_tensor *fin[] = {&c, &x, NULL, &sc};
+    ok(run(ISA_OP_FusedResizeAdd, 4, fin, at, 1, &got)); /* Resize's slots */
+    shape_is(&got, IVM_DT_F32, 4, cases[k].ydims);
+    cr_assert(memcmp(got.data, want.data, rt_nbytes(&want)) == 0, "%s %s: bits differ",
+              cases[k].mode, cases[k].ctm);
+    free(r.data), free(want.data), free(got.data);
+  }
+  isa_attr at[16];
+  defaults(ISA_OP_Resize, at);
+  rt_tensor sc = mk(IVM_DT_F32, 1, D(4), cases[0].scales);
+  rt_tensor c = mk(IVM_DT_F32, 4, D(1, 3, 10, 13), cv), out;
+  const rt_tensor *fin[] = {&c, &x, NULL, &sc};
+  ivm_status st = run(ISA_OP_FusedResizeAdd, 4, fin, at, 1, &out);
+  cr_assert_not_null(st, "a C of another shape accepted");
+  cr_expect(strstr(ivm_status_message(st), "C"), "%s", ivm_status_message(st));
+  ivm_status_free(st);
+}
+
 /* ---- unary: every length and offset, bit for bit -------------------------------------- */
 #define NV 48
 static void fill_special(float *v) {
