@@ -85,6 +85,15 @@ static const char *str_attr(const compiled *c, uint32_t i, const char *name) {
   return a ? a->v.s : "";
 }
 
+/* The op writing each of y1..y<n> is want[k - 1]. */
+static void writers_are(const compiled *c, int n, const char *const *want) {
+  for (int k = 1; k <= n; k++) {
+    char y[16];
+    snprintf(y, sizeof y, "y%d", k);
+    cr_expect_str_eq(op_name(c, writer_of(c, y)), want[k - 1], "%s", y);
+  }
+}
+
 /* ---- running: outputs against the numpy fixtures ----------------------------------------- */
 static void check_close(const char *what, const float *got, const float *want, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -390,6 +399,45 @@ Test(fuse, winograd_conv_weights_are_stored_transformed) {
   same_as_unfused("fuse_conv_wino", 8, rt_sgemm_use_kernel(RT_SGEMM_AUTO) == RT_SGEMM_AVX512, 2);
 }
 
+/* A module is untrusted input: a FusedConv whose transW does not fit its W (an unknown
+ * layout, the transposed layout on Winograd's (16, C, M), a kernel Winograd's layout cannot
+ * have) fails to load with a message naming the instruction and the rule. */
+Test(fuse, malformed_weight_layouts_are_refused_at_load) {
+  static const int64_t one[2] = {1, 1};
+  static const struct {
+    int64_t transw;
+    int kernel1;
+    const char *says;
+  } bad[] = {{3, 0, "transW: must be 0, 1 or 2"},
+             {1, 0, "expected rank 2, got 3"},
+             {2, 1, "needs kernel_shape [3, 3]"}};
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    compiled c;
+    compile_ok("fuse_conv_wino", &c);
+    const isa_def_instr *in = &c.e.def.instrs[writer_of(&c, "y1")];
+    for (uint32_t a = 0; a < in->n_attrs; a++) {
+      isa_def_attr *at = (isa_def_attr *)&in->attrs[a];
+      if (!strcmp(at->name, "transW")) at->v.i = bad[k].transw;
+      if (!strcmp(at->name, "kernel_shape") && bad[k].kernel1) at->v.ints = one;
+    }
+    uint8_t *raw;
+    size_t n;
+    cr_assert_null(isa_module_write(&c.e.def, &raw, &n));
+    void *b;
+    cr_assert_eq(posix_memalign(&b, 4096, n), 0);
+    memcpy(b, raw, n);
+    free(raw);
+    ivm_module *m = NULL;
+    ivm_status st = ivm_module_load_memory(b, n, 0, NULL, &m);
+    cr_assert_not_null(st, "case %zu loaded", k);
+    const char *msg = ivm_status_message(st);
+    cr_expect(strstr(msg, "FusedConv") && strstr(msg, bad[k].says), "case %zu: %s", k, msg);
+    ivm_status_free(st);
+    free(b);
+    compiled_free(&c);
+  }
+}
+
 /* ---- ConvTranspose folds (compiler/pass_fuse.c) -------------------------------------------- */
 /* A group-1 ConvTranspose takes the per-channel Add after it as its bias, then the
  * BatchNormalization after that (det's head) or a per-channel Mul into its weights;
@@ -399,14 +447,10 @@ Test(fuse, convtranspose_takes_its_bias_and_batchnorm) {
   compile_ok("fuse_convt_fold", &c);
   static const char *const want[5] = {"ConvTranspose", "ConvTranspose", "BatchNormalization",
                                       "ConvTranspose", "Add"};
-  for (int k = 1; k <= 5; k++) {
-    char y[16];
-    snprintf(y, sizeof y, "y%d", k);
-    uint32_t i = writer_of(&c, y);
-    cr_expect_str_eq(op_name(&c, i), want[k - 1], "%s", y);
-    if (k <= 2)
-      cr_expect(c.e.def.instrs[i].n_in == 3 && c.e.def.instrs[i].operands[2] != ISA_NO_TENSOR,
-                "%s: the folded bias", y);
+  writers_are(&c, 5, want);
+  for (int k = 0; k < 2; k++) {
+    const isa_def_instr *in = &c.e.def.instrs[writer_of(&c, k ? "y2" : "y1")];
+    cr_expect(in->n_in == 3 && in->operands[2] != ISA_NO_TENSOR, "y%d: the folded bias", k + 1);
   }
   cr_expect_eq(c.e.def.n_instrs, 6, "y1, y2, y3's two, y4, y5 (got %u)", c.e.def.n_instrs);
   compiled_free(&c);
@@ -417,14 +461,10 @@ Test(fuse, convtranspose_takes_its_bias_and_batchnorm) {
 Test(fuse, add_of_a_private_mul_becomes_fusedmuladd) {
   compiled c;
   compile_ok("fuse_muladd", &c);
-  for (int k = 1; k <= 8; k++) {
-    char y[16];
-    snprintf(y, sizeof y, "y%d", k);
-    const char *op = op_name(&c, writer_of(&c, y));
-    int fused = k <= 3 || k == 8; /* y4's product also feeds y5; y6 is an output */
-    const char *want = fused ? "FusedMulAdd" : k == 4 || k == 7 ? "Add" : k == 5 ? "Relu" : "Mul";
-    cr_expect_str_eq(op, want, "%s", y);
-  }
+  /* y4's product also feeds y5; y6 is an output */
+  static const char *const want[8] = {"FusedMulAdd", "FusedMulAdd", "FusedMulAdd", "Add",
+                                      "Relu",        "Mul",         "Add",         "FusedMulAdd"};
+  writers_are(&c, 8, want);
   cr_expect_eq(count_op(&c, "FusedMulAdd"), 4);
   cr_expect_eq(count_op(&c, "Mul"), 3, "y4's, y6 and one of y8's two");
   compiled_free(&c);
@@ -438,11 +478,7 @@ Test(fuse, add_of_a_private_resize_becomes_fusedresizeadd) {
   compiled c;
   compile_ok("fuse_resize_add", &c);
   static const char *const want[5] = {"FusedResizeAdd", "FusedResizeAdd", "Add", "Relu", "Add"};
-  for (int k = 1; k <= 5; k++) {
-    char y[16];
-    snprintf(y, sizeof y, "y%d", k);
-    cr_expect_str_eq(op_name(&c, writer_of(&c, y)), want[k - 1], "%s", y);
-  }
+  writers_are(&c, 5, want);
   cr_expect_str_eq(str_attr(&c, writer_of(&c, "y1"), "nearest_mode"), "floor");
   cr_expect_str_eq(str_attr(&c, writer_of(&c, "y2"), "coordinate_transformation_mode"),
                    "asymmetric");
