@@ -280,6 +280,13 @@ static const ccase im2col[] = {
  * product per output), whole (pairs) or in row panels across threads. */
 static const ccase few_positions[] = {
     {1, 1, 257, 1, 1, 1760, 1, 512, 1, 160, 1, 1, 0, 0, 0, 0, 1}, /* STFT: 8 positions */
+    /* one channel, 1-D: X's windows read in place unless dilated or padded */
+    {2, 1, 257, 1, 1, 1760, 1, 512, 1, 160, 1, 1, 0, 0, 0, 0, 1}, /* batch: pairs */
+    {1, 1, 64, 1, 1, 1632, 1, 512, 1, 160, 1, 1, 0, 0, 0, 0, 1},  /* last window at the end */
+    {1, 1, 100, 1, 1, 1200, 1, 256, 1, 128, 1, 1, 0, 64, 0, 0, 1},   /* padded before */
+    {1, 1, 100, 1, 1, 1000, 1, 256, 1, 128, 1, 1, 0, 0, 0, 128, 1},  /* padded after */
+    {1, 1, 40, 1, 1, 100, 1, 9, 1, 10, 1, 2, 0, 0, 0, 0, 1},      /* dilation 2 */
+    {1, 2, 300, 1, 1, 900, 1, 256, 1, 80, 1, 1, 0, 0, 0, 0, 1},   /* 2 channels, row panels */
     {1, 96, 96, 1, 4, 2, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},        /* 2 x 2 outputs */
     {2, 64, 200, 1, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},       /* 1x1 on 3 x 3 */
     {1, 256, 512, 1, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},      /* row panels */
