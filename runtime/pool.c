@@ -15,7 +15,14 @@
  * still reads the job's fields when the next job overwrites them. Threads that were slow
  * to wake simply miss the job: the owner never waits for a thread that took no part.
  *
- * Ranges are claimed from the slot's atomic counter `next`. Idle workers wait for the
+ * Ranges are claimed from both ends of the slot's atomic span [front, back): the owner
+ * takes them in order from the front, joiners from the back, until the ends meet. So each
+ * thread's share is contiguous (the owner's a prefix, a lone helper's a suffix), as with
+ * one run per thread, yet the split follows the threads' actual speeds: a helper that
+ * arrives late or runs on a slower (shared, virtual) core takes fewer ranges instead of
+ * keeping the owner waiting. Consecutive splits of the same shape put about the same
+ * ranges on the same threads, so data a thread wrote stays in its cache. Idle workers
+ * wait for the
  * pool's `epoch` (bumped by every publication) to move: they spin for a short while (the
  * next parallel instruction is usually microseconds away), then sleep on a condition
  * variable. Workers start on the first job that needs them, so a session whose
@@ -46,14 +53,17 @@
 #define ST_CLOSED ((uint64_t)1 << 31)
 #define ST_ACTIVE_MASK (ST_CLOSED - 1)
 
+/* Ranges are numbered in 32 bits (rt_pool_for widens the grain past that). */
+#define MAX_RANGES ((int64_t)UINT32_MAX)
+
 typedef struct pool_job {
   _Atomic uint64_t state;
-  _Atomic int64_t next; /* next range index */
+  _Atomic uint64_t span; /* ranges not yet claimed: front in bits 0..31, back in 32..63 */
   _Atomic int owner_sleeps;
   /* Written by the owner before the generation is bumped. */
   rt_pool_task fn;
   void *ctx;
-  int64_t n, grain, n_ranges;
+  int64_t n, grain;
 } __attribute__((aligned(64))) pool_job;
 
 typedef struct pool_lane {
@@ -94,17 +104,31 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Claims and runs ranges of a job until none are left; returns how many it ran. */
-static int64_t run_ranges(pool_job *j) {
+/* Claims the front or the back range of what is left of a job; 0 when none is. */
+static int claim(pool_job *j, int from_back, int64_t *r) {
+  uint64_t s = atomic_load_explicit(&j->span, memory_order_relaxed);
+  for (;;) {
+    uint64_t front = s & UINT32_MAX, back = s >> 32;
+    if (front >= back) return 0;
+    uint64_t taken = from_back ? (back - 1) << 32 | front : back << 32 | (front + 1);
+    if (atomic_compare_exchange_weak_explicit(&j->span, &s, taken, memory_order_relaxed,
+                                              memory_order_relaxed)) {
+      *r = (int64_t)(from_back ? back - 1 : front);
+      return 1;
+    }
+  }
+}
+
+/* Claims and runs ranges of a job, from the front (its owner) or the back (a helper),
+ * until none are left; returns how many it ran. */
+static int64_t run_ranges(pool_job *j, int from_back) {
   rt_pool_task fn = j->fn;
   void *ctx = j->ctx;
-  int64_t n = j->n, grain = j->grain, n_ranges = j->n_ranges;
+  int64_t n = j->n, grain = j->grain, r;
   int64_t ran = 0;
   int outer = in_task;
   in_task = 1;
-  for (;; ran++) {
-    int64_t r = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-    if (r >= n_ranges) break;
+  for (; claim(j, from_back, &r); ran++) {
     int64_t begin = r * grain, end = begin + grain;
     fn(ctx, begin, end < n ? end : n);
   }
@@ -137,7 +161,7 @@ static int help_jobs(rt_pool *p) {
     uint64_t s = atomic_load(&j->state);
     if (s & ST_CLOSED) continue;
     if (try_join(j, s >> ST_GEN_SHIFT)) {
-      int64_t ran = run_ranges(j);
+      int64_t ran = run_ranges(j, 1);
       leave(p, j);
       if (ran) return 1;
     }
@@ -229,9 +253,8 @@ ivm_status rt_pool_create(int threads, rt_pool **out) {
   for (int k = 0; k < threads; k++) {
     pool_job *j = &p->jobs[k];
     atomic_init(&j->state, ST_CLOSED);
-    atomic_init(&j->next, 0);
+    atomic_init(&j->span, 0);
     atomic_init(&j->owner_sleeps, 0);
-    j->n_ranges = 0;
   }
   if (pthread_mutex_init(&p->mu, NULL)) goto fail_mu;
   if (pthread_cond_init(&p->wake, NULL)) goto fail_wake;
@@ -302,6 +325,7 @@ static int ensure_workers(rt_pool *p) {
 void rt_pool_for(rt_pool *p, int64_t n, int64_t grain, rt_pool_task fn, void *ctx) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
+  if (n / grain >= MAX_RANGES) grain = n / MAX_RANGES + 1;
   int64_t n_ranges = n / grain + (n % grain != 0);
   /* A worker of another pool has no slot here: it runs inline. */
   if (!p || p->threads < 2 || n_ranges < 2 || in_task || (my_pool && my_pool != p) ||
@@ -316,13 +340,12 @@ void rt_pool_for(rt_pool *p, int64_t n, int64_t grain, rt_pool_task fn, void *ct
   j->ctx = ctx;
   j->n = n;
   j->grain = grain;
-  j->n_ranges = n_ranges;
-  atomic_store_explicit(&j->next, 0, memory_order_relaxed);
+  atomic_store_explicit(&j->span, (uint64_t)n_ranges << 32, memory_order_relaxed);
   uint64_t gen = (atomic_load(&j->state) >> ST_GEN_SHIFT) + 1;
   atomic_store(&j->state, gen << ST_GEN_SHIFT);
   publish(p);
 
-  run_ranges(j);
+  run_ranges(j, 0);
 
   /* Close the job, then wait for the threads still in it. */
   uint64_t s = atomic_fetch_or(&j->state, ST_CLOSED) | ST_CLOSED;

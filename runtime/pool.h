@@ -1,7 +1,8 @@
 /* The CPU worker pool: inter-op parallelism (rt_pool_serve: every thread takes ready
  * instructions from the scheduler, runtime/sched.h) and intra-op parallelism
- * (rt_pool_for: a kernel splits its work into independent ranges and every idle thread,
- * the caller included, takes ranges from a shared counter until none are left). A session owns one pool (ivm_session_options.threads);
+ * (rt_pool_for: a kernel splits its work into independent ranges; the caller takes them
+ * in order from the front and idle threads from the back until none are left, so each
+ * thread's share is contiguous and as large as its speed allows). A session owns one pool (ivm_session_options.threads);
  * kernels reach it through call->scratch->pool, which is NULL outside sessions (constant
  * folding, tests) and then everything runs inline on the caller.
  *

@@ -2,7 +2,8 @@
  *
  * The pool: every index of [0, n) is visited exactly once whatever n, grain and thread
  * count; nested calls run inline; thousands of back-to-back jobs and create/destroy loops
- * stay correct; workers really run at the same time as the caller.
+ * stay correct; workers really run at the same time as the caller; the caller's ranges
+ * are a prefix and the helpers' the rest.
  *
  * The kernels: run through an rt_call whose scratch carries a pool of 1, 2 and 4 threads,
  * every output must be bitwise the same as without a pool (the split never changes any
@@ -185,6 +186,54 @@ Test(workers, workers_run_alongside_the_caller) {
     cr_assert_eq(atomic_load(&c.met), 2, "round %d: the two ranges never ran together", k);
   }
   rt_pool_destroy(pool);
+}
+
+/* Ranges are claimed from both ends: the caller's share is a prefix of [0, n) and the
+ * helpers' the rest, whoever is faster, so a split keeps each thread on contiguous data
+ * (the rows it wrote in the previous instruction). Each range busy-waits a little so that
+ * the worker joins; the structure must hold whether or not it does. */
+typedef struct owner_ctx {
+  pthread_t caller;
+  _Atomic int by_caller[64], runs[64];
+} owner_ctx;
+
+static void note_owner(void *vctx, int64_t begin, int64_t end) {
+  owner_ctx *c = vctx;
+  for (int64_t i = begin; i < end; i++) {
+    atomic_store(&c->by_caller[i], pthread_equal(pthread_self(), c->caller) ? 1 : 0);
+    atomic_fetch_add(&c->runs[i], 1);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 20000);
+  }
+}
+
+Test(workers, the_callers_share_is_a_prefix_and_the_helpers_the_rest) {
+  for (int threads = 2; threads <= 3; threads++) {
+    rt_pool *pool;
+    ok(rt_pool_create(threads, &pool));
+    int helped = 0;
+    for (int k = 0; k < 20; k++) {
+      owner_ctx *c = calloc(1, sizeof *c);
+      cr_assert(c);
+      c->caller = pthread_self();
+      rt_pool_for(pool, 64, 1, note_owner, c);
+      int64_t prefix = 0;
+      while (prefix < 64 && atomic_load(&c->by_caller[prefix])) prefix++;
+      for (int64_t i = 0; i < 64; i++) {
+        cr_assert_eq(atomic_load(&c->runs[i]), 1, "range %lld ran %d times", (long long)i,
+                     atomic_load(&c->runs[i]));
+        cr_assert(i < prefix || !atomic_load(&c->by_caller[i]),
+                  "%d threads, round %d: the caller ran ranges 0..%lld and then %lld", threads,
+                  k, (long long)prefix - 1, (long long)i);
+      }
+      helped += prefix < 64;
+      free(c);
+    }
+    cr_assert(helped > 0, "%d threads: no worker ever took a range", threads);
+    rt_pool_destroy(pool);
+  }
 }
 
 /* ---- the sgemm split plan ---------------------------------------------------------------- */
