@@ -194,7 +194,6 @@ static void im2col_t_float(const conv_plan *p, const float *x, float *colt, int6
  * than register tiles whose vectors would hold only out_sz of their 16 lanes (an STFT
  * as a strided 1-D conv, the last convs of a CNN, a 1x1 conv on a pooled vector). */
 #define CONV_DOT_POSITIONS 16
-#define CONV_DOT_SPLIT_GAIN 4.0
 
 typedef struct conv_job {
   const conv_plan *p;
@@ -372,11 +371,9 @@ static ivm_status conv_f32(const rt_call *call, const conv_plan *p) {
   if (!p->pointwise) macs += 8.0 * (double)pairs * (double)j.Kdim * (double)p->out_sz;
   /* col^T when the whole matrix is multiplied at once (pairs, row panels) */
   int dot = p->out_sz <= CONV_DOT_POSITIONS, in_place = dot && windows_in_place(p);
-  /* Dot products pack nothing and each thread streams only its own rows of W, so a split
-   * costs no more than the pool's round trip: it pays from a quarter of the usual work
-   * (measured: an STFT's 1M multiply-adds 12.0 -> 7.7 µs on 2 threads, while silero's
-   * 0.5M ones ran slower split). */
-  int threads = rt_gemm_threads(pool, dot ? macs * CONV_DOT_SPLIT_GAIN : macs);
+  /* Dot products pack nothing and each thread streams only its own rows of W. */
+  int threads = dot ? rt_gemm_dot_threads(pool, (double)pairs * (double)p->Mg * (double)j.Kdim)
+                    : rt_gemm_threads(pool, macs);
   size_t full_col = p->pointwise ? 0 : rt_align64((size_t)(j.Kdim * p->out_sz) * sizeof(float));
   size_t dot_col = in_place ? 0 : rt_align64((size_t)(j.Kdim * p->out_sz) * sizeof(float));
   j.dot_ld = in_place ? p->w.stride[0] : j.Kdim;

@@ -592,6 +592,14 @@ static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
     for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
 
+static int takes_dots(const sgemm_impl *im, int64_t M, int64_t N, int64_t rsb, int64_t csa) {
+  return im->dot && (M <= DOT_MAX_ROWS || N <= DOT_MAX_COLS) && rsb == 1 && csa == 1;
+}
+
+int rt_sgemm_takes_dots(int64_t M, int64_t N, int64_t rsb, int64_t csa) {
+  return takes_dots(impl_in_use(), M, N, rsb, csa);
+}
+
 void rt_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
               int64_t csa, const float *B, int64_t rsb, int64_t csb, float beta, float *C,
               int64_t ldc, float *pack) {
@@ -601,7 +609,7 @@ void rt_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int6
     return;
   }
   const sgemm_impl *im = impl_in_use();
-  if (im->dot && (M <= DOT_MAX_ROWS || N <= DOT_MAX_COLS) && rsb == 1 && csa == 1) {
+  if (takes_dots(im, M, N, rsb, csa)) {
     im->dot(M, N, K, alpha, A, rsa, B, csb, beta, C, ldc);
     return;
   }

@@ -25,6 +25,11 @@ void rt_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int6
               int64_t csa, const float *B, int64_t rsb, int64_t csb, float beta, float *C,
               int64_t ldc, float *pack);
 
+/* Whether rt_sgemm computes this product as dot products of rows of A against columns of
+ * B, both read in place (few rows or few columns, A row-major, B column-major): nothing
+ * is packed, and the time goes into streaming the larger operand through the cache. */
+int rt_sgemm_takes_dots(int64_t M, int64_t N, int64_t rsb, int64_t csa);
+
 /* Same, taking its packing buffer from the call's scratch. Only for callers that hold no
  * other scratch memory during the call (rt_scratch hands out one buffer). */
 ivm_status rt_sgemm_scratch(rt_scratch *scratch, int64_t M, int64_t N, int64_t K, float alpha,

@@ -31,6 +31,10 @@ typedef struct rt_gemm_split {
 
 /* Threads worth using for `macs` multiply-adds (1 .. the pool's threads). */
 int rt_gemm_threads(rt_pool *pool, double macs);
+/* The same for products taken as dot products (rt_sgemm_takes_dots) that stream `floats`
+ * of their larger operand: nothing is packed per thread and each streams only its own
+ * part, so a split pays from a few microseconds of work. */
+int rt_gemm_dot_threads(rt_pool *pool, double floats);
 
 void rt_gemm_split_plan(int threads, int64_t count, int64_t M, int64_t N, int64_t K,
                         rt_gemm_split *out);

@@ -383,6 +383,16 @@ static void ln_expand(const rt_tensor *p, int rank, const int64_t *dims, int64_t
   }
 }
 
+/* Scale or B as n elements of the compute dtype: the tensor itself when it already is
+ * that (the usual case: a copy per call took longer than normalising a 128-wide row),
+ * else broadcast and converted into dst. */
+static const void *ln_params(const rt_tensor *p, int64_t n, int cdt, void *dst, int rank,
+                             const int64_t *dims) {
+  if (p->dtype == cdt && rt_numel(p) == n) return p->data;
+  ln_expand(p, rank, dims, n, cdt, dst);
+  return dst;
+}
+
 ivm_status rt_k_LayerNormalization(const rt_call *c) {
   IVM_TRY(ew_check_io(c, "LayerNormalization", 2, 1));
   const rt_tensor *x = c->in[0], *scale = c->in[1];
@@ -433,10 +443,9 @@ ivm_status rt_k_LayerNormalization(const rt_call *c) {
   else if (dt != IVM_DT_F32 && dt != IVM_DT_F64) return ew_bad_dtype("LayerNormalization", dt);
   char *buf;
   IVM_TRY(rt_scratch_get(c->scratch, bytes, (void **)&buf));
-  void *ps = buf, *pb = bias ? buf + (size_t)n * 8 : NULL;
+  const void *ps = ln_params(scale, n, cdt, buf, nr, nd);
+  const void *pb = bias ? ln_params(bias, n, cdt, buf + (size_t)n * 8, nr, nd) : NULL;
   double *mean = (double *)(buf + 2 * (size_t)n * 8), *inv = mean + outer;
-  ln_expand(scale, nr, nd, n, cdt, ps);
-  if (bias) ln_expand(bias, nr, nd, n, cdt, pb);
   double eps = ew_attr_f(c, ISA_A_LayerNormalization_epsilon, 1e-5f);
   ln_job job = {dt == IVM_DT_F64, x->data, y->data, n, ps, pb, eps, mean, inv};
   if (ew_is_half(dt)) { /* computed on an f32 copy, in place */

@@ -364,6 +364,39 @@ static void check_matmul(int ra, const int64_t *da, int rb, const int64_t *db) {
   free(in[1].data);
 }
 
+/* Gemm with transB (weights as Linear layers store them): few rows or few columns take
+ * dot products, split from a few microseconds of streaming; the same bits on any thread
+ * count, and close to a double-precision sum. */
+static void check_gemm_dots(int64_t M, int64_t N, int64_t K) {
+  rt_tensor in[3] = {mk(IVM_DT_F32, 2, D(M, K), fill(M * K, 3)),
+                     mk(IVM_DT_F32, 2, D(N, K), fill(N * K, 4)),
+                     mk(IVM_DT_F32, 1, D(N), fill(N, 5))};
+  isa_attr def[16];
+  isa_attr *at = defaults(ISA_OP_Gemm, def);
+  at[ISA_A_Gemm_transB].v.i = 1;
+  rt_tensor y = run_pooled(ISA_OP_Gemm, 3, in, at);
+  double *want = malloc((size_t)(M * N) * sizeof *want);
+  const float *A = in[0].data, *B = in[1].data, *C = in[2].data;
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) {
+      double s = C[j];
+      for (int64_t k = 0; k < K; k++) s += (double)A[i * K + k] * B[j * K + k];
+      want[i * N + j] = s;
+    }
+  close_to(y.data, want, M * N, 1e-4, "Gemm");
+  free(want);
+  free(y.data);
+  for (int k = 0; k < 3; k++) free(in[k].data);
+}
+
+Test(workers, gemm_dot_products_are_bitwise_identical_across_threads) {
+  cr_assert((rt_sgemm_takes_dots(1, 128, 1, 1) && rt_sgemm_takes_dots(600, 8, 1, 1)) ||
+            rt_sgemm_current_kernel() != RT_SGEMM_AVX512);
+  check_gemm_dots(1, 128, 1536); /* hey_jarvis' first layer: column panels */
+  check_gemm_dots(3, 700, 999);  /* a few rows, odd sizes */
+  check_gemm_dots(600, 8, 512);  /* few columns: row panels */
+}
+
 Test(workers, matmul_is_bitwise_identical_across_threads) {
   check_matmul(3, D(1, 200, 300), 2, D(300, 500));    /* one tall product, column panels */
   check_matmul(3, D(3, 96, 256), 3, D(3, 256, 200));  /* 3 products over 2 or 4 threads */
