@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "runtime/kernels/ew.h"
+#include "runtime/kernels/gemm.h"
 #include "runtime/kernels/vmath.h"
 
 typedef ew_unary_fn mu_fn;
@@ -86,6 +87,10 @@ DEF_MU_F(GeluErf, bf16, IVM_DT_BF16, uint16_t, float, ew_bf16_to_f32, ew_f32_to_
 #if VM_HAVE_VEC
 VM_FMA_ATTR MU_SIG(GeluErf_f32) {
   (void)prm;
+  /* 16 lanes where the CPU has AVX-512 (the AVX-512 matrix kernel is in use): same bits */
+  if (rt_sgemm_current_kernel() == RT_SGEMM_AVX512 &&
+      rt_gelu_erf_f32_avx512((float *)out, (const float *)in, n))
+    return;
   VM_MAP(v_gelu_erf, (float *)out, (const float *)in, n);
 }
 #else

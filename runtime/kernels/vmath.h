@@ -26,8 +26,11 @@
 
 #if defined(__GNUC__)
 #define VM_HAVE_VEC 1
-/* Vectors as wide as the build's registers (passing wider ones by value changes the ABI). */
-#if defined(__AVX__)
+/* Vectors as wide as the build's registers (passing wider ones by value changes the ABI):
+ * 16 lanes in a translation unit compiled for AVX-512 (math_unary512.c). */
+#if defined(__AVX512F__)
+#define VW 16
+#elif defined(__AVX__)
 #define VW 8
 #else
 #define VW 4
@@ -144,6 +147,11 @@ VM_FMA_ATTR static inline vf v_gelu_erf(vf x) {
   vf e = v_erfc_sqrt1_2((vf)((vi)x & ~sign));
   return 0.5f * x * blend(x < splat(0.0f), e, 2.0f - e);
 }
+
+/* GELU over 16 lanes (math_unary512.c: this file's code compiled for AVX-512, so every
+ * element gets the bits of v_gelu_erf at any width): twice the elements per instruction.
+ * Only for CPUs with AVX-512 (the caller checks); a no-op returning 0 where not built. */
+int rt_gelu_erf_f32_avx512(float *dst, const float *src, int64_t n);
 
 /* dst[i] = fn(src[i]) for i < n (dst may be src): whole vectors, then the tail through a
  * padded copy so that every element goes through the same instructions wherever it sits. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernel_test_util.h"
+#include "runtime/kernels/gemm.h"
 #include "runtime/pool.h"
 
 typedef struct rn_case {
@@ -321,6 +322,42 @@ Test(fast_unary, gelu_erf_against_numpy) {
   cr_assert(isnan(g[0]));
   cr_assert_eq(g[1], INFINITY);
   free(out.data);
+}
+
+/* The 16-lane build of the same code (AVX-512, used when the matrix kernel is) gives the
+ * 8-lane one's bits: every float of a sweep over [-12, 12] that hits each exponent, the
+ * fixture, and NaN / infinities / subnormals / signed zeros, at lengths that leave tails. */
+Test(fast_unary, gelu_erf_same_bits_at_16_and_8_lanes) {
+  enum { N = 200003 };
+  float *x = malloc(N * sizeof *x);
+  cr_assert(x);
+  uint32_t seed = 99u;
+  for (int i = 0; i < N; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    float u = (float)(seed >> 8) / 16777216.0f; /* [0, 1) */
+    x[i] = (i & 1 ? -1.0f : 1.0f) * 12.0f * u * u * u; /* dense near 0 */
+  }
+  const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-40f, -1e-40f, FLT_MIN,
+                           -3.0e38f, 3.0e38f, 27.9f, -27.9f, 40.0f, -40.0f};
+  memcpy(x, special, sizeof special);
+  memcpy(x + 100, gelu_x, sizeof gelu_x);
+  isa_attr at[4];
+  defaults(ISA_OP_Gelu, at);
+  rt_tensor tx = mk(IVM_DT_F32, 1, D(N), x), wide, narrow;
+  const rt_tensor *in[] = {&tx};
+  const char *wide_kernel = rt_sgemm_kernel_name(rt_sgemm_current_kernel());
+  ok(run(ISA_OP_Gelu, 1, in, at, 1, &wide));
+  rt_sgemm_use_kernel(RT_SGEMM_AVX2);
+  ok(run(ISA_OP_Gelu, 1, in, at, 1, &narrow));
+  rt_sgemm_use_kernel(RT_SGEMM_AUTO);
+  const uint32_t *a = wide.data, *b = narrow.data;
+  for (int i = 0; i < N; i++)
+    cr_assert(a[i] == b[i] || (isnan(((float *)wide.data)[i]) && isnan(((float *)narrow.data)[i])),
+              "gelu(%.9g): %.9g at %s, %.9g at 8 lanes", x[i], ((float *)wide.data)[i],
+              wide_kernel, ((float *)narrow.data)[i]);
+  free(wide.data);
+  free(narrow.data);
+  free(x);
 }
 
 /* ---- Pow f32 ^ one-element f32 exponent: numpy (tests/data/gen_pow_scalar.py) ---------
