@@ -486,15 +486,13 @@ Test(fast_pool, maxpool_2d_matches_the_generic_path) {
   }
 }
 
-/* Large enough (3 MB, a CNN's first pool) for the planes to be split across threads: the
- * same bits as the generic path on 1, 2 and 3 threads, by rows (3x3/2) and by column
- * pairs (2x2/2). */
-Test(fast_pool, maxpool_2d_split_across_threads_keeps_the_bits) {
-  enum { C = 24, H = 64, W = 64 };
-  float *x = malloc(sizeof(float) * C * H * W);
+/* Large enough to be split across threads: the same bits as the generic path on 1, 2 and
+ * 3 threads, by rows (3x3/2) and by column pairs (2x2/2). */
+static void maxpool_split_bits(int64_t C, int64_t H, int64_t W) {
+  float *x = malloc(sizeof(float) * (size_t)(C * H * W));
   cr_assert(x);
   uint32_t seed = 777;
-  for (int i = 0; i < C * H * W; i++) {
+  for (int64_t i = 0; i < C * H * W; i++) {
     seed = seed * 1664525u + 1013904223u;
     uint32_t r = seed >> 8;
     x[i] = r % 17 == 0 ? NAN : r % 13 == 0 ? -0.0f : (float)(r % 100) * 0.25f - 12.0f;
@@ -524,8 +522,9 @@ Test(fast_pool, maxpool_2d_split_across_threads_keeps_the_bits) {
       rt_tensor *out[1] = {&ty};
       rt_call call = {1, 1, in, out, at, &scratch, NULL};
       ok(rt_builtin_kernel(ISA_OP_MaxPool)(&call));
-      cr_assert(memcmp(y, gen[0].data, rt_nbytes(&ty)) == 0, "case %zu, %d threads: bits differ",
-                k, threads);
+      cr_assert(memcmp(y, gen[0].data, rt_nbytes(&ty)) == 0,
+                "%lldx%lldx%lld, case %zu, %d threads: bits differ", (long long)C, (long long)H,
+                (long long)W, k, threads);
       rt_scratch_release(&scratch);
       rt_pool_destroy(pool);
       free(y);
@@ -534,4 +533,9 @@ Test(fast_pool, maxpool_2d_split_across_threads_keeps_the_bits) {
     free(gen[1].data);
   }
   free(x);
+}
+
+Test(fast_pool, maxpool_2d_split_across_threads_keeps_the_bits) {
+  maxpool_split_bits(24, 64, 64);
+  maxpool_split_bits(1024, 4, 16); /* many planes of 2 output rows */
 }
