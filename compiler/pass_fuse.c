@@ -577,6 +577,7 @@ ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats) {
   if (!st) st = fuse_layernorm(&f, &count);
   if (!st) st = fuse_attention(&f, &count);
   if (!st) st = fuse_matmul_epilogue(&f, &count);
+  if (!st) st = fuse_conv_residual(&f, &count);
   if (!st) st = fuse_conv_activation(&f, &count);
   if (!st) st = fuse_conv_clip(&f, &count);
   if (!st) st = fuse_conv_affine(&f, &count);

@@ -62,6 +62,7 @@ ivm_status fuse_hardswish(fuse_ctx *f, uint32_t *count);
 ivm_status fuse_layernorm(fuse_ctx *f, uint32_t *count);
 ivm_status fuse_attention(fuse_ctx *f, uint32_t *count);
 ivm_status fuse_matmul_epilogue(fuse_ctx *f, uint32_t *count);
+ivm_status fuse_conv_residual(fuse_ctx *f, uint32_t *count); /* before fuse_conv_activation */
 ivm_status fuse_conv_activation(fuse_ctx *f, uint32_t *count);
 ivm_status fuse_conv_clip(fuse_ctx *f, uint32_t *count); /* after fuse_conv_activation */
 ivm_status fuse_conv_affine(fuse_ctx *f, uint32_t *count); /* after fuse_conv_clip */

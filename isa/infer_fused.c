@@ -245,8 +245,32 @@ static ivm_status infer_winograd_weights(const isa_infer_ctx *ctx) {
   return isa_infer_conv(&sub);
 }
 
+/* FusedConv's Z (input 3) when given: f32 of Y's shape, as far as both are known. */
+static ivm_status check_residual(isa_infer_ctx *ctx) {
+  if (ctx->n_in < 4 || !iu_present(ctx, 3)) return NULL;
+  IVM_TRY(need_f32(ctx, 3, "Z"));
+  const isa_type *z = &ctx->in[3], *y = &ctx->out[0];
+  if (z->rank < 0 || y->rank < 0) return NULL;
+  if (z->rank != y->rank) return BAD("input 3 (Z): rank %d, Y's is %d", z->rank, y->rank);
+  for (int d = 0; d < z->rank; d++)
+    if (z->dims[d] >= 0 && y->dims[d] >= 0 && z->dims[d] != y->dims[d])
+      return BAD("input 3 (Z): dim %d is %lld, Y's is %lld", d, (long long)z->dims[d],
+                 (long long)y->dims[d]);
+  return NULL;
+}
+
+static ivm_status infer_fused_conv_y(isa_infer_ctx *ctx);
+
 ivm_status isa_infer_fused_conv(isa_infer_ctx *ctx) {
-  IVM_TRY(iu_check_io(ctx, 2, 3, 1, 1));
+  IVM_TRY(iu_check_io(ctx, 2, 4, 1, 1));
+  /* Y as the conv alone gives it (Conv's rule sees X, W and B), then Z against it */
+  isa_infer_ctx conv = *ctx;
+  if (conv.n_in > 3) conv.n_in = 3;
+  IVM_TRY(infer_fused_conv_y(&conv));
+  return check_residual(ctx);
+}
+
+static ivm_status infer_fused_conv_y(isa_infer_ctx *ctx) {
   IVM_TRY(need_f32(ctx, 0, "X"));
   IVM_TRY(need_f32(ctx, 1, "W"));
   if (iu_present(ctx, 2)) IVM_TRY(need_f32(ctx, 2, "B"));

@@ -71,6 +71,10 @@ static ivm_status make_plan(const rt_call *call, int trans_w, conv_plan *p) {
 
 void rt_conv_activate(const conv_plan *p, float *x, int64_t n) {
   if (!p->act || n <= 0) return;
+  if (p->act->z) { /* Z first, rounded as Add rounds it */
+    const float *z = p->act->z + (x - p->act->y);
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] + z[i];
+  }
   /* One pass where it can (ppocr_v4_det's 1x1 convs: HardSwish then the affine), instead of
    * the activation's kernel and a loop each for the clip and the affine. */
   if (rt_conv_activate_fast(p->act, x, n)) return;
@@ -486,6 +490,13 @@ ivm_status rt_k_Conv(const rt_call *call) {
   return conv_run(call, &p);
 }
 
+static int same_shape(const rt_tensor *a, const rt_tensor *b) {
+  if (a->rank != b->rank) return 0;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dims[i] != b->dims[i]) return 0;
+  return 1;
+}
+
 ivm_status rt_k_FusedConv(const rt_call *call) {
   conv_plan p;
   /* FusedConv's slots read as Conv's (isa/infer_fused.c) */
@@ -522,7 +533,15 @@ ivm_status rt_k_FusedConv(const rt_call *call) {
                                         : CONV_ACT_CALL;
     act.alpha = op == ISA_OP_LeakyRelu ? act.attrs[ISA_A_LeakyRelu_alpha].v.f : 0.0f;
   }
-  if (act.fn || act.has_min || act.has_max || act.has_scale || act.has_shift) p.act = &act;
+  const rt_tensor *zt = call->n_in > 3 ? call->in[3] : NULL;
+  if (zt) {
+    if (zt->dtype != IVM_DT_F32 || !same_shape(zt, call->out[0]))
+      return ivm_error(IVM_ERR_RUNTIME, "FusedConv: Z must be f32 of Y's shape");
+    act.z = zt->data;
+    act.y = call->out[0]->data;
+  }
+  if (act.fn || act.has_min || act.has_max || act.has_scale || act.has_shift || act.z)
+    p.act = &act;
   IVM_TRY(conv_run(call, &p));
   return p.act ? atomic_load(&act.error) : NULL;
 }

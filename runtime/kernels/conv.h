@@ -8,10 +8,16 @@
 
 #include <stdatomic.h>
 
-/* FusedConv's activation, applied in place to each block of output as soon as it is
- * computed (through the activation op's own kernel, so every element gets the same bits
- * wherever its block starts), then its clip_min / clip_max, then out_scale / out_shift. */
+/* FusedConv's epilogue, applied in place to each block of output as soon as it is
+ * computed: Z (a residual, Y's shape) added first, then the activation (through the
+ * activation op's own kernel, so every element gets the same bits wherever its block
+ * starts), then its clip_min / clip_max, then out_scale / out_shift. */
 typedef struct conv_act {
+  /* Z's element for y[i] is z[i] (Y and Z have one shape); NULL: no Z. rt_conv_activate
+   * then needs blocks given as pointers into Y itself: the direct and Winograd kernels add
+   * Z in their registers where a tile's place in Y is known, others keep such an epilogue
+   * out of registers and scratch tiles (conv_act_in_registers). */
+  const float *z, *y;
   rt_kernel_fn fn; /* NULL: no activation (a clip or affine alone) */
   isa_attr attrs[16];
   _Atomic(ivm_status) error; /* the first failure */
@@ -23,6 +29,14 @@ typedef struct conv_act {
   int has_scale, has_shift;  /* then x = x * scale, x = x + shift: rounded apart, as Mul */
   float scale, shift;        /* and Add round them (never one FMA) */
 } conv_act;
+
+static inline int conv_act_in_registers(const conv_act *a) {
+  return a && a->kind != CONV_ACT_CALL && !a->z;
+}
+
+/* Whether a kernel may apply act in its registers as it stores (the activation is one
+ * it knows and there is no Z to add first). */
+static inline int conv_act_in_registers(const struct conv_act *a);
 
 /* Max / Min by a number (never NaN) as the binary kernels compute them: x when x is NaN
  * or beyond the bound, else the bound. */

@@ -106,6 +106,7 @@ typedef struct cd_store {
   float min, max;
   int has_scale, has_shift;
   float scale, shift;
+  const float *z; /* Z at out's offset in Y (rows ldo apart), added first; NULL: none */
 } cd_store;
 
 /* out[i][0..16*halves) = bias[i] + sum over (c, t) of a[(c, t)][i] * src[c * cs + toff[t] + ..],
@@ -136,6 +137,14 @@ cd_tile(int m, int halves, int masked, const float *restrict a, int64_t lda, con
       }
       a++;
     }
+  if (st->z) {
+#pragma GCC unroll 14
+    for (int i = 0; i < m; i++) {
+      lo[i] = _mm512_add_ps(lo[i], _mm512_maskz_loadu_ps(st->k0, st->z + i * st->ldo));
+      if (halves == 2)
+        hi[i] = _mm512_add_ps(hi[i], _mm512_maskz_loadu_ps(st->k1, st->z + i * st->ldo + 16));
+    }
+  }
   const __m512 alpha = _mm512_set1_ps(st->alpha);
   if (st->act == CONV_ACT_HARD_SWISH) {
 #pragma GCC unroll 14
@@ -278,7 +287,6 @@ static void unit(const cd_job *j, int64_t u) {
     cs = p->in_sz;
   }
   const int64_t K = p->Cg * j->taps; /* weights [oc][c][tap], read in place */
-  int inline_act = p->act && p->act->kind != CONV_ACT_CALL;
   /* A tile along one output row, or flattened over X's rows when the output is as wide,
    * goes straight to Y (its valid positions); any other flattened tile spans rows and
    * padding columns, through `out`. */
@@ -292,18 +300,22 @@ static void unit(const cd_job *j, int64_t u) {
   } else {
     valid = j->tw;
   }
+  /* The epilogue in registers when the activation is one they apply, and Z (if any) can
+   * be read at the tile's place in Y; else all of it in rt_conv_activate. */
+  int inline_act = p->act && p->act->kind != CONV_ACT_CALL && (!p->act->z || yoff >= 0);
   cd_store st = {yoff >= 0 ? p->out_sz : 32, lanes16(valid), lanes16(valid - 16),
                  inline_act ? p->act->kind : CONV_ACT_CALL, inline_act ? p->act->alpha : 0.0f,
                  inline_act && p->act->has_min, inline_act && p->act->has_max,
                  inline_act ? p->act->min : 0.0f, inline_act ? p->act->max : 0.0f,
                  inline_act && p->act->has_scale, inline_act && p->act->has_shift,
-                 inline_act ? p->act->scale : 1.0f, inline_act ? p->act->shift : 0.0f};
+                 inline_act ? p->act->scale : 1.0f, inline_act ? p->act->shift : 0.0f, NULL};
   for (int64_t b = 0; b < j->mblocks; b++) {
     int64_t i0 = b * j->mr, m = p->Mg - i0 < j->mr ? p->Mg - i0 : j->mr;
     int64_t oc0 = j->g * p->Mg + i0;
     float *y = j->Y + (j->n * p->M + oc0) * p->out_sz;
     if (yoff >= 0) {
       float *yt = y + yoff;
+      if (inline_act && p->act->z) st.z = p->act->z + (yt - p->act->y);
       cd_tiles[m][j->halves - 1](j->W + oc0 * K, K, src, p->Cg, cs, j->toff, lm, j->taps,
                                  j->B ? j->B + oc0 : NULL, yt, &st);
       if (p->act && !inline_act)
@@ -312,16 +324,19 @@ static void unit(const cd_job *j, int64_t u) {
     }
     cd_tiles[m][j->halves - 1](j->W + oc0 * K, K, src, p->Cg, cs, j->toff, lm, j->taps,
                                j->B ? j->B + oc0 : NULL, out, &st);
-    if (p->act && !inline_act) /* dropped positions too: a value ignores its neighbours */
-      rt_conv_activate(p, out, m * 32);
+    /* dropped positions too: a value ignores its neighbours (a Z, though, is added in Y) */
+    if (p->act && !inline_act && !p->act->z) rt_conv_activate(p, out, m * 32);
     /* the tile's positions, row segment by row segment */
     for (int64_t k = 0, r = oy, c = ox; k < j->tw && r < j->oh;) {
       int64_t span = j->pw - c;
       if (span > j->tw - k) span = j->tw - k;
       int64_t seg = j->ow - c < span ? j->ow - c : span;
       if (seg > 0)
-        for (int64_t i = 0; i < m; i++)
-          memcpy(y + i * p->out_sz + r * j->ow + c, out + i * 32 + k, (size_t)seg * sizeof(float));
+        for (int64_t i = 0; i < m; i++) {
+          float *dst = y + i * p->out_sz + r * j->ow + c;
+          memcpy(dst, out + i * 32 + k, (size_t)seg * sizeof(float));
+          if (p->act && p->act->z) rt_conv_activate(p, dst, seg);
+        }
       k += span;
       r++;
       c = 0;

@@ -103,7 +103,7 @@ DWC_FN static void fill(const dwc_job *j, int64_t n, int64_t c0, int64_t nc, flo
 DWC_FN static void compute(const dwc_job *j, int64_t n, int64_t c0, int64_t nc,
                            const float *buf, const float *wt) {
   const conv_plan *p = j->p;
-  const conv_act *act = p->act && p->act->kind != CONV_ACT_CALL ? p->act : NULL;
+  const conv_act *act = conv_act_in_registers(p->act) ? p->act : NULL;
   __mmask16 chans = dwc_lanes(nc);
   /* 0 + bias, as conv_dw.c starts its sums (a -0 bias starts at +0) */
   __m512 bias = _mm512_add_ps(_mm512_setzero_ps(),

@@ -373,6 +373,8 @@ CW_FN static void output_column(const cw_job *j, const float *o, int64_t orow, i
   const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i hi =
       _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  /* Z, when given, joins the epilogue in registers (an activation there too), else all of
+   * it in rt_conv_activate */
   int inline_act = p->act && p->act->kind != CONV_ACT_CALL;
   int64_t valid = j->OW - ox0 < 2 * k ? j->OW - ox0 : 2 * k; /* output columns */
   __mmask16 km = cw_lanes(k), k0 = cw_lanes(valid), k1 = cw_lanes(valid - 16);
@@ -391,13 +393,21 @@ CW_FN static void output_column(const cw_job *j, const float *o, int64_t orow, i
       if (oy >= j->OH) break;
       __m512 y0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[h][0], s[h][1]), s[h][2]), vb);
       __m512 y1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[h][1], s[h][2]), s[h][3]), vb);
-      if (inline_act) {
-        y0 = conv512_activate(p->act, y0);
-        y1 = conv512_activate(p->act, y1);
-      }
       float *dst = ym + oy * j->OW + ox0;
-      _mm512_mask_storeu_ps(dst, k0, _mm512_permutex2var_ps(y0, lo, y1));
-      if (valid > 16) _mm512_mask_storeu_ps(dst + 16, k1, _mm512_permutex2var_ps(y0, hi, y1));
+      __m512 v0 = _mm512_permutex2var_ps(y0, lo, y1), v1 = _mm512_permutex2var_ps(y0, hi, y1);
+      if (inline_act) { /* elementwise: after the interleave as well as before */
+        if (p->act->z) {
+          const float *z = p->act->z + (dst - p->act->y);
+          _mm_prefetch((const char *)(z + 2 * j->OW), _MM_HINT_T0);
+          _mm_prefetch((const char *)(z + 2 * j->OW + 16), _MM_HINT_T0);
+          v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(k0, z));
+          v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(k1, z + 16));
+        }
+        v0 = conv512_activate(p->act, v0);
+        v1 = conv512_activate(p->act, v1);
+      }
+      _mm512_mask_storeu_ps(dst, k0, v0);
+      if (valid > 16) _mm512_mask_storeu_ps(dst + 16, k1, v1);
       if (p->act && !inline_act) rt_conv_activate(p, dst, valid);
     }
   }

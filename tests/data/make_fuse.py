@@ -26,6 +26,8 @@ fuse_convt_fold:  a group-1 ConvTranspose's bias Add, BatchNormalization and per
                   folded into its weights and bias, and misses
 fuse_resize_add:  Add of a Resize read by nothing else and a tensor of the sum's shape
                   (FusedResizeAdd), and misses
+fuse_conv_residual: Add of a conv's output and a tensor of its shape (FusedConv's Z), an
+                  activation after it, and misses
 """
 import math
 import os
@@ -696,4 +698,44 @@ m.output("y3", up + xd)
 m.output("y4", np.maximum(up, 0))
 m.op("Add", [upsample(), m.c(cc)], "y5")
 m.output("y5", up + f(cc))
+m.save()
+
+# fuse_conv_residual: relu(conv(x) + x) (ResNet's block end), x + conv(relu(x)) without a
+#   bias or activation, sigmoid(conv3x3(x) + conv1x1(x)) (both addends convs); misses: a
+#   conv also read by a Relu, an addend that broadcasts, a conv whose Relu comes before the
+#   Add. Full mantissas. Its own generator.
+qrng = np.random.default_rng(53)
+x = qrng.standard_normal((1, 8, 6, 7)).astype(np.float32)
+xd = x.astype(np.float64)
+W = [(qrng.standard_normal((8, 8, 3, 3)) / 9).astype(np.float32) for _ in range(6)]
+W1x1 = (qrng.standard_normal((8, 8, 1, 1)) / 3).astype(np.float32)
+B = [(qrng.standard_normal(8) / 3).astype(np.float32) for _ in range(3)]
+m = M("fuse_conv_residual", x)
+
+
+def conv(inp, k, b=None, pad=1):
+    ins = [inp, m.c(W[k])] + ([m.c(B[b])] if b is not None else [])
+    return m.op("Conv", ins, kernel_shape=[3, 3], pads=[pad] * 4)
+
+
+def ref(v, k, b=None):
+    return conv2d(v, f(W[k]), None if b is None else f(B[b]))
+
+
+m.op("Relu", [m.op("Add", [conv("x", 0, 0), "x"])], "y1")
+m.output("y1", np.maximum(ref(xd, 0, 0) + xd, 0))
+m.op("Add", ["x", conv(m.op("Relu", ["x"]), 1)], "y2")
+m.output("y2", xd + ref(np.maximum(xd, 0), 1))
+c1 = m.op("Conv", ["x", m.c(W1x1)], kernel_shape=[1, 1])
+m.op("Sigmoid", [m.op("Add", [conv("x", 2, 1), c1])], "y3")
+m.output("y3", 1 / (1 + np.exp(-(ref(xd, 2, 1) + conv2d(xd, f(W1x1), pad=0)))))
+shared = conv("x", 3, 2)
+m.op("Add", [shared, "x"], "y4")
+m.op("Relu", [shared], "y5")
+m.output("y4", ref(xd, 3, 2) + xd)
+m.output("y5", np.maximum(ref(xd, 3, 2), 0))
+m.op("Add", [conv("x", 4), m.op("ReduceMean", ["x"], axes=[1], keepdims=1)], "y6")
+m.output("y6", ref(xd, 4) + xd.mean(axis=1, keepdims=True))
+m.op("Add", [m.op("Relu", [conv("x", 5)]), "x"], "y7")
+m.output("y7", np.maximum(ref(xd, 5), 0) + xd)
 m.save()

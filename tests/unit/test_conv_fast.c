@@ -89,6 +89,9 @@ static float rnd(unsigned *s) {
  * current test: what the compiler stores for a constant conv the Winograd kernel takes. */
 static int g_wino_w = 0;
 
+/* FusedConv's Z (residual, Y's shape) in the current test; NULL: none. */
+static const float *g_z = NULL;
+
 /* Runs Conv (FusedConv with g_act) through its kernel on `threads` threads into y. */
 static void run_conv(const ccase *c, const float *x, const float *w, const float *b, float *y,
                      int64_t OH, int64_t OW, int threads) {
@@ -100,7 +103,8 @@ static void run_conv(const ccase *c, const float *x, const float *w, const float
   rt_tensor ty = c->one_d ? mk(IVM_DT_F32, 3, D(c->N, c->M, OW), y)
                           : mk(IVM_DT_F32, 4, D(c->N, c->M, OH, OW), y);
   isa_attr a[16];
-  isa_builtin_op op = *g_act || g_clip || g_affine || g_wino_w ? ISA_OP_FusedConv : ISA_OP_Conv;
+  isa_builtin_op op =
+      *g_act || g_clip || g_affine || g_wino_w || g_z ? ISA_OP_FusedConv : ISA_OP_Conv;
   defaults(op, a);
   float *u = NULL;
   int64_t k3[2] = {3, 3}; /* set_ints keeps the pointer */
@@ -147,9 +151,10 @@ static void run_conv(const ccase *c, const float *x, const float *w, const float
   rt_pool *pool = NULL;
   if (threads > 1) cr_assert_null(rt_pool_create(threads, &pool));
   rt_scratch scratch = {NULL, NULL, 0, pool};
-  const rt_tensor *in[3] = {&tx, &tw, &tb};
+  rt_tensor tz = mk(IVM_DT_F32, ty.rank, ty.dims, (void *)g_z);
+  const rt_tensor *in[4] = {&tx, &tw, &tb, &tz};
   rt_tensor *out[1] = {&ty};
-  rt_call call = {3, 1, in, out, a, &scratch, NULL};
+  rt_call call = {g_z ? 4 : 3, 1, in, out, a, &scratch, NULL};
   ivm_status st = rt_builtin_kernel(op)(&call);
   cr_assert_null(st, "Conv failed: %s", ivm_status_message(st));
   rt_scratch_release(&scratch);
@@ -663,6 +668,79 @@ static void activation_bits(const ccase *c, unsigned seed) {
     free(plain), free(want), free(fused);
     cdata_free(&d);
   }
+}
+
+/* FusedConv with Z (a residual of Y's shape) gives the bits of Conv, then Add of Z, then
+ * the epilogue's ops, on every path: the kernels keep such an epilogue out of their
+ * registers and scratch tiles and add Z in Y (rt_conv_activate). */
+static void residual_bits(const ccase *c, unsigned seed) {
+  static const epilogue with_z[] = {{"", ISA_OP_COUNT, 0, 0},
+                                    {"Relu", ISA_OP_Relu, 0, 0},
+                                    {"HardSwish", ISA_OP_HardSwish, 0, 1},
+                                    {"LeakyRelu", ISA_OP_LeakyRelu, 1, 0},
+                                    {"Sigmoid", ISA_OP_Sigmoid, 0, 0}};
+  for (size_t k = 0; k < sizeof with_z / sizeof *with_z; k++) {
+    const epilogue *e = &with_z[k];
+    cdata d = case_data(c, seed);
+    int64_t ny = d.ny;
+    float *plain = malloc((size_t)ny * sizeof(float)), *z = malloc((size_t)ny * sizeof(float));
+    float *fused = malloc((size_t)ny * sizeof(float));
+    cr_assert(plain && z && fused);
+    unsigned zs = seed * 7u + 1u;
+    for (int64_t i = 0; i < ny; i++) z[i] = rnd(&zs) / 3.0f; /* full mantissas */
+    run_conv(c, d.x, d.w, d.b, plain, d.OH, d.OW, 1);
+    for (int threads = 1; threads <= 2; threads++) {
+      g_act = e->act;
+      g_clip = e->clip;
+      g_affine = e->affine;
+      g_z = z;
+      run_conv(c, d.x, d.w, d.b, fused, d.OH, d.OW, threads);
+      g_act = "";
+      g_clip = g_affine = 0;
+      g_z = NULL;
+      float *want = malloc((size_t)ny * sizeof(float));
+      cr_assert(want);
+      for (int64_t i = 0; i < ny; i++) want[i] = plain[i] + z[i];
+      if (e->op != ISA_OP_COUNT) apply_op(e->op, want, ny, 0);
+      if (e->clip) {
+        apply_op(ISA_OP_Max, want, ny, g_clip_min);
+        apply_op(ISA_OP_Min, want, ny, g_clip_max);
+      }
+      if (e->affine) {
+        apply_op(ISA_OP_Mul, want, ny, g_scale);
+        apply_op(ISA_OP_Add, want, ny, g_shift);
+      }
+      cr_assert(memcmp(fused, want, (size_t)ny * sizeof(float)) == 0,
+                "Z then %s%s%s, C%lld M%lld G%lld %lldx%lld k%lldx%lld s%lld, %d threads: bits "
+                "differ", *e->act ? e->act : "nothing", e->clip ? " + clip" : "",
+                e->affine ? " + affine" : "", (long long)c->C, (long long)c->M, (long long)c->G,
+                (long long)c->H, (long long)c->W, (long long)c->kh, (long long)c->kw,
+                (long long)c->sh, threads);
+      free(want);
+    }
+    free(plain), free(z), free(fused);
+    cdata_free(&d);
+  }
+}
+
+Test(conv_fast, residual_on_every_path) {
+  for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) residual_bits(&direct[i], 71u + (unsigned)i);
+  for (size_t i = 0; i < sizeof winograd_dispatch / sizeof *winograd_dispatch; i++)
+    residual_bits(&winograd_dispatch[i], 72u + (unsigned)i);
+  for (size_t i = 0; i < sizeof depthwise_blocked / sizeof *depthwise_blocked; i++)
+    residual_bits(&depthwise_blocked[i], 73u + (unsigned)i);
+  for (size_t i = 0; i < sizeof depthwise / sizeof *depthwise; i++)
+    residual_bits(&depthwise[i], 74u + (unsigned)i);
+  for (size_t i = 0; i < sizeof im2col / sizeof *im2col; i++) residual_bits(&im2col[i], 75u + (unsigned)i);
+  for (size_t i = 0; i < sizeof few_positions / sizeof *few_positions; i++)
+    residual_bits(&few_positions[i], 76u + (unsigned)i);
+  rt_sgemm_use_kernel(RT_SGEMM_AVX2); /* im2col, portable Winograd */
+  for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) residual_bits(&direct[i], 77u + (unsigned)i);
+  g_wino_w = 1;
+  for (size_t i = 0; i < sizeof winograd_dispatch / sizeof *winograd_dispatch; i++)
+    residual_bits(&winograd_dispatch[i], 78u + (unsigned)i);
+  g_wino_w = 0;
+  rt_sgemm_use_kernel(RT_SGEMM_AUTO);
 }
 
 Test(conv_fast, activation_in_registers_matches_its_kernel) {

@@ -438,6 +438,55 @@ Test(fuse, malformed_weight_layouts_are_refused_at_load) {
   }
 }
 
+/* ---- residual: Conv + Add (compiler/pass_fuse_conv.c) ------------------------------------ */
+/* An Add of a conv's output (read by the Add alone) and a tensor of its shape becomes
+ * FusedConv with Z, and an activation after the Add joins it; a shared conv, a
+ * broadcasting addend or a conv whose activation comes before the Add stays. */
+Test(fuse, add_of_a_private_conv_becomes_its_residual) {
+  compiled c;
+  compile_ok("fuse_conv_residual", &c);
+  static const char *const want[7] = {"FusedConv", "FusedConv", "FusedConv", "Add",
+                                      "Relu",      "Add",       "Add"};
+  writers_are(&c, 7, want);
+  static const char *const act[3] = {"Relu", "", "Sigmoid"};
+  for (int k = 0; k < 3; k++) {
+    char y[8];
+    snprintf(y, sizeof y, "y%d", k + 1);
+    uint32_t i = writer_of(&c, y);
+    const isa_def_instr *in = &c.e.def.instrs[i];
+    cr_expect(in->n_in == 4 && in->operands[3] != ISA_NO_TENSOR, "%s: Z", y);
+    cr_expect_str_eq(str_attr(&c, i, "activation"), act[k], "%s", y);
+  }
+  cr_expect(c.e.def.instrs[writer_of(&c, "y2")].operands[2] == ISA_NO_TENSOR, "y2: no bias");
+  compiled_free(&c);
+  run_matches("fuse_conv_residual", 7);
+  same_as_unfused("fuse_conv_residual", 7, 1, -1);
+}
+
+/* Z that is not of Y's shape fails to load, naming the instruction and the rule. */
+Test(fuse, residual_of_another_shape_is_refused_at_load) {
+  compiled c;
+  compile_ok("fuse_conv_residual", &c);
+  uint32_t i = writer_of(&c, "y1");
+  /* y1's bias, (8), as its Z */
+  ((uint32_t *)c.e.def.instrs[i].operands)[3] = c.e.def.instrs[i].operands[2];
+  uint8_t *raw;
+  size_t n;
+  cr_assert_null(isa_module_write(&c.e.def, &raw, &n));
+  void *b;
+  cr_assert_eq(posix_memalign(&b, 4096, n), 0);
+  memcpy(b, raw, n);
+  free(raw);
+  ivm_module *m = NULL;
+  ivm_status st = ivm_module_load_memory(b, n, 0, NULL, &m);
+  cr_assert_not_null(st, "loaded");
+  const char *msg = ivm_status_message(st);
+  cr_expect(strstr(msg, "FusedConv") && strstr(msg, "input 3 (Z)"), "%s", msg);
+  ivm_status_free(st);
+  free(b);
+  compiled_free(&c);
+}
+
 /* ---- ConvTranspose folds (compiler/pass_fuse.c) -------------------------------------------- */
 /* A group-1 ConvTranspose takes the per-channel Add after it as its bias, then the
  * BatchNormalization after that (det's head) or a per-channel Mul into its weights;
