@@ -630,6 +630,19 @@ static const epilogue epilogues[] = {
     {"LeakyRelu", ISA_OP_LeakyRelu, 1, 1}, {"Sigmoid", ISA_OP_Sigmoid, 0, 1},
 };
 
+/* The epilogue's ops on x, each through its own kernel: activation, clip, affine. */
+static void apply_epilogue(const epilogue *e, float *x, int64_t n) {
+  if (e->op != ISA_OP_COUNT) apply_op(e->op, x, n, 0);
+  if (e->clip) {
+    apply_op(ISA_OP_Max, x, n, g_clip_min);
+    apply_op(ISA_OP_Min, x, n, g_clip_max);
+  }
+  if (e->affine) {
+    apply_op(ISA_OP_Mul, x, n, g_scale);
+    apply_op(ISA_OP_Add, x, n, g_shift);
+  }
+}
+
 /* Every epilogue on case c gives the bits of the chain the compiler folds into it: the plain
  * Conv's output through the activation's own kernel, then the Max and Min kernels by the
  * clip bounds, then the Mul and Add kernels by the scale and shift. Relu, LeakyRelu,
@@ -651,15 +664,7 @@ static void activation_bits(const ccase *c, unsigned seed) {
     g_act = "";
     g_clip = g_affine = 0;
     memcpy(want, plain, (size_t)ny * sizeof(float));
-    if (e->op != ISA_OP_COUNT) apply_op(e->op, want, ny, 0);
-    if (e->clip) {
-      apply_op(ISA_OP_Max, want, ny, g_clip_min);
-      apply_op(ISA_OP_Min, want, ny, g_clip_max);
-    }
-    if (e->affine) {
-      apply_op(ISA_OP_Mul, want, ny, g_scale);
-      apply_op(ISA_OP_Add, want, ny, g_shift);
-    }
+    apply_epilogue(e, want, ny);
     cr_assert(memcmp(fused, want, (size_t)ny * sizeof(float)) == 0,
               "%s%s%s, C%lld M%lld G%lld %lldx%lld k%lldx%lld: bits differ", e->act,
               e->clip ? " + clip" : "", e->affine ? " + affine" : "", (long long)c->C,
@@ -671,8 +676,8 @@ static void activation_bits(const ccase *c, unsigned seed) {
 }
 
 /* FusedConv with Z (a residual of Y's shape) gives the bits of Conv, then Add of Z, then
- * the epilogue's ops, on every path: the kernels keep such an epilogue out of their
- * registers and scratch tiles and add Z in Y (rt_conv_activate). */
+ * the epilogue's ops, on every path: in the direct and Winograd kernels' registers where
+ * the tile's place in Y is known, else in rt_conv_activate on Y. */
 static void residual_bits(const ccase *c, unsigned seed) {
   static const epilogue with_z[] = {{"", ISA_OP_COUNT, 0, 0},
                                     {"Relu", ISA_OP_Relu, 0, 0},
@@ -701,15 +706,7 @@ static void residual_bits(const ccase *c, unsigned seed) {
       float *want = malloc((size_t)ny * sizeof(float));
       cr_assert(want);
       for (int64_t i = 0; i < ny; i++) want[i] = plain[i] + z[i];
-      if (e->op != ISA_OP_COUNT) apply_op(e->op, want, ny, 0);
-      if (e->clip) {
-        apply_op(ISA_OP_Max, want, ny, g_clip_min);
-        apply_op(ISA_OP_Min, want, ny, g_clip_max);
-      }
-      if (e->affine) {
-        apply_op(ISA_OP_Mul, want, ny, g_scale);
-        apply_op(ISA_OP_Add, want, ny, g_shift);
-      }
+      apply_epilogue(e, want, ny);
       cr_assert(memcmp(fused, want, (size_t)ny * sizeof(float)) == 0,
                 "Z then %s%s%s, C%lld M%lld G%lld %lldx%lld k%lldx%lld s%lld, %d threads: bits "
                 "differ", *e->act ? e->act : "nothing", e->clip ? " + clip" : "",

@@ -399,6 +399,24 @@ Test(fuse, winograd_conv_weights_are_stored_transformed) {
   same_as_unfused("fuse_conv_wino", 8, rt_sgemm_use_kernel(RT_SGEMM_AUTO) == RT_SGEMM_AVX512, 2);
 }
 
+/* c's module, written out, fails to load with a message naming FusedConv and `says`. */
+static void load_fails_with(const compiled *c, const char *says) {
+  uint8_t *raw;
+  size_t n;
+  cr_assert_null(isa_module_write(&c->e.def, &raw, &n));
+  void *b;
+  cr_assert_eq(posix_memalign(&b, 4096, n), 0);
+  memcpy(b, raw, n);
+  free(raw);
+  ivm_module *m = NULL;
+  ivm_status st = ivm_module_load_memory(b, n, 0, NULL, &m);
+  cr_assert_not_null(st, "loaded; expected: %s", says);
+  const char *msg = ivm_status_message(st);
+  cr_expect(strstr(msg, "FusedConv") && strstr(msg, says), "%s", msg);
+  ivm_status_free(st);
+  free(b);
+}
+
 /* A module is untrusted input: a FusedConv whose transW does not fit its W (an unknown
  * layout, the transposed layout on Winograd's (16, C, M), a kernel Winograd's layout cannot
  * have) fails to load with a message naming the instruction and the rule. */
@@ -420,20 +438,7 @@ Test(fuse, malformed_weight_layouts_are_refused_at_load) {
       if (!strcmp(at->name, "transW")) at->v.i = bad[k].transw;
       if (!strcmp(at->name, "kernel_shape") && bad[k].kernel1) at->v.ints = one;
     }
-    uint8_t *raw;
-    size_t n;
-    cr_assert_null(isa_module_write(&c.e.def, &raw, &n));
-    void *b;
-    cr_assert_eq(posix_memalign(&b, 4096, n), 0);
-    memcpy(b, raw, n);
-    free(raw);
-    ivm_module *m = NULL;
-    ivm_status st = ivm_module_load_memory(b, n, 0, NULL, &m);
-    cr_assert_not_null(st, "case %zu loaded", k);
-    const char *msg = ivm_status_message(st);
-    cr_expect(strstr(msg, "FusedConv") && strstr(msg, bad[k].says), "case %zu: %s", k, msg);
-    ivm_status_free(st);
-    free(b);
+    load_fails_with(&c, bad[k].says);
     compiled_free(&c);
   }
 }
@@ -470,20 +475,7 @@ Test(fuse, residual_of_another_shape_is_refused_at_load) {
   uint32_t i = writer_of(&c, "y1");
   /* y1's bias, (8), as its Z */
   ((uint32_t *)c.e.def.instrs[i].operands)[3] = c.e.def.instrs[i].operands[2];
-  uint8_t *raw;
-  size_t n;
-  cr_assert_null(isa_module_write(&c.e.def, &raw, &n));
-  void *b;
-  cr_assert_eq(posix_memalign(&b, 4096, n), 0);
-  memcpy(b, raw, n);
-  free(raw);
-  ivm_module *m = NULL;
-  ivm_status st = ivm_module_load_memory(b, n, 0, NULL, &m);
-  cr_assert_not_null(st, "loaded");
-  const char *msg = ivm_status_message(st);
-  cr_expect(strstr(msg, "FusedConv") && strstr(msg, "input 3 (Z)"), "%s", msg);
-  ivm_status_free(st);
-  free(b);
+  load_fails_with(&c, "input 3 (Z)");
   compiled_free(&c);
 }
 
