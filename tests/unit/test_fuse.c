@@ -455,7 +455,7 @@ Test(fuse, add_of_a_private_conv_becomes_its_residual) {
   writers_are(&c, 7, want);
   static const char *const act[3] = {"Relu", "", "Sigmoid"};
   for (int k = 0; k < 3; k++) {
-    char y[8];
+    char y[16];
     snprintf(y, sizeof y, "y%d", k + 1);
     uint32_t i = writer_of(&c, y);
     const isa_def_instr *in = &c.e.def.instrs[i];
