@@ -506,6 +506,21 @@ static ivm_status fit_values(fuse_ctx *f) {
   return NULL;
 }
 
+ivm_status fuse_each(fuse_ctx *f, const isa_builtin_op *ops, int n_ops, fuse_try_fn try_fn,
+                     uint32_t *count) {
+  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
+    const cc_node *n = &f->g->nodes[i];
+    if (n->dead) continue;
+    int wanted = n_ops == 0;
+    for (int k = 0; k < n_ops && !wanted; k++) wanted = n->op == ops[k];
+    if (!wanted) continue;
+    int done = 0;
+    IVM_TRY(try_fn(f, i, &done));
+    *count += (uint32_t)done;
+  }
+  return NULL;
+}
+
 ivm_status fuse_commit(fuse_ctx *f, uint32_t id, const cc_node *saved, const uint32_t *dead,
                        uint32_t n_dead, int *done) {
   cc_graph *g = f->g;

@@ -56,6 +56,18 @@ ivm_status fuse_commit(fuse_ctx *f, uint32_t id, const cc_node *saved, const uin
  * act_alpha / act_beta / act_approximate (FusedMatMul, FusedConv). */
 ivm_status fuse_copy_activation_attrs(cc_graph *g, uint32_t id, const cc_node *act);
 
+/* One fusion attempt at node `node` (a live node of one of the ops asked for): *done = 1
+ * when it fused. */
+typedef ivm_status (*fuse_try_fn)(fuse_ctx *f, uint32_t node, int *done);
+/* Runs try at every live node, in graph order, whose op is one of ops[0..n_ops) (n_ops 0:
+ * every node; try then filters), adding the fusions made to *count. */
+ivm_status fuse_each(fuse_ctx *f, const isa_builtin_op *ops, int n_ops, fuse_try_fn try_fn,
+                     uint32_t *count);
+#define FUSE_EACH(f, try_fn, count, ...)                                                   \
+  fuse_each(f, (const isa_builtin_op[]){__VA_ARGS__},                                      \
+            (int)(sizeof((const isa_builtin_op[]){__VA_ARGS__}) / sizeof(isa_builtin_op)), \
+            try_fn, count)
+
 /* The passes, each over the whole graph; counts of fusions made are added to *count. */
 ivm_status fuse_gelu(fuse_ctx *f, uint32_t *count);
 ivm_status fuse_hardswish(fuse_ctx *f, uint32_t *count);

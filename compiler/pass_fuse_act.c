@@ -162,13 +162,7 @@ static ivm_status try_gelu(fuse_ctx *f, uint32_t i, int *done) {
 }
 
 ivm_status fuse_gelu(fuse_ctx *f, uint32_t *count) {
-  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
-    if (f->g->nodes[i].dead || f->g->nodes[i].op != ISA_OP_Mul) continue;
-    int done = 0;
-    IVM_TRY(try_gelu(f, i, &done));
-    *count += (uint32_t)done;
-  }
-  return NULL;
+  return FUSE_EACH(f, try_gelu, count, ISA_OP_Mul);
 }
 
 /* ---- HardSwish -------------------------------------------------------------------------
@@ -269,12 +263,5 @@ static ivm_status try_hardswish(fuse_ctx *f, uint32_t i, int *done) {
 }
 
 ivm_status fuse_hardswish(fuse_ctx *f, uint32_t *count) {
-  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
-    isa_builtin_op op = f->g->nodes[i].op;
-    if (f->g->nodes[i].dead || (op != ISA_OP_Mul && op != ISA_OP_Div)) continue;
-    int done = 0;
-    IVM_TRY(try_hardswish(f, i, &done));
-    *count += (uint32_t)done;
-  }
-  return NULL;
+  return FUSE_EACH(f, try_hardswish, count, ISA_OP_Mul, ISA_OP_Div);
 }

@@ -55,11 +55,15 @@ static int has_activation(const cc_node *conv) {
   return a->present && a->v.s && *a->v.s;
 }
 
-/* Node i is an activation op. */
+/* Node i, when it is an activation op FusedConv takes. */
 static ivm_status try_conv_act(fuse_ctx *f, uint32_t i, int *done) {
   *done = 0;
   cc_graph *g = f->g;
   const cc_node *an = &g->nodes[i];
+  isa_builtin_op op;
+  if (!isa_fused_activation(an->desc ? an->desc->name : "", &op) || op == ISA_OP_COUNT ||
+      op != an->op)
+    return NULL;
   if (an->n_in != 1 || an->n_out != 1 || an->out[0] < 0) return NULL;
   isa_builtin_op from;
   int32_t c = conv_producer(f, an->in[0], i, &from);
@@ -126,28 +130,11 @@ static ivm_status try_conv_residual(fuse_ctx *f, uint32_t i, int *done) {
 }
 
 ivm_status fuse_conv_residual(fuse_ctx *f, uint32_t *count) {
-  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
-    const cc_node *n = &f->g->nodes[i];
-    if (n->dead || n->op != ISA_OP_Add) continue;
-    int done = 0;
-    IVM_TRY(try_conv_residual(f, i, &done));
-    *count += (uint32_t)done;
-  }
-  return NULL;
+  return FUSE_EACH(f, try_conv_residual, count, ISA_OP_Add);
 }
 
 ivm_status fuse_conv_activation(fuse_ctx *f, uint32_t *count) {
-  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
-    const cc_node *n = &f->g->nodes[i];
-    isa_builtin_op op;
-    if (n->dead || !isa_fused_activation(n->desc ? n->desc->name : "", &op) ||
-        op == ISA_OP_COUNT || op != n->op)
-      continue;
-    int done = 0;
-    IVM_TRY(try_conv_act(f, i, &done));
-    *count += (uint32_t)done;
-  }
-  return NULL;
+  return fuse_each(f, NULL, 0, try_conv_act, count); /* try_conv_act picks activations */
 }
 
 /* Node i is Max or Min of two inputs, one a number constant. */
@@ -186,14 +173,7 @@ static ivm_status try_conv_clip(fuse_ctx *f, uint32_t i, int *done) {
 }
 
 ivm_status fuse_conv_clip(fuse_ctx *f, uint32_t *count) {
-  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
-    const cc_node *n = &f->g->nodes[i];
-    if (n->dead || (n->op != ISA_OP_Max && n->op != ISA_OP_Min)) continue;
-    int done = 0;
-    IVM_TRY(try_conv_clip(f, i, &done));
-    *count += (uint32_t)done;
-  }
-  return NULL;
+  return FUSE_EACH(f, try_conv_clip, count, ISA_OP_Max, ISA_OP_Min);
 }
 
 /* Node i is Mul, Add or Sub of two inputs, one a scalar f32 constant: Mul (either order)
@@ -234,13 +214,5 @@ static ivm_status try_conv_affine(fuse_ctx *f, uint32_t i, int *done) {
 }
 
 ivm_status fuse_conv_affine(fuse_ctx *f, uint32_t *count) {
-  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
-    const cc_node *n = &f->g->nodes[i];
-    if (n->dead || (n->op != ISA_OP_Mul && n->op != ISA_OP_Add && n->op != ISA_OP_Sub))
-      continue;
-    int done = 0;
-    IVM_TRY(try_conv_affine(f, i, &done));
-    *count += (uint32_t)done;
-  }
-  return NULL;
+  return FUSE_EACH(f, try_conv_affine, count, ISA_OP_Mul, ISA_OP_Add, ISA_OP_Sub);
 }

@@ -70,13 +70,11 @@ static ivm_status try_resize_add(fuse_ctx *f, uint32_t i, int *done) {
   return NULL;
 }
 
+static ivm_status try_add(fuse_ctx *f, uint32_t i, int *done) {
+  IVM_TRY(try_mul_add(f, i, done));
+  return *done ? NULL : try_resize_add(f, i, done);
+}
+
 ivm_status fuse_mul_add(fuse_ctx *f, uint32_t *count) {
-  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
-    if (f->g->nodes[i].dead || f->g->nodes[i].op != ISA_OP_Add) continue;
-    int done = 0;
-    IVM_TRY(try_mul_add(f, i, &done));
-    if (!done) IVM_TRY(try_resize_add(f, i, &done));
-    *count += (uint32_t)done;
-  }
-  return NULL;
+  return FUSE_EACH(f, try_add, count, ISA_OP_Add);
 }

@@ -130,14 +130,7 @@ static ivm_status try_epilogue(fuse_ctx *f, uint32_t i, int *done) {
 }
 
 ivm_status fuse_matmul_epilogue(fuse_ctx *f, uint32_t *count) {
-  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
-    const cc_node *n = &f->g->nodes[i];
-    if (n->dead || (n->op != ISA_OP_MatMul && n->op != ISA_OP_Gemm)) continue;
-    int done = 0;
-    IVM_TRY(try_epilogue(f, i, &done));
-    *count += (uint32_t)done;
-  }
-  return NULL;
+  return FUSE_EACH(f, try_epilogue, count, ISA_OP_MatMul, ISA_OP_Gemm);
 }
 
 /* ---- attention ---------------------------------------------------------------------------- */
@@ -238,11 +231,5 @@ static ivm_status try_attention(fuse_ctx *f, uint32_t i, int *done) {
 }
 
 ivm_status fuse_attention(fuse_ctx *f, uint32_t *count) {
-  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
-    if (f->g->nodes[i].dead || f->g->nodes[i].op != ISA_OP_Softmax) continue;
-    int done = 0;
-    IVM_TRY(try_attention(f, i, &done));
-    *count += (uint32_t)done;
-  }
-  return NULL;
+  return FUSE_EACH(f, try_attention, count, ISA_OP_Softmax);
 }

@@ -137,11 +137,5 @@ static ivm_status try_layernorm(fuse_ctx *f, uint32_t i, int *done) {
 }
 
 ivm_status fuse_layernorm(fuse_ctx *f, uint32_t *count) {
-  for (uint32_t i = 0; i < f->g->n_nodes; i++) {
-    if (f->g->nodes[i].dead || f->g->nodes[i].op != ISA_OP_Div) continue;
-    int done = 0;
-    IVM_TRY(try_layernorm(f, i, &done));
-    *count += (uint32_t)done;
-  }
-  return NULL;
+  return FUSE_EACH(f, try_layernorm, count, ISA_OP_Div);
 }

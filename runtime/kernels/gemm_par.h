@@ -4,8 +4,9 @@
  * than wide) and every panel is an independent rt_sgemm call with its own packing buffer.
  * rt_sgemm computes each C[i][j] from row i of A and column j of B alone, in the same
  * order whatever M, N and the panel's position, so the results are bitwise the same for
- * any thread count. Work under about 40-80 µs of one thread is not split at all.
- * (Implemented in matmul.c.) */
+ * any thread count. Packed work under about 40-80 µs of one thread is not split at all;
+ * products taken as dot products (nothing packed) split from a few µs of streaming
+ * (rt_gemm_dot_threads). (Implemented in matmul.c.) */
 #ifndef IVM_RUNTIME_KERNELS_GEMM_PAR_H
 #define IVM_RUNTIME_KERNELS_GEMM_PAR_H
 
