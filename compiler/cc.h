@@ -156,6 +156,10 @@ ivm_status cc_pass_fuse(cc_graph *g, cc_fuse_stats *stats); /* stats may be NULL
 /* Constant weights stored in the layout their kernel reads in place (a 1x1 conv's W
  * transposed: FusedConv transW), compiler/pass_layout.c. After the fusions. */
 ivm_status cc_pass_weight_layout(cc_graph *g);
+/* Chains of convs computed in the channel-blocked layout (FusedConv layout 1) with
+ * ToBlocked / FromBlocked at their borders, compiler/pass_blocked.c. After the fusions,
+ * before cc_pass_weight_layout. */
+ivm_status cc_pass_blocked_layout(cc_graph *g);
 
 /* ---- memory planner ------------------------------------------------------------- */
 typedef struct cc_plan_item {

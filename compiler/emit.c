@@ -356,6 +356,7 @@ ivm_status cc_import_and_optimize(const uint8_t *bytes, size_t size, const char 
   IVM_TRY(cc_pass_identity(g));
   IVM_TRY(cc_pass_fuse(g, NULL));
   IVM_TRY(cc_pass_dce(g));
+  IVM_TRY(cc_pass_blocked_layout(g));
   return cc_pass_weight_layout(g);
 }
 

@@ -63,7 +63,9 @@ static ivm_status store_weights(cc_graph *g, uint32_t i, const char *suffix, flo
  * W constant, f32, read by it alone; every operand f32; the output's shape known. */
 static int layout_candidate(const cc_graph *g, const cc_node *n) {
   if (n->n_in < 2 || n->in[0] < 0 || n->in[1] < 0 || n->n_out != 1 || n->out[0] < 0) return 0;
-  if (n->op == ISA_OP_FusedConv && n->slots[ISA_A_FusedConv_transW].v.i) return 0;
+  if (n->op == ISA_OP_FusedConv &&
+      (n->slots[ISA_A_FusedConv_transW].v.i || n->slots[ISA_A_FusedConv_layout].v.i))
+    return 0; /* already in a layout of its own */
   /* FusedConv's slots read as Conv's (isa/infer_fused.c) */
   const cc_value *x = &g->values[n->in[0]], *w = &g->values[n->in[1]];
   const cc_value *y = &g->values[n->out[0]];

@@ -245,6 +245,100 @@ static ivm_status infer_winograd_weights(const isa_infer_ctx *ctx) {
   return isa_infer_conv(&sub);
 }
 
+/* ---- the channel-blocked layout (FusedConv layout 1, ToBlocked, FromBlocked) ---------- */
+#define BLOCK 16
+
+/* A known channel count times 16 (blocks to channels); unknown stays unknown. */
+static int64_t blocks_to_channels(int64_t d) { return d >= 0 ? d * BLOCK : ISA_DIM_ANY; }
+
+/* FusedConv layout 1: Conv's rule on the NCHW operands the blocked ones stand for, then Y
+ * back in blocks. */
+static ivm_status infer_blocked_conv(isa_infer_ctx *ctx) {
+  const isa_attr *at = ctx->attrs, *ks = &at[ISA_A_FusedConv_kernel_shape];
+  if (at[ISA_A_FusedConv_transW].v.i) return BAD("attribute layout: 1 needs transW 0");
+  if (ks->count != 2) return BAD("attribute layout: 1 needs a 2-D kernel_shape");
+  int64_t taps = 1;
+  for (int i = 0; i < 2; i++) {
+    if (ks->v.ints[i] < 1 || ks->v.ints[i] > 4096)
+      return BAD("attribute kernel_shape: %lld out of range", (long long)ks->v.ints[i]);
+    taps *= ks->v.ints[i];
+  }
+  const isa_type *xt = &ctx->in[0], *wt = &ctx->in[1];
+  if (xt->rank >= 0 && xt->rank != 5)
+    return BAD("input 0 (X): channel-blocked (layout 1), expected rank 5, got %d", xt->rank);
+  if (xt->rank == 5 && xt->dims[4] >= 0 && xt->dims[4] != BLOCK)
+    return BAD("input 0 (X): channel-blocked, last dim must be %d, got %lld", BLOCK,
+               (long long)xt->dims[4]);
+  int64_t group = at[ISA_A_FusedConv_group].v.i;
+  int w_rank = group == 1 ? 5 : 3; /* dense or depthwise */
+  if (wt->rank >= 0 && wt->rank != w_rank)
+    return BAD("input 1 (W): channel-blocked %s, expected rank %d, got %d",
+               group == 1 ? "dense" : "depthwise", w_rank, wt->rank);
+  isa_type in[3] = {*xt, *wt, ctx->n_in > 2 ? ctx->in[2] : *xt};
+  isa_type *x = &in[0], *w = &in[1];
+  x->rank = xt->rank < 0 ? -1 : 4;
+  if (xt->rank == 5) x->dims[1] = blocks_to_channels(xt->dims[1]);
+  w->rank = wt->rank < 0 ? -1 : 4;
+  if (wt->rank == w_rank) {
+    int64_t want[5] = {-1, -1, taps, BLOCK, BLOCK};
+    if (group != 1) want[1] = taps, want[2] = BLOCK;
+    for (int d = 1; d < w_rank; d++)
+      if (want[d] >= 0 && wt->dims[d] >= 0 && wt->dims[d] != want[d])
+        return BAD("input 1 (W): channel-blocked, dim %d must be %lld, got %lld", d,
+                   (long long)want[d], (long long)wt->dims[d]);
+    w->dims[0] = blocks_to_channels(wt->dims[0]);
+    w->dims[1] = group == 1 ? blocks_to_channels(wt->dims[1]) : 1;
+    w->dims[2] = ks->v.ints[0];
+    w->dims[3] = ks->v.ints[1];
+    if (group != 1 && ((w->dims[0] >= 0 && w->dims[0] != group) ||
+                       (x->rank == 4 && x->dims[1] >= 0 && x->dims[1] != group)))
+      return BAD("attribute group: channel-blocked convs are dense (group 1) or depthwise "
+                 "(group = C = M), got group %lld", (long long)group);
+  }
+  isa_infer_ctx sub = {ctx->n_in, in, ctx->in_data, ctx->attrs, ctx->n_out, ctx->out};
+  IVM_TRY(isa_infer_conv(&sub));
+  isa_type *y = &ctx->out[0];
+  if (y->rank == 4) {
+    y->rank = 5;
+    y->dims[1] = y->dims[1] >= 0 ? y->dims[1] / BLOCK : ISA_DIM_ANY; /* M = 16 * W's blocks */
+    y->dims[4] = BLOCK;
+  }
+  return NULL;
+}
+
+ivm_status isa_infer_to_blocked(isa_infer_ctx *ctx) {
+  IVM_TRY(iu_check_io(ctx, 1, 1, 1, 1));
+  IVM_TRY(need_f32(ctx, 0, "X"));
+  const isa_type *x = &ctx->in[0];
+  if (x->rank >= 0 && x->rank != 4) return BAD("input 0 (X): expected rank 4, got %d", x->rank);
+  if (x->rank == 4 && x->dims[1] >= 0 && x->dims[1] % BLOCK)
+    return BAD("input 0 (X): %lld channels, not a multiple of %d", (long long)x->dims[1], BLOCK);
+  isa_type *y = &ctx->out[0];
+  *y = *x;
+  if (x->rank == 4) {
+    y->rank = 5;
+    y->dims[1] = x->dims[1] >= 0 ? x->dims[1] / BLOCK : ISA_DIM_ANY;
+    y->dims[4] = BLOCK;
+  }
+  return NULL;
+}
+
+ivm_status isa_infer_from_blocked(isa_infer_ctx *ctx) {
+  IVM_TRY(iu_check_io(ctx, 1, 1, 1, 1));
+  IVM_TRY(need_f32(ctx, 0, "X"));
+  const isa_type *x = &ctx->in[0];
+  if (x->rank >= 0 && x->rank != 5) return BAD("input 0 (X): expected rank 5, got %d", x->rank);
+  if (x->rank == 5 && x->dims[4] >= 0 && x->dims[4] != BLOCK)
+    return BAD("input 0 (X): last dim must be %d, got %lld", BLOCK, (long long)x->dims[4]);
+  isa_type *y = &ctx->out[0];
+  *y = *x;
+  if (x->rank == 5) {
+    y->rank = 4;
+    y->dims[1] = blocks_to_channels(x->dims[1]);
+  }
+  return NULL;
+}
+
 /* FusedConv's Z (input 3) when given: f32 of Y's shape, as far as both are known. */
 static ivm_status check_residual(isa_infer_ctx *ctx) {
   if (ctx->n_in < 4 || !iu_present(ctx, 3)) return NULL;
@@ -285,6 +379,12 @@ static ivm_status infer_fused_conv_y(isa_infer_ctx *ctx) {
   for (int k = 0; k < 2 && ctx->attrs; k++) {
     const isa_attr *a = &ctx->attrs[clips[k].slot];
     if (a->present && a->v.f != a->v.f) return BAD("attribute %s: NaN", clips[k].name);
+  }
+  if (ctx->attrs && ctx->attrs[ISA_A_FusedConv_layout].v.i) {
+    if (ctx->attrs[ISA_A_FusedConv_layout].v.i != 1)
+      return BAD("attribute layout: must be 0 or 1, got %lld",
+                 (long long)ctx->attrs[ISA_A_FusedConv_layout].v.i);
+    return infer_blocked_conv(ctx);
   }
   if (!ctx->attrs || !ctx->attrs[ISA_A_FusedConv_transW].v.i)
     return isa_infer_conv(ctx); /* the slots read as Conv's (asserted above) */

@@ -55,9 +55,12 @@ double vm_instr_cost_ns(const ivm_module *m, uint32_t i) {
       flops = 2.0 * (double)numel_of(v, y) * (double)dim_of(v, a, -1);
     else if (is_op(in, ISA_OP_Conv) || is_op(in, ISA_OP_ConvInteger) || is_op(in, ISA_OP_FusedConv)) {
       /* W / M multiply-adds per output; M is W's dim 1 when stored transposed (transW 1),
-       * dim 2 in Winograd's (16, C, M) (transW 2), which stands for 9 C, not 16 C */
-      int64_t layout = is_op(in, ISA_OP_FusedConv) ? in->attrs[ISA_A_FusedConv_transW].v.i : 0;
+       * dim 2 in Winograd's (16, C, M) (transW 2), which stands for 9 C, not 16 C, and 16
+       * times dim 0 when channel-blocked (layout 1) */
+      int fused = is_op(in, ISA_OP_FusedConv);
+      int64_t layout = fused ? in->attrs[ISA_A_FusedConv_transW].v.i : 0;
       double mo = (double)dim_of(v, w, layout == 1 ? 1 : layout == 2 ? 2 : 0);
+      if (fused && in->attrs[ISA_A_FusedConv_layout].v.i == 1) mo = 16.0 * (double)dim_of(v, w, 0);
       flops = 2.0 * (double)numel_of(v, y) * (double)numel_of(v, w) / (mo > 0 ? mo : 1);
       if (layout == 2) flops = flops * 9.0 / 16.0;
     }

@@ -49,7 +49,7 @@ static inline float conv_clip(const conv_act *a, float x) {
 /* W's layouts (FusedConv transW): as ONNX has it (M, C / G, k...); transposed (C * k, M),
  * group 1, which only the im2col / pointwise path (conv.c) reads; Winograd's transformed
  * weights (16, C, M), 2-D 3x3 stride 1 dilation 1 group 1, which only conv_wino.c reads. */
-enum { CONV_W_ONNX = 0, CONV_W_TRANSPOSED = 1, CONV_W_WINOGRAD = 2 };
+enum { CONV_W_ONNX = 0, CONV_W_TRANSPOSED = 1, CONV_W_WINOGRAD = 2, CONV_W_NCHW16C = 3 };
 
 typedef struct conv_plan {
   isa_window w;
@@ -106,5 +106,18 @@ ivm_status rt_conv_winograd_f32(const rt_call *call, const conv_plan *p);
  * output channel m and input channel c of W (M, C, 3, 3): the CONV_W_WINOGRAD layout,
  * with the same bits as the kernel's own per-call transform. */
 void rt_conv_winograd_weights(const float *W, int64_t M, int64_t C, float *U);
+
+/* Channel-blocked layout (FusedConv layout 1, "NCHW16c"): X, Y and Z are
+ * [N][C / 16][H][W][16], channel c of position (h, w) at ((n * C/16 + c / 16) * H + h) * W
+ * + w) * 16 + c % 16; C and M multiples of 16; 2-D only. W (p->trans_w CONV_W_NCHW16C):
+ * dense (G 1) [M / 16][C / 16][kh * kw][16 input channels][16 output channels];
+ * depthwise (G == C == M) [C / 16][kh * kw][16]. B as ever (M). conv_nchwc.c. */
+#define CONV_BLOCK 16
+int rt_conv_nchwc_ok(const conv_plan *p);
+ivm_status rt_conv_nchwc_f32(const rt_call *call, const conv_plan *p);
+/* W (M, Cg, kh, kw) as ONNX has it, G 1 or G == C == M (Cg 1), into the blocked layout
+ * above: M * Cg * k_sz floats at out. */
+void rt_conv_nchwc_weights(const float *W, int64_t M, int64_t Cg, int64_t G, int64_t k_sz,
+                           float *out);
 
 #endif

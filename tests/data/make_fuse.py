@@ -28,6 +28,8 @@ fuse_resize_add:  Add of a Resize read by nothing else and a tensor of the sum's
                   (FusedResizeAdd), and misses
 fuse_conv_residual: Add of a conv's output and a tensor of its shape (FusedConv's Z), an
                   activation after it, and misses
+fuse_blocked:     chains of convs the compiler computes channel-blocked (FusedConv layout 1,
+                  ToBlocked / FromBlocked at their borders), and convs it leaves in NCHW
 """
 import math
 import os
@@ -738,4 +740,71 @@ m.op("Add", [conv("x", 4), m.op("ReduceMean", ["x"], axes=[1], keepdims=1)], "y6
 m.output("y6", ref(xd, 4) + xd.mean(axis=1, keepdims=True))
 m.op("Add", [m.op("Relu", [conv("x", 5)]), "x"], "y7")
 m.output("y7", np.maximum(ref(xd, 5), 0) + xd)
+m.save()
+
+# fuse_blocked: a MobileNet-like chain: 1x1 (HardSwish) > depthwise 3x3 (bias, Relu) >
+#   depthwise 5x5 stride 2 > 1x1 (bias, Sigmoid) = y1; a 3x3 dense conv (not one Winograd
+#   takes: too little work) > depthwise, whose value is also read by a ReduceMean (y2, so
+#   one FromBlocked) and by a 1x1 with a residual Z from inside the chain, then Relu (y3);
+#   misses: a lone pair of convs (y4; two reorders to pass one value), 24 output channels
+#   (y5, not a multiple of 16). Its own generator; full mantissas.
+brng = np.random.default_rng(61)
+x = brng.standard_normal((1, 32, 18, 17)).astype(np.float32)
+xd = x.astype(np.float64)
+m = M("fuse_blocked", x)
+
+
+def convg(v, w, b=None, pad=0, stride=1, group=1):
+    n, c, h, wd = v.shape
+    o, cg, kh, kw = w.shape
+    vp = np.pad(v, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh, ow = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1
+    y = np.zeros((n, o, oh, ow))
+    og = o // group
+    for g in range(group):
+        for ky in range(kh):
+            for kx in range(kw):
+                win = vp[:, g * cg:(g + 1) * cg, ky:ky + stride * (oh - 1) + 1:stride,
+                         kx:kx + stride * (ow - 1) + 1:stride]
+                y[:, g * og:(g + 1) * og] += np.einsum("oc,nchw->nohw",
+                                                       w[g * og:(g + 1) * og, :, ky, kx], win)
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+def bconv(inp, vin, cout, k, pad=0, stride=1, group=1, bias=False):
+    cin = vin.shape[1]
+    w = (brng.standard_normal((cout, cin // group, k, k)) / math.sqrt(cin // group * k * k))
+    w = w.astype(np.float32)
+    b = (brng.standard_normal(cout) / 3).astype(np.float32) if bias else None
+    ins = [inp, m.c(w)] + ([m.c(b)] if bias else [])
+    out = m.op("Conv", ins, kernel_shape=[k, k], pads=[pad] * 4, strides=[stride] * 2,
+               group=group)
+    return out, convg(vin, f(w), None if b is None else f(b), pad, stride, group)
+
+
+sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+a, ad = bconv("x", xd, 32, 1)
+a, ad = m.op("HardSwish", [a]), hswish(ad)
+b_, bd = bconv(a, ad, 32, 3, pad=1, group=32, bias=True)
+b_, bd = m.op("Relu", [b_]), np.maximum(bd, 0)
+c_, cd = bconv(b_, bd, 32, 5, pad=2, stride=2, group=32)
+d_, dd = bconv(c_, cd, 48, 1, bias=True)
+m.op("Sigmoid", [d_], "y1")
+m.output("y1", sig(dd))
+e_, ed = bconv("x", xd, 48, 3, pad=1, bias=True)
+g_, gd = bconv(e_, ed, 48, 3, pad=1, group=48)
+m.op("ReduceMean", [g_], "y2", axes=[1], keepdims=1)
+m.output("y2", gd.mean(axis=1, keepdims=True))
+h_, hd = bconv(g_, gd, 48, 1)
+m.op("Relu", [m.op("Add", [h_, e_])], "y3")
+m.output("y3", np.maximum(hd + ed, 0))
+p_, pd = bconv("x", xd, 32, 1)
+q_, qd = bconv(p_, pd, 32, 3, pad=1, group=32)
+m.op("Identity", [q_], "y4")
+m.output("y4", qd)
+r_, rd = bconv("x", xd, 32, 1)
+s_, sd = bconv(r_, rd, 24, 1)
+t_, td = bconv(s_, sd, 24, 3, pad=1, group=24)
+m.op("Identity", [t_], "y5")
+m.output("y5", td)
 m.save()

@@ -479,6 +479,86 @@ Test(fuse, residual_of_another_shape_is_refused_at_load) {
   compiled_free(&c);
 }
 
+/* ---- channel-blocked conv chains (compiler/pass_blocked.c) -------------------------------- */
+static uint32_t count_blocked_convs(const compiled *c) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < c->e.def.n_instrs; i++) {
+    const isa_def_attr *a = attr(c, i, "layout");
+    n += strcmp(op_name(c, i), "FusedConv") == 0 && a && a->v.i == 1;
+  }
+  return n;
+}
+
+/* Outputs of <model> compiled with IVM_BLOCKED=0 and as the compiler chooses, within
+ * rounding of the sums' other order (the dense blocked kernel sums by blocks of input
+ * channels). */
+static void close_to_nchw(const char *model, uint32_t n) {
+  ivm_module *m0, *m1;
+  setenv("IVM_BLOCKED", "0", 1);
+  ivm_session *s0 = run_model(model, &m0);
+  unsetenv("IVM_BLOCKED");
+  ivm_session *s1 = run_model(model, &m1);
+  for (uint32_t k = 0; k < n; k++) {
+    ivm_tensor_view v0, v1;
+    cr_assert_null(ivm_session_output(s0, k, &v0));
+    cr_assert_null(ivm_session_output(s1, k, &v1));
+    cr_assert_eq(v0.nbytes, v1.nbytes);
+    char what[32];
+    snprintf(what, sizeof what, "y%u (blocked vs NCHW)", k + 1);
+    check_close(what, v1.data, v0.data, v0.nbytes / 4);
+  }
+  ivm_session_destroy(s0);
+  ivm_session_destroy(s1);
+  ivm_module_release(m0);
+  ivm_module_release(m1);
+}
+
+/* Convs feeding convs keep the values between them channel-blocked: one ToBlocked of x
+ * for every chain, a FromBlocked for each value read outside a chain (y1, y2's input,
+ * y3), the residual Z passed blocked; a lone pair and 24 channels stay NCHW. */
+Test(fuse, conv_chains_compute_channel_blocked) {
+  compiled c;
+  compile_ok("fuse_blocked", &c);
+  static const char *const want[5] = {"FromBlocked", "ReduceMean", "FromBlocked", "Conv",
+                                      "Conv"};
+  writers_are(&c, 5, want);
+  cr_expect_eq(count_blocked_convs(&c), 7, "the chains' convs (got %u)", count_blocked_convs(&c));
+  cr_expect_eq(count_op(&c, "ToBlocked"), 1, "x reordered once for both chains");
+  cr_expect_eq(count_op(&c, "FromBlocked"), 3);
+  compiled_free(&c);
+  run_matches("fuse_blocked", 5);
+  close_to_nchw("fuse_blocked", 5);
+}
+
+Test(fuse, ivm_blocked_0_keeps_every_conv_nchw) {
+  setenv("IVM_BLOCKED", "0", 1);
+  compiled c;
+  compile_ok("fuse_blocked", &c);
+  cr_expect_eq(count_blocked_convs(&c), 0);
+  cr_expect_eq(count_op(&c, "ToBlocked") + count_op(&c, "FromBlocked"), 0);
+  compiled_free(&c);
+  unsetenv("IVM_BLOCKED");
+}
+
+/* A blocked conv whose operands do not fit the layout fails to load, naming the rule. */
+Test(fuse, malformed_blocked_convs_are_refused_at_load) {
+  static const char *const says[3] = {"attribute layout", "input 1 (W)", "input 0 (X)"};
+  for (int k = 0; k < 3; k++) {
+    compiled c;
+    compile_ok("fuse_blocked", &c);
+    uint32_t i = 0;
+    while (i < c.e.def.n_instrs && !attr(&c, i, "layout")) i++;
+    cr_assert_lt(i, c.e.def.n_instrs, "a blocked conv");
+    isa_def_instr *in = (isa_def_instr *)&c.e.def.instrs[i];
+    if (k == 0) ((isa_def_attr *)attr(&c, i, "layout"))->v.i = 2;
+    if (k == 1) /* the next conv's, depthwise (C / 16, taps, 16) */
+      ((uint32_t *)in->operands)[1] = c.e.def.instrs[i + 1].operands[1];
+    if (k == 2) ((uint32_t *)in->operands)[0] = c.e.def.inputs[0]; /* x: NCHW */
+    load_fails_with(&c, says[k]);
+    compiled_free(&c);
+  }
+}
+
 /* ---- ConvTranspose folds (compiler/pass_fuse.c) -------------------------------------------- */
 /* A group-1 ConvTranspose takes the per-channel Add after it as its bias, then the
  * BatchNormalization after that (det's head) or a per-channel Mul into its weights;

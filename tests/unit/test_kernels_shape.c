@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "runtime/rt.h"
+#include "runtime/kernels/gemm.h"
 #include "tests/unit/kernel_test_util.h"
 
 /* ---- expected values computed with numpy ------------------------------------------- */
@@ -1042,4 +1043,48 @@ Test(inference, rejects_malformed_types) {
   fails(infer(ISA_OP_ConstantOfShape, 1, c, cdata, NULL, 1, &tout), IVM_ERR_INVALID_ARGUMENT);
   tin[0] = ty(IVM_DT_F32, 2, D(4, 4));
   fails(infer(ISA_OP_Tile, 2, tin, data, NULL, 1, &tout), IVM_ERR_INVALID_ARGUMENT);
+}
+
+/* ---- ToBlocked / FromBlocked ------------------------------------------------------------ */
+/* x.reshape(N, C / 16, 16, H, W).transpose(0, 1, 3, 4, 2), numpy's reading of the blocked
+ * layout, and back; with the AVX-512 transposes and the portable loops, over plane sizes
+ * with and without a partial group of 16 positions. */
+Test(blocked, to_and_from_blocked_move_every_element) {
+  static const int64_t shapes[][4] = {{1, 16, 1, 1}, {2, 32, 5, 19}, {1, 48, 17, 16}};
+  for (int kernel = 0; kernel < 2; kernel++) {
+    rt_sgemm_use_kernel(kernel ? RT_SGEMM_AVX2 : RT_SGEMM_AUTO);
+    for (size_t s = 0; s < NELEM(shapes); s++) {
+      int64_t N = shapes[s][0], C = shapes[s][1], H = shapes[s][2], W = shapes[s][3];
+      float *xd = iota_f32((size_t)(N * C * H * W));
+      rt_tensor x = mk(IVM_DT_F32, 4, shapes[s], xd), blk, back;
+      const rt_tensor *in[] = {&x};
+      ok(run(ISA_OP_ToBlocked, 1, in, NULL, 1, &blk));
+      shape_is(&blk, IVM_DT_F32, 5, D(N, C / 16, H, W, 16));
+      const float *b = blk.data;
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+          for (int64_t p = 0; p < H * W; p++)
+            cr_assert_eq(b[((n * (C / 16) + c / 16) * H * W + p) * 16 + c % 16],
+                         xd[(n * C + c) * H * W + p], "n %lld c %lld position %lld",
+                         (long long)n, (long long)c, (long long)p);
+      const rt_tensor *bin[] = {&blk};
+      ok(run(ISA_OP_FromBlocked, 1, bin, NULL, 1, &back));
+      shape_is(&back, IVM_DT_F32, 4, shapes[s]);
+      cr_assert_arr_eq(back.data, xd, (size_t)(N * C * H * W) * sizeof(float));
+      free(blk.data);
+      free(back.data);
+      free(xd);
+    }
+  }
+  rt_sgemm_use_kernel(RT_SGEMM_AUTO);
+}
+
+Test(blocked, channels_must_fill_blocks_of_16) {
+  float xd[24 * 2] = {0};
+  rt_tensor x = mk(IVM_DT_F32, 4, D(1, 24, 1, 2), xd), out;
+  const rt_tensor *in[] = {&x};
+  fails(run(ISA_OP_ToBlocked, 1, in, NULL, 1, &out), IVM_ERR_INVALID_ARGUMENT);
+  rt_tensor y = mk(IVM_DT_F32, 5, D(1, 1, 1, 2, 8), xd);
+  const rt_tensor *yin[] = {&y};
+  fails(run(ISA_OP_FromBlocked, 1, yin, NULL, 1, &out), IVM_ERR_INVALID_ARGUMENT);
 }
