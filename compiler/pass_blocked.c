@@ -26,7 +26,7 @@
 
 typedef struct blocked_ctx {
   cc_graph *g;
-  uint8_t *joins;     /* per node: a conv that may be blocked (then: is blocked) */
+  uint8_t *joins;     /* per node: how a conv may join (JOIN_*; after choose: does) */
   int32_t *parent;    /* per node: union-find over linked convs */
   int32_t *blk;       /* per value: the value holding it blocked, -1: none */
   uint8_t *nchw_read; /* per value: read in NCHW by some live node or as an output */
@@ -35,6 +35,10 @@ typedef struct blocked_ctx {
 static int is_conv(const cc_node *n) {
   return !n->dead && (n->op == ISA_OP_Conv || n->op == ISA_OP_FusedConv);
 }
+
+/* How a conv may join a chain: not at all, only as its head (a dense conv whose X has
+ * channels in no multiple of 16: it reads X as it is, layout 2), or anywhere. */
+enum { JOIN_NONE = 0, JOIN_HEAD = 1, JOIN_ANY = 2 };
 
 static int may_join(const cc_graph *g, const cc_node *n) {
   if (!is_conv(n) || n->n_in < 2 || n->n_out != 1 || n->in[0] < 0 || n->in[1] < 0 ||
@@ -56,7 +60,7 @@ static int may_join(const cc_graph *g, const cc_node *n) {
                           g->values[n->in[k]].is_var))
       return 0;
   int64_t C = x->type.dims[1], M = w->type.dims[0], G = n->slots[ISA_A_Conv_group].v.i;
-  if (C % CONV_BLOCK || M % CONV_BLOCK || C == 0 || M == 0) return 0;
+  if (M % CONV_BLOCK || C == 0 || M == 0) return 0;
   if (G != 1 && !(G == C && M == C)) return 0;
   if (y->type.dims[2] * y->type.dims[3] < BLOCKED_MIN_POSITIONS) return 0;
   if (G == 1 && w->type.dims[2] == 3 && w->type.dims[3] == 3) {
@@ -68,8 +72,10 @@ static int may_join(const cc_graph *g, const cc_node *n) {
     if (unit && rt_conv_winograd_worth(y->type.dims[0], C, M, y->type.dims[2], y->type.dims[3]))
       return 0;
   }
-  return 1;
+  return C % CONV_BLOCK ? JOIN_HEAD : JOIN_ANY;
 }
+
+static int dense(const cc_node *n) { return n->slots[ISA_A_Conv_group].v.i == 1; }
 
 static int32_t find(int32_t *parent, int32_t i) {
   while (parent[i] != i) i = parent[i] = parent[parent[i]];
@@ -81,7 +87,7 @@ static int reads_blocked(const blocked_ctx *b, uint32_t r, int32_t v) {
   const cc_node *n = &b->g->nodes[r];
   if (!b->joins[r]) return 0;
   for (uint32_t k = 0; k < n->n_in; k++)
-    if (n->in[k] == v && k != 0 && k != 3) return 0;
+    if (n->in[k] == v && k != 3 && (k != 0 || b->joins[r] != JOIN_ANY)) return 0;
   return 1;
 }
 
@@ -107,7 +113,7 @@ static void choose(blocked_ctx *b) {
     if (!b->joins[r]) continue;
     const cc_node *n = &g->nodes[r];
     for (uint32_t k = 0; k < n->n_in; k += 3) { /* X and Z */
-      if (k >= n->n_in || n->in[k] < 0) continue;
+      if (k >= n->n_in || n->in[k] < 0 || (k == 0 && b->joins[r] != JOIN_ANY)) continue;
       int32_t p = g->values[n->in[k]].producer;
       if (p >= 0 && b->joins[p]) b->parent[find(b->parent, p)] = find(b->parent, (int32_t)r);
     }
@@ -128,7 +134,8 @@ static void choose(blocked_ctx *b) {
     for (uint32_t k = 0; k < n->n_in; k += 3) {
       if (k >= n->n_in || n->in[k] < 0) continue;
       int32_t v = n->in[k], p = g->values[v].producer;
-      if (p >= 0 && b->joins[p]) score[root]++; /* passed blocked */
+      if (p >= 0 && b->joins[p] && (k || b->joins[r] == JOIN_ANY)) score[root]++; /* passed */
+      else if (k == 0 && dense(n)) continue; /* a head: reads X as it is */
       else if (!counted[v]) counted[v] = 1, score[root]--; /* a ToBlocked */
     }
     if (b->nchw_read[n->out[0]]) score[root]--; /* a FromBlocked */
@@ -139,8 +146,9 @@ static void choose(blocked_ctx *b) {
   free(counted);
 }
 
-/* Node i (a chosen conv) as FusedConv layout 1 with its weights blocked. */
-static ivm_status block_weights(cc_graph *g, uint32_t i) {
+/* Node i (a chosen conv) as FusedConv layout 1 with its weights blocked, or as a chain's
+ * head (layout 2: X read as it is). */
+static ivm_status block_weights(cc_graph *g, uint32_t i, int head) {
   const cc_node *n = &g->nodes[i];
   const cc_value *w = &g->values[n->in[1]];
   int64_t M = w->type.dims[0], Cg = w->type.dims[1], kh = w->type.dims[2], kw = w->type.dims[3];
@@ -148,14 +156,17 @@ static ivm_status block_weights(cc_graph *g, uint32_t i) {
   size_t bytes = (size_t)(M * Cg * kh * kw) * sizeof(float);
   float *packed = malloc(bytes ? bytes : 1);
   if (!packed) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
-  rt_conv_nchwc_weights(w->data, M, Cg, G, kh * kw, packed);
-  int64_t dense[5] = {M / CONV_BLOCK, Cg / CONV_BLOCK, kh * kw, CONV_BLOCK, CONV_BLOCK};
-  int64_t depthwise[3] = {M / CONV_BLOCK, kh * kw, CONV_BLOCK};
+  if (head) rt_conv_nchwc_head_weights(w->data, M, Cg, kh * kw, packed);
+  else rt_conv_nchwc_weights(w->data, M, Cg, G, kh * kw, packed);
+  int64_t dims[3][5] = {{M / CONV_BLOCK, Cg / CONV_BLOCK, kh * kw, CONV_BLOCK, CONV_BLOCK},
+                        {M / CONV_BLOCK, kh * kw, CONV_BLOCK},
+                        {M / CONV_BLOCK, kh * kw, Cg, CONV_BLOCK}};
+  int form = head ? 2 : G == 1 ? 0 : 1;
   char name[256];
   snprintf(name, sizeof name, "%s.nchw16c", w->name ? w->name : "W");
   int32_t id;
-  IVM_TRY(cc_add_const(g, name, IVM_DT_F32, G == 1 ? 5 : 3, G == 1 ? dense : depthwise, packed,
-                       bytes, &id));
+  IVM_TRY(cc_add_const(g, name, IVM_DT_F32, form == 0 ? 5 : form == 1 ? 3 : 4, dims[form],
+                       packed, bytes, &id));
   cc_node *nd = &g->nodes[i]; /* cc_add_const may have moved the values, not the nodes */
   if (nd->op == ISA_OP_Conv) {
     nd->op = ISA_OP_FusedConv;
@@ -165,7 +176,7 @@ static ivm_status block_weights(cc_graph *g, uint32_t i) {
   int64_t kernel[2] = {kh, kw};
   nd->in[1] = id;
   IVM_TRY(cc_node_set_attr(g, i, "kernel_shape", ISA_ATTR_INTS, 0, 0, NULL, kernel, 2));
-  return cc_node_set_int(g, i, "layout", 1);
+  return cc_node_set_int(g, i, "layout", head ? 2 : 1);
 }
 
 typedef struct insertion {
@@ -187,9 +198,14 @@ static ivm_status rewrite(blocked_ctx *b, insertion *ins, uint32_t *n_ins, uint3
   for (uint32_t i = 0; i < g->n_nodes; i++) {
     if (!b->joins[i]) continue;
     if (i < *first) *first = i;
+    int head = 0;
     for (uint32_t k = 0; k < g->nodes[i].n_in; k += 3) {
       int32_t v = g->nodes[i].in[k];
       if (v < 0) continue;
+      if (k == 0 && b->blk[v] < 0 && dense(&g->nodes[i])) { /* a head reads X as it is */
+        head = 1;
+        continue;
+      }
       if (b->blk[v] < 0) { /* not produced blocked: reorder it before its first reader */
         int32_t t = cc_add_value(g, NULL, CC_V_INTER);
         if (t < 0) return ivm_error(IVM_ERR_OUT_OF_MEMORY, "compiler: out of memory");
@@ -209,7 +225,7 @@ static ivm_status rewrite(blocked_ctx *b, insertion *ins, uint32_t *n_ins, uint3
     } else {
       b->blk[y] = y;
     }
-    IVM_TRY(block_weights(g, i));
+    IVM_TRY(block_weights(g, i, head));
   }
   return NULL;
 }

@@ -251,12 +251,48 @@ static ivm_status infer_winograd_weights(const isa_infer_ctx *ctx) {
 /* A known channel count times 16 (blocks to channels); unknown stays unknown. */
 static int64_t blocks_to_channels(int64_t d) { return d >= 0 ? d * BLOCK : ISA_DIM_ANY; }
 
+/* Conv's rule on the NCHW operands in[] the stored ones stand for, then Y in blocks. */
+static ivm_status infer_blocked_y(isa_infer_ctx *ctx, isa_type *in) {
+  isa_infer_ctx sub = {ctx->n_in, in, ctx->in_data, ctx->attrs, ctx->n_out, ctx->out};
+  IVM_TRY(isa_infer_conv(&sub));
+  isa_type *y = &ctx->out[0];
+  if (y->rank == 4) {
+    y->rank = 5;
+    y->dims[1] = y->dims[1] >= 0 ? y->dims[1] / BLOCK : ISA_DIM_ANY; /* M = 16 * W's blocks */
+    y->dims[4] = BLOCK;
+  }
+  return NULL;
+}
+
+/* FusedConv layout 2, a chain's head: X NCHW (any C), W (M / 16, taps, C, 16), Y blocked. */
+static ivm_status infer_head_conv(isa_infer_ctx *ctx, int64_t taps) {
+  const isa_attr *at = ctx->attrs, *ks = &at[ISA_A_FusedConv_kernel_shape];
+  if (at[ISA_A_FusedConv_group].v.i != 1) return BAD("attribute layout: 2 needs group 1");
+  const isa_type *xt = &ctx->in[0], *wt = &ctx->in[1];
+  if (xt->rank >= 0 && xt->rank != 4)
+    return BAD("input 0 (X): layout 2 reads it as (N, C, H, W), got rank %d", xt->rank);
+  if (wt->rank >= 0 && wt->rank != 4)
+    return BAD("input 1 (W): layout 2, expected rank 4, got %d", wt->rank);
+  isa_type in[3] = {*xt, *wt, ctx->n_in > 2 ? ctx->in[2] : *xt};
+  isa_type *w = &in[1];
+  if (wt->rank == 4) {
+    if ((wt->dims[1] >= 0 && wt->dims[1] != taps) || (wt->dims[3] >= 0 && wt->dims[3] != BLOCK))
+      return BAD("input 1 (W): layout 2 is (M / 16, %lld, C, %d), got dims %lld and %lld",
+                 (long long)taps, BLOCK, (long long)wt->dims[1], (long long)wt->dims[3]);
+    w->dims[0] = blocks_to_channels(wt->dims[0]);
+    w->dims[1] = wt->dims[2];
+    w->dims[2] = ks->v.ints[0];
+    w->dims[3] = ks->v.ints[1];
+  }
+  return infer_blocked_y(ctx, in);
+}
+
 /* FusedConv layout 1: Conv's rule on the NCHW operands the blocked ones stand for, then Y
  * back in blocks. */
 static ivm_status infer_blocked_conv(isa_infer_ctx *ctx) {
   const isa_attr *at = ctx->attrs, *ks = &at[ISA_A_FusedConv_kernel_shape];
-  if (at[ISA_A_FusedConv_transW].v.i) return BAD("attribute layout: 1 needs transW 0");
-  if (ks->count != 2) return BAD("attribute layout: 1 needs a 2-D kernel_shape");
+  if (at[ISA_A_FusedConv_transW].v.i) return BAD("attribute layout: needs transW 0");
+  if (ks->count != 2) return BAD("attribute layout: needs a 2-D kernel_shape");
   int64_t taps = 1;
   for (int i = 0; i < 2; i++) {
     if (ks->v.ints[i] < 1 || ks->v.ints[i] > 4096)
@@ -264,12 +300,13 @@ static ivm_status infer_blocked_conv(isa_infer_ctx *ctx) {
     taps *= ks->v.ints[i];
   }
   const isa_type *xt = &ctx->in[0], *wt = &ctx->in[1];
+  int64_t group = at[ISA_A_FusedConv_group].v.i;
+  if (at[ISA_A_FusedConv_layout].v.i == 2) return infer_head_conv(ctx, taps);
   if (xt->rank >= 0 && xt->rank != 5)
     return BAD("input 0 (X): channel-blocked (layout 1), expected rank 5, got %d", xt->rank);
   if (xt->rank == 5 && xt->dims[4] >= 0 && xt->dims[4] != BLOCK)
     return BAD("input 0 (X): channel-blocked, last dim must be %d, got %lld", BLOCK,
                (long long)xt->dims[4]);
-  int64_t group = at[ISA_A_FusedConv_group].v.i;
   int w_rank = group == 1 ? 5 : 3; /* dense or depthwise */
   if (wt->rank >= 0 && wt->rank != w_rank)
     return BAD("input 1 (W): channel-blocked %s, expected rank %d, got %d",
@@ -295,15 +332,7 @@ static ivm_status infer_blocked_conv(isa_infer_ctx *ctx) {
       return BAD("attribute group: channel-blocked convs are dense (group 1) or depthwise "
                  "(group = C = M), got group %lld", (long long)group);
   }
-  isa_infer_ctx sub = {ctx->n_in, in, ctx->in_data, ctx->attrs, ctx->n_out, ctx->out};
-  IVM_TRY(isa_infer_conv(&sub));
-  isa_type *y = &ctx->out[0];
-  if (y->rank == 4) {
-    y->rank = 5;
-    y->dims[1] = y->dims[1] >= 0 ? y->dims[1] / BLOCK : ISA_DIM_ANY; /* M = 16 * W's blocks */
-    y->dims[4] = BLOCK;
-  }
-  return NULL;
+  return infer_blocked_y(ctx, in);
 }
 
 ivm_status isa_infer_to_blocked(isa_infer_ctx *ctx) {
@@ -381,8 +410,9 @@ static ivm_status infer_fused_conv_y(isa_infer_ctx *ctx) {
     if (a->present && a->v.f != a->v.f) return BAD("attribute %s: NaN", clips[k].name);
   }
   if (ctx->attrs && ctx->attrs[ISA_A_FusedConv_layout].v.i) {
-    if (ctx->attrs[ISA_A_FusedConv_layout].v.i != 1)
-      return BAD("attribute layout: must be 0 or 1, got %lld",
+    int64_t lo = ctx->attrs[ISA_A_FusedConv_layout].v.i;
+    if (lo != 1 && lo != 2)
+      return BAD("attribute layout: must be 0, 1 or 2, got %lld",
                  (long long)ctx->attrs[ISA_A_FusedConv_layout].v.i);
     return infer_blocked_conv(ctx);
   }

@@ -55,28 +55,31 @@ static ivm_status make_plan(const rt_call *call, int trans_w, conv_plan *p) {
   return finish_plan(call, p);
 }
 
-/* FusedConv layout 1: X, Y (N, C / 16, H, W, 16); W blocked (conv.h, CONV_W_NCHW16C). */
-static ivm_status make_blocked_plan(const rt_call *call, conv_plan *p) {
+/* FusedConv layout 1: X, Y (N, C / 16, H, W, 16); W blocked (conv.h, CONV_W_NCHW16C).
+ * Layout 2 (head = 1): X (N, C, H, W), W (M / 16, taps, C, 16) (CONV_W_NCHW16C_HEAD). */
+static ivm_status make_blocked_plan(const rt_call *call, int head, conv_plan *p) {
   const rt_tensor *x = call->in[0], *wt = call->in[1], *y = call->out[0];
   const isa_attr *at = call->attrs, *ks = &at[ISA_A_Conv_kernel_shape];
   p->G = at[ISA_A_Conv_group].v.i;
-  int w_rank = p->G == 1 ? 5 : 3;
-  if (x->rank != 5 || y->rank != 5 || wt->rank != w_rank || ks->count != 2 ||
-      x->dims[4] != CONV_BLOCK || y->dims[4] != CONV_BLOCK)
+  int w_rank = head ? 4 : p->G == 1 ? 5 : 3;
+  if (x->rank != (head ? 4 : 5) || y->rank != 5 || wt->rank != w_rank || ks->count != 2 ||
+      (!head && x->dims[4] != CONV_BLOCK) || y->dims[4] != CONV_BLOCK)
     return ivm_error(IVM_ERR_RUNTIME, "Conv: bad operand ranks for the channel-blocked layout");
   IVM_TRY(isa_window_resolve(2, x->dims + 2, ks->v.ints, &at[ISA_A_Conv_auto_pad],
                              &at[ISA_A_Conv_pads], &at[ISA_A_Conv_strides],
                              &at[ISA_A_Conv_dilations], 0, 0, &p->w));
   p->N = x->dims[0];
-  p->C = x->dims[1] * CONV_BLOCK;
+  p->C = head ? x->dims[1] : x->dims[1] * CONV_BLOCK;
   p->M = y->dims[1] * CONV_BLOCK;
-  p->trans_w = CONV_W_NCHW16C;
+  p->trans_w = head ? CONV_W_NCHW16C_HEAD : CONV_W_NCHW16C;
   int64_t taps = ks->v.ints[0] * ks->v.ints[1];
-  int ok = p->G == 1 ? wt->dims[0] * CONV_BLOCK == p->M && wt->dims[1] * CONV_BLOCK == p->C &&
-                           wt->dims[2] == taps && wt->dims[3] == CONV_BLOCK &&
-                           wt->dims[4] == CONV_BLOCK
-                     : p->G == p->C && p->M == p->C && wt->dims[0] * CONV_BLOCK == p->C &&
-                           wt->dims[1] == taps && wt->dims[2] == CONV_BLOCK;
+  int ok = head        ? p->G == 1 && wt->dims[0] * CONV_BLOCK == p->M && wt->dims[1] == taps &&
+                      wt->dims[2] == p->C && wt->dims[3] == CONV_BLOCK
+           : p->G == 1 ? wt->dims[0] * CONV_BLOCK == p->M && wt->dims[1] * CONV_BLOCK == p->C &&
+                             wt->dims[2] == taps && wt->dims[3] == CONV_BLOCK &&
+                             wt->dims[4] == CONV_BLOCK
+                       : p->G == p->C && p->M == p->C && wt->dims[0] * CONV_BLOCK == p->C &&
+                             wt->dims[1] == taps && wt->dims[2] == CONV_BLOCK;
   if (!ok || p->G < 1)
     return ivm_error(IVM_ERR_RUNTIME, "Conv: channel-blocked W does not match X and Y");
   p->Cg = p->C / p->G;
@@ -511,7 +514,8 @@ static ivm_status conv_run(const rt_call *call, conv_plan *p) {
     case IVM_DT_F32:
       /* W in Winograd's layout: only conv_wino.c reads it (inference: 2-D 3x3 stride 1) */
       if (p->trans_w == CONV_W_WINOGRAD) return rt_conv_winograd_f32(call, p);
-      if (p->trans_w == CONV_W_NCHW16C) return rt_conv_nchwc_f32(call, p);
+      if (p->trans_w == CONV_W_NCHW16C || p->trans_w == CONV_W_NCHW16C_HEAD)
+        return rt_conv_nchwc_f32(call, p);
       if (rt_conv_depthwise_blocked_ok(p)) return rt_conv_depthwise_blocked_f32(call, p);
       if (rt_conv_depthwise_ok(p)) return rt_conv_depthwise_f32(call, p);
       if (rt_conv_winograd_ok(p)) return rt_conv_winograd_f32(call, p);
@@ -544,9 +548,9 @@ ivm_status rt_k_FusedConv(const rt_call *call) {
   if (layout < CONV_W_ONNX || layout > CONV_W_WINOGRAD)
     return ivm_error(IVM_ERR_RUNTIME, "FusedConv: transW %lld unknown", (long long)layout);
   int64_t blocked = call->attrs[ISA_A_FusedConv_layout].v.i;
-  if (blocked != 0 && (blocked != 1 || layout != CONV_W_ONNX))
+  if (blocked < 0 || blocked > 2 || (blocked && layout != CONV_W_ONNX))
     return ivm_error(IVM_ERR_RUNTIME, "FusedConv: layout %lld unknown", (long long)blocked);
-  IVM_TRY(blocked ? make_blocked_plan(call, &p) : make_plan(call, (int)layout, &p));
+  IVM_TRY(blocked ? make_blocked_plan(call, blocked == 2, &p) : make_plan(call, (int)layout, &p));
   if (call->out[0]->dtype != IVM_DT_F32)
     return ivm_error(IVM_ERR_RUNTIME, "FusedConv: operands must be f32");
   rt_fused_act local;

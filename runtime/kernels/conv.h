@@ -49,7 +49,13 @@ static inline float conv_clip(const conv_act *a, float x) {
 /* W's layouts (FusedConv transW): as ONNX has it (M, C / G, k...); transposed (C * k, M),
  * group 1, which only the im2col / pointwise path (conv.c) reads; Winograd's transformed
  * weights (16, C, M), 2-D 3x3 stride 1 dilation 1 group 1, which only conv_wino.c reads. */
-enum { CONV_W_ONNX = 0, CONV_W_TRANSPOSED = 1, CONV_W_WINOGRAD = 2, CONV_W_NCHW16C = 3 };
+enum {
+  CONV_W_ONNX = 0,
+  CONV_W_TRANSPOSED = 1,
+  CONV_W_WINOGRAD = 2,
+  CONV_W_NCHW16C = 3,
+  CONV_W_NCHW16C_HEAD = 4
+};
 
 typedef struct conv_plan {
   isa_window w;
@@ -119,5 +125,10 @@ ivm_status rt_conv_nchwc_f32(const rt_call *call, const conv_plan *p);
  * above: M * Cg * k_sz floats at out. */
 void rt_conv_nchwc_weights(const float *W, int64_t M, int64_t Cg, int64_t G, int64_t k_sz,
                            float *out);
+/* A chain's head (FusedConv layout 2, p->trans_w CONV_W_NCHW16C_HEAD): X as ONNX has it,
+ * (N, C, H, W) with any C (an image's 3 channels), Y and Z blocked; dense (G 1) only; W
+ * [M / 16][kh * kw][C][16 output channels]. rt_conv_nchwc_ok / rt_conv_nchwc_f32 take it
+ * by p->trans_w. */
+void rt_conv_nchwc_head_weights(const float *W, int64_t M, int64_t C, int64_t k_sz, float *out);
 
 #endif

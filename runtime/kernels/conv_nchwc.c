@@ -16,6 +16,17 @@
  * them. Pads (or a window past the input) take a zero-padded copy of X, plain row
  * copies in this layout; without them the taps read X in place.
  *
+ * A chain's head (trans_w CONV_W_NCHW16C_HEAD) reads X as ONNX has it, NCHW with any
+ * channel count (an image's 3), and writes Y blocked, so no reorder of the input is
+ * needed: the same tiles with the input lanes generalised, all C channels one "block"
+ * whose lanes are a plane apart (layout 1's stay 16 adjacent floats, a compile-time
+ * constant), positions stride floats apart, W [M/16][tap][C][16 out] so a step still loads
+ * one weight vector per output block. Sums go 0 + bias, then (tap row, tap column,
+ * channel). Without pads X is read in place (a 1x1 flattened and chunked as above); with
+ * them a range copies the rows a band of output rows reads, zero-padded, channel by
+ * channel into a buffer that stays in L2 (a full padded copy of a 640 x 640 image would
+ * go through memory).
+ *
  * Depthwise: one vector per position; a tile is 16 positions along an output row, 16
  * accumulators, and each tap a weight vector and 16 input loads sw * 16 floats apart, as
  * conv_dwc.c's compute() but reading and writing the blocked layout directly. Rows of 5
@@ -36,6 +47,9 @@
 #include "runtime/kernels/gemm_par.h"
 
 int rt_conv_nchwc_ok(const conv_plan *p) {
+  if (p->trans_w == CONV_W_NCHW16C_HEAD)
+    return p->w.n == 2 && p->N >= 0 && p->C > 0 && p->M > 0 && p->M % CONV_BLOCK == 0 &&
+           p->G == 1 && p->Cg == p->C;
   return p->w.n == 2 && p->N >= 0 && p->C > 0 && p->M > 0 && p->C % CONV_BLOCK == 0 &&
          p->M % CONV_BLOCK == 0 &&
          ((p->G == 1 && p->Cg == p->C) || (p->G == p->C && p->G == p->M && p->Cg == 1));
@@ -58,12 +72,21 @@ void rt_conv_nchwc_weights(const float *W, int64_t M, int64_t Cg, int64_t G, int
   }
 }
 
+void rt_conv_nchwc_head_weights(const float *W, int64_t M, int64_t C, int64_t k_sz, float *out) {
+  const int64_t B = CONV_BLOCK; /* [M/16][tap][C][16 out] */
+  for (int64_t ob = 0; ob < M / B; ob++)
+    for (int64_t t = 0; t < k_sz; t++)
+      for (int64_t c = 0; c < C; c++)
+        for (int64_t o = 0; o < B; o++) *out++ = W[((ob * B + o) * C + c) * k_sz + t];
+}
+
 typedef struct nc_job {
   const conv_plan *p;
   const float *X, *W, *B;
   float *Y;
   int64_t ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl;
-  int64_t C16, M16, taps;
+  int64_t C16, M16, taps; /* the head: C16 1 (one "block" of all p->C channels) */
+  int head;                /* p->trans_w CONV_W_NCHW16C_HEAD: X NCHW */
   /* The taps' source: X itself (srows = ih, scols = iw) or a zero-padded copy whose
    * (r, q) is input (r - pt, q - pl); blocks srows * scols positions apart. */
   const float *src;
@@ -71,10 +94,10 @@ typedef struct nc_job {
   int flat;                      /* dense: the plane as one row of oh * ow positions */
   int64_t rows, len, chunk, chunks; /* dense: rows of len positions, in chunks */
   int inplace;                   /* depthwise: taps read X (cols: a tile's window width) */
-  int64_t band, bands, cols;     /* depthwise: output rows per band, buffer width */
+  int64_t band, bands, cols;     /* depthwise, padded head: output rows per band, buffer width */
   int64_t units;
   int ranges;
-  size_t buf_bytes; /* depthwise: one band buffer (or window copy) per range */
+  size_t buf_bytes; /* depthwise, padded head: one band buffer (or window copy) per range */
   char *mem;
 } nc_job;
 
@@ -99,6 +122,31 @@ static void dense_row_c(const nc_job *j, int64_t n, int64_t ob, int64_t oy) {
           for (int i = 0; i < 16; i++)
             for (int o = 0; o < 16; o++) acc[o] += wp[i * 16 + o] * xp[i];
         }
+      }
+    }
+    memcpy(y + ox * 16, acc, sizeof acc);
+  }
+  rt_conv_activate(p, y, j->ow * 16);
+}
+
+/* The head (X NCHW): output row oy of block ob of image n, products in (tap row, tap
+ * column, channel) order, taps in the padding skipped. */
+static void head_row_c(const nc_job *j, int64_t n, int64_t ob, int64_t oy) {
+  const conv_plan *p = j->p;
+  const int64_t C = p->C, plane = j->ih * j->iw;
+  const float *x = j->X + n * C * plane, *w = j->W + ob * j->taps * C * 16;
+  float *y = j->Y + (((n * j->M16 + ob) * j->oh + oy) * j->ow) * 16;
+  for (int64_t ox = 0; ox < j->ow; ox++) {
+    float acc[16];
+    for (int o = 0; o < 16; o++) acc[o] = 0.0f + (j->B ? j->B[ob * 16 + o] : 0.0f);
+    for (int64_t ky = 0; ky < j->kh; ky++) {
+      int64_t iy = oy * j->sh + ky * j->dh - j->pt;
+      for (int64_t kx = 0; kx < j->kw; kx++) {
+        int64_t ix = ox * j->sw + kx * j->dw - j->pl;
+        if (iy < 0 || iy >= j->ih || ix < 0 || ix >= j->iw) continue;
+        const float *xp = x + iy * j->iw + ix, *wp = w + (ky * j->kw + kx) * C * 16;
+        for (int64_t c = 0; c < C; c++)
+          for (int o = 0; o < 16; o++) acc[o] += wp[c * 16 + o] * xp[c * plane];
       }
     }
     memcpy(y + ox * 16, acc, sizeof acc);
@@ -141,7 +189,8 @@ static void portable_task(void *vjob, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; r++)
     for (int64_t u = r * j->units / j->ranges; u < (r + 1) * j->units / j->ranges; u++) {
       int64_t oy = u % j->oh, b = u / j->oh % blocks, n = u / j->oh / blocks;
-      if (dense) dense_row_c(j, n, b, oy);
+      if (j->head) head_row_c(j, n, b, oy);
+      else if (dense) dense_row_c(j, n, b, oy);
       else depthwise_row_c(j, n, b, oy);
     }
 }
@@ -182,25 +231,30 @@ static ivm_status run_portable(const rt_call *call, nc_job *j) {
 #define NC_DW_INPLACE_TILES_STRIDED 3
 #define NC_DW_INPLACE_BAND 8
 
-/* Rows [r0, r0 + nrows) of a padded copy of one block's plane x (ih x iw positions) into
- * dst, `cols` positions wide: (r, q) holds input (r - pt, q - pl), zero outside (pt and pl
- * may be negative: a window inside the plane). */
-static void fill_rows(const float *x, int64_t ih, int64_t iw, int64_t pt, int64_t pl,
-                      int64_t r0, int64_t nrows, int64_t cols, float *dst) {
+/* Rows [r0, r0 + nrows) of a padded copy of one plane x (ih x iw positions of e floats:
+ * 16, a block, or 1, an NCHW channel) into dst, `cols` positions wide: (r, q) holds input
+ * (r - pt, q - pl), zero outside (pt and pl may be negative: a window inside the plane). */
+static inline void fill_rows_e(int64_t e, const float *x, int64_t ih, int64_t iw, int64_t pt,
+                               int64_t pl, int64_t r0, int64_t nrows, int64_t cols, float *dst) {
   int64_t q0 = pl < 0 ? 0 : pl < cols ? pl : cols;
   int64_t q1 = pl + iw < cols ? pl + iw : cols;
   if (q1 < q0) q1 = q0;
-  for (int64_t r = 0; r < nrows; r++, dst += cols * 16) {
+  for (int64_t r = 0; r < nrows; r++, dst += cols * e) {
     int64_t iy = r0 + r - pt;
     if (iy < 0 || iy >= ih) {
-      memset(dst, 0, (size_t)(cols * 16) * sizeof(float));
+      memset(dst, 0, (size_t)(cols * e) * sizeof(float));
       continue;
     }
-    memset(dst, 0, (size_t)(q0 * 16) * sizeof(float));
+    memset(dst, 0, (size_t)(q0 * e) * sizeof(float));
     if (q1 > q0)
-      memcpy(dst + q0 * 16, x + (iy * iw + q0 - pl) * 16, (size_t)((q1 - q0) * 16) * sizeof(float));
-    memset(dst + q1 * 16, 0, (size_t)((cols - q1) * 16) * sizeof(float));
+      memcpy(dst + q0 * e, x + (iy * iw + q0 - pl) * e, (size_t)((q1 - q0) * e) * sizeof(float));
+    memset(dst + q1 * e, 0, (size_t)((cols - q1) * e) * sizeof(float));
   }
+}
+
+static void fill_rows(const float *x, int64_t ih, int64_t iw, int64_t pt, int64_t pl,
+                      int64_t r0, int64_t nrows, int64_t cols, float *dst) {
+  fill_rows_e(16, x, ih, iw, pt, pl, r0, nrows, cols, dst);
 }
 
 /* Whether the epilogue runs in registers (Z, if any, added there first). */
@@ -215,35 +269,66 @@ typedef struct nc_tile_args {
   const conv_act *act;  /* the epilogue in registers; NULL: none */
   int64_t C16, kh, kw;
   int64_t x_cb, x_pos, x_ky, x_kx; /* floats between input blocks, positions, tap rows / columns */
+  int64_t lanes, x_lane; /* the head: channels (input lanes) and floats between them */
   int64_t w_ob, y_ob;   /* floats between output blocks in W and in Y */
 } nc_tile_args;
 
-/* nb blocks x r positions; s: the position step in floats when a constant (16 * stride),
- * else 0 (a->x_pos). */
-NC_INLINE void nc_tile(int nb, int r, int s, const nc_tile_args *a) {
+/* nb blocks x r positions; s: the position step in floats when a constant (16 * stride,
+ * the head: stride), else 0 (a->x_pos); L: 16, the input lanes of a block, adjacent
+ * (layout 1), or 0, the head's a->lanes channels a->x_lane floats apart, one block. The
+ * unroll pragmas keep the accumulators in registers: without them GCC left the loops of
+ * the wider tiles rolled, accumulators in memory (1-block 3x3 tiles ran 1.6x slower). */
+NC_INLINE void nc_tile(int nb, int r, int s, int L, const nc_tile_args *a) {
   __m512 acc[3][NC_R1];
   const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 3
   for (int b = 0; b < nb; b++) {
     __m512 bias = _mm512_add_ps(zero, a->b ? _mm512_loadu_ps(a->b + b * 16) : zero);
+#pragma GCC unroll 24
     for (int i = 0; i < r; i++) acc[b][i] = bias;
   }
   const int64_t xs = s ? s : a->x_pos, w_ob = a->w_ob;
   const float *x = a->x, *w = a->w;
-  for (int64_t cb = 0; cb < a->C16; cb++, x += a->x_cb)
-    for (int64_t ky = 0; ky < a->kh; ky++)
-      for (int64_t kx = 0; kx < a->kw; kx++, w += 256) {
-        const float *xp = x + ky * a->x_ky + kx * a->x_kx;
+  if (L) {
+    for (int64_t cb = 0; cb < a->C16; cb++, x += a->x_cb)
+      for (int64_t ky = 0; ky < a->kh; ky++)
+        for (int64_t kx = 0; kx < a->kw; kx++, w += 256) {
+          const float *xp = x + ky * a->x_ky + kx * a->x_kx;
 #pragma GCC unroll 2
-        for (int l = 0; l < 16; l++) {
+          for (int l = 0; l < 16; l++) {
+            __m512 wv[3];
+#pragma GCC unroll 3
+            for (int b = 0; b < nb; b++) wv[b] = _mm512_loadu_ps(w + b * w_ob + l * 16);
+#pragma GCC unroll 24
+            for (int i = 0; i < r; i++) {
+              __m512 xv = _mm512_set1_ps(xp[i * xs + l]);
+#pragma GCC unroll 3
+              for (int b = 0; b < nb; b++) acc[b][i] = _mm512_fmadd_ps(wv[b], xv, acc[b][i]);
+            }
+          }
+        }
+  } else {
+    const int64_t lanes = a->lanes, x_lane = a->x_lane;
+    for (int64_t ky = 0; ky < a->kh; ky++)
+      for (int64_t kx = 0; kx < a->kw; kx++) {
+        const float *xp = x + ky * a->x_ky + kx * a->x_kx;
+#pragma GCC unroll 1
+        for (int64_t l = 0; l < lanes; l++, xp += x_lane, w += 16) {
           __m512 wv[3];
-          for (int b = 0; b < nb; b++) wv[b] = _mm512_loadu_ps(w + b * w_ob + l * 16);
+#pragma GCC unroll 3
+          for (int b = 0; b < nb; b++) wv[b] = _mm512_loadu_ps(w + b * w_ob);
+#pragma GCC unroll 24
           for (int i = 0; i < r; i++) {
-            __m512 xv = _mm512_set1_ps(xp[i * xs + l]);
+            __m512 xv = _mm512_set1_ps(xp[i * xs]);
+#pragma GCC unroll 3
             for (int b = 0; b < nb; b++) acc[b][i] = _mm512_fmadd_ps(wv[b], xv, acc[b][i]);
           }
         }
       }
+  }
+#pragma GCC unroll 3
   for (int b = 0; b < nb; b++)
+#pragma GCC unroll 24
     for (int i = 0; i < r; i++) {
       __m512 v = acc[b][i];
       if (a->z) v = _mm512_add_ps(v, _mm512_loadu_ps(a->z + b * a->y_ob + i * 16));
@@ -255,9 +340,14 @@ NC_INLINE void nc_tile(int nb, int r, int s, const nc_tile_args *a) {
 typedef void (*nc_tile_fn)(const nc_tile_args *a);
 #define NC_TILE(nb, r)                                                                     \
   NC_FN static void nc_tile_##nb##_##r(const nc_tile_args *a) {                            \
-    if (a->x_pos == 16) nc_tile(nb, r, 16, a);                                             \
-    else if (a->x_pos == 32) nc_tile(nb, r, 32, a);                                        \
-    else nc_tile(nb, r, 0, a);                                                             \
+    if (a->x_pos == 16) nc_tile(nb, r, 16, 16, a);                                         \
+    else if (a->x_pos == 32) nc_tile(nb, r, 32, 16, a);                                    \
+    else nc_tile(nb, r, 0, 16, a);                                                         \
+  }                                                                                        \
+  NC_FN static void nc_head_##nb##_##r(const nc_tile_args *a) {                            \
+    if (a->x_pos == 1) nc_tile(nb, r, 1, 0, a);                                            \
+    else if (a->x_pos == 2) nc_tile(nb, r, 2, 0, a);                                       \
+    else nc_tile(nb, r, 0, 0, a);                                                          \
   }
 #define NC_TILES8(nb) NC_TILE(nb, 1) NC_TILE(nb, 2) NC_TILE(nb, 3) NC_TILE(nb, 4)          \
   NC_TILE(nb, 5) NC_TILE(nb, 6) NC_TILE(nb, 7) NC_TILE(nb, 8)
@@ -266,51 +356,72 @@ NC_TILE(1, 9) NC_TILE(1, 10) NC_TILE(1, 11) NC_TILE(1, 12) NC_TILE(1, 13) NC_TIL
 NC_TILE(1, 15) NC_TILE(1, 16) NC_TILE(1, 17) NC_TILE(1, 18) NC_TILE(1, 19) NC_TILE(1, 20)
 NC_TILE(1, 21) NC_TILE(1, 22) NC_TILE(1, 23) NC_TILE(1, 24)
 NC_TILE(2, 9) NC_TILE(2, 10) NC_TILE(2, 11) NC_TILE(2, 12)
-#define NC_ROW8(nb) nc_tile_##nb##_1, nc_tile_##nb##_2, nc_tile_##nb##_3, nc_tile_##nb##_4, \
-  nc_tile_##nb##_5, nc_tile_##nb##_6, nc_tile_##nb##_7, nc_tile_##nb##_8
-static const nc_tile_fn nc_tiles1[NC_R1 + 1] = {
-    NULL, NC_ROW8(1), nc_tile_1_9, nc_tile_1_10, nc_tile_1_11, nc_tile_1_12, nc_tile_1_13,
-    nc_tile_1_14, nc_tile_1_15, nc_tile_1_16, nc_tile_1_17, nc_tile_1_18, nc_tile_1_19,
-    nc_tile_1_20, nc_tile_1_21, nc_tile_1_22, nc_tile_1_23, nc_tile_1_24};
-static const nc_tile_fn nc_tiles2[NC_R2 + 1] = {
-    NULL, NC_ROW8(2), nc_tile_2_9, nc_tile_2_10, nc_tile_2_11, nc_tile_2_12};
-static const nc_tile_fn nc_tiles3[NC_R3 + 1] = {NULL, NC_ROW8(3)};
+#define NC_ROW8(f, nb) f##nb##_1, f##nb##_2, f##nb##_3, f##nb##_4, f##nb##_5, f##nb##_6, \
+  f##nb##_7, f##nb##_8
+/* [layout 1, head][nb - 1][r] */
+static const nc_tile_fn nc_tiles1[2][NC_R1 + 1] = {
+    {NULL, NC_ROW8(nc_tile_, 1), nc_tile_1_9, nc_tile_1_10, nc_tile_1_11, nc_tile_1_12,
+     nc_tile_1_13, nc_tile_1_14, nc_tile_1_15, nc_tile_1_16, nc_tile_1_17, nc_tile_1_18,
+     nc_tile_1_19, nc_tile_1_20, nc_tile_1_21, nc_tile_1_22, nc_tile_1_23, nc_tile_1_24},
+    {NULL, NC_ROW8(nc_head_, 1), nc_head_1_9, nc_head_1_10, nc_head_1_11, nc_head_1_12,
+     nc_head_1_13, nc_head_1_14, nc_head_1_15, nc_head_1_16, nc_head_1_17, nc_head_1_18,
+     nc_head_1_19, nc_head_1_20, nc_head_1_21, nc_head_1_22, nc_head_1_23, nc_head_1_24}};
+static const nc_tile_fn nc_tiles2[2][NC_R2 + 1] = {
+    {NULL, NC_ROW8(nc_tile_, 2), nc_tile_2_9, nc_tile_2_10, nc_tile_2_11, nc_tile_2_12},
+    {NULL, NC_ROW8(nc_head_, 2), nc_head_2_9, nc_head_2_10, nc_head_2_11, nc_head_2_12}};
+static const nc_tile_fn nc_tiles3[2][NC_R3 + 1] = {{NULL, NC_ROW8(nc_tile_, 3)},
+                                                   {NULL, NC_ROW8(nc_head_, 3)}};
 
-/* Dense unit u: one chunk of one row of one image, for every output block. */
+/* Positions [0, len) from the tile arguments' x and y on (a row, a chunk of the flattened
+ * plane, of image n), every output block; a holds the geometry, x and y0 (the first
+ * position's offset in a block of Y) where the run starts. */
+static inline void nc_sweep(const nc_job *j, nc_tile_args *a, int64_t n, const float *x0,
+                            int64_t y0, int64_t len) {
+  const conv_plan *p = j->p;
+  int in_regs = reg_act(p);
+  for (int64_t ob = 0; ob < j->M16;) {
+    int64_t left = j->M16 - ob;
+    int nb = left == 1 ? 1 : left == 3 ? 3 : 2;
+    int rmax = nb == 1 ? NC_R1 : nb == 2 ? NC_R2 : NC_R3;
+    const nc_tile_fn *tiles = nb == 1 ? nc_tiles1[j->head] : nb == 2 ? nc_tiles2[j->head]
+                                                                      : nc_tiles3[j->head];
+    float *y = j->Y + (n * j->M16 + ob) * a->y_ob + y0;
+    a->w = j->W + ob * a->w_ob;
+    a->b = j->B ? j->B + ob * 16 : NULL;
+    for (int64_t x = 0; x < len;) {
+      int r = len - x < rmax ? (int)(len - x) : rmax;
+      a->x = x0 + x * a->x_pos;
+      a->y = y + x * 16;
+      a->z = in_regs && p->act->z ? p->act->z + (a->y - p->act->y) : NULL;
+      tiles[r](a);
+      x += r;
+    }
+    if (p->act && !in_regs)
+      for (int b = 0; b < nb; b++) rt_conv_activate(p, y + b * a->y_ob, len * 16);
+    ob += nb;
+  }
+}
+
+/* Dense unit u: one chunk of one row of one image, for every output block; the source
+ * (X or its padded copy) blocked, or the head's X in place, its positions e = 1 float
+ * each and channels a plane apart. Either way an image is p->C * srows * scols floats
+ * and an output block's weights p->C * taps * 16. */
 static void dense_unit(const nc_job *j, int64_t u) {
   const conv_plan *p = j->p;
   int64_t per_image = j->rows * j->chunks;
   int64_t n = u / per_image, row = u % per_image / j->chunks, c = u % j->chunks;
   int64_t x0 = c * j->chunk, x1 = x0 + j->chunk < j->len ? x0 + j->chunk : j->len;
-  int in_regs = reg_act(p);
-  nc_tile_args a = {.act = in_regs ? p->act : NULL, .C16 = j->C16, .kh = j->kh, .kw = j->kw,
-                    .x_cb = j->srows * j->scols * 16, .x_pos = j->flat ? 16 : j->sw * 16,
-                    .x_ky = j->dh * (j->flat ? j->iw : j->scols) * 16, .x_kx = j->dw * 16,
-                    .w_ob = j->C16 * j->taps * 256, .y_ob = j->oh * j->ow * 16};
-  const float *src = j->src + n * j->C16 * a.x_cb;
+  const int64_t e = j->head ? 1 : 16, plane = j->srows * j->scols * e;
+  nc_tile_args a = {.act = reg_act(p) ? p->act : NULL, .C16 = j->C16, .kh = j->kh,
+                    .kw = j->kw, .x_cb = plane, .x_pos = (j->flat ? 1 : j->sw) * e,
+                    .x_ky = j->dh * (j->flat ? j->iw : j->scols) * e, .x_kx = j->dw * e,
+                    .lanes = p->C, .x_lane = plane, .w_ob = p->C * j->taps * 16,
+                    .y_ob = j->oh * j->ow * 16};
+  const float *src = j->src + n * p->C * j->srows * j->scols;
   /* the chunk's first position: in the source and in a block of Y */
-  const float *xs0 = src + (j->flat ? x0 : row * j->sh * j->scols + x0 * j->sw) * 16;
+  const float *xs0 = src + (j->flat ? x0 : row * j->sh * j->scols + x0 * j->sw) * e;
   int64_t y0 = (j->flat ? x0 : row * j->ow + x0) * 16;
-  for (int64_t ob = 0; ob < j->M16;) {
-    int64_t left = j->M16 - ob;
-    int nb = left == 1 ? 1 : left == 3 ? 3 : 2;
-    int rmax = nb == 1 ? NC_R1 : nb == 2 ? NC_R2 : NC_R3;
-    const nc_tile_fn *tiles = nb == 1 ? nc_tiles1 : nb == 2 ? nc_tiles2 : nc_tiles3;
-    float *y = j->Y + (n * j->M16 + ob) * a.y_ob + y0;
-    a.w = j->W + ob * a.w_ob;
-    a.b = j->B ? j->B + ob * 16 : NULL;
-    for (int64_t x = x0; x < x1;) {
-      int r = x1 - x < rmax ? (int)(x1 - x) : rmax;
-      a.x = xs0 + (x - x0) * a.x_pos;
-      a.y = y + (x - x0) * 16;
-      a.z = in_regs && p->act->z ? p->act->z + (a.y - p->act->y) : NULL;
-      tiles[r](&a);
-      x += r;
-    }
-    if (p->act && !in_regs)
-      for (int b = 0; b < nb; b++) rt_conv_activate(p, y + b * a.y_ob, (x1 - x0) * 16);
-    ob += nb;
-  }
+  nc_sweep(j, &a, n, xs0, y0, x1 - x0);
 }
 
 static void dense_task(void *vjob, int64_t r0, int64_t r1) {
@@ -368,6 +479,83 @@ static ivm_status run_dense(const rt_call *call, nc_job *j) {
   int64_t runs = (int64_t)NC_RUNS_PER_THREAD * threads;
   j->ranges = (int)(threads == 1 ? 1 : j->units < runs ? j->units : runs);
   rt_pool_for(j->ranges > 1 ? pool : NULL, j->ranges, 1, dense_task, j);
+  return NULL;
+}
+
+/* The head with pads, unit u: one band of output rows of image n, from a zero-padded copy
+ * of the rows of each channel the band reads (buf: [channel][row][j->cols]). */
+static void head_band_unit(const nc_job *j, int64_t u, float *buf) {
+  const conv_plan *p = j->p;
+  int64_t band = u % j->bands, n = u / j->bands;
+  int64_t oy0 = band * j->band, oy1 = oy0 + j->band < j->oh ? oy0 + j->band : j->oh;
+  int64_t nrows = (oy1 - oy0 - 1) * j->sh + (j->kh - 1) * j->dh + 1, plane = nrows * j->cols;
+  for (int64_t c = 0; c < p->C; c++)
+    fill_rows_e(1, j->X + (n * p->C + c) * j->ih * j->iw, j->ih, j->iw, j->pt, j->pl,
+                oy0 * j->sh, nrows, j->cols, buf + c * plane);
+  nc_tile_args a = {.act = reg_act(p) ? p->act : NULL, .C16 = 1, .kh = j->kh, .kw = j->kw,
+                    .x_pos = j->sw, .x_ky = j->dh * j->cols, .x_kx = j->dw, .lanes = p->C,
+                    .x_lane = plane, .w_ob = p->C * j->taps * 16, .y_ob = j->oh * j->ow * 16};
+  for (int64_t oy = oy0; oy < oy1; oy++)
+    nc_sweep(j, &a, n, buf + (oy - oy0) * j->sh * j->cols, oy * j->ow * 16, j->ow);
+}
+
+static void head_band_task(void *vjob, int64_t r0, int64_t r1) {
+  const nc_job *j = vjob;
+  for (int64_t r = r0; r < r1; r++) {
+    float *buf = (float *)(j->mem + (size_t)r * j->buf_bytes);
+    for (int64_t u = r * j->units / j->ranges; u < (r + 1) * j->units / j->ranges; u++)
+      head_band_unit(j, u, buf);
+  }
+}
+
+/* The head: X (NCHW) read in place as layout 1 reads its blocks where no pads are needed
+ * (dense_unit), else bands of output rows from padded copies of their rows that stay in
+ * L2. */
+static ivm_status run_head(const rt_call *call, nc_job *j) {
+  const conv_plan *p = j->p;
+  int64_t reach = (j->kh - 1) * j->dh + 1; /* input rows of one output row */
+  int64_t rows = (j->oh - 1) * j->sh + reach;
+  int64_t cols = (j->ow - 1) * j->sw + (j->kw - 1) * j->dw + 1;
+  rt_pool *pool = rt_call_pool(call);
+  double macs = (double)p->N * (double)p->M * (double)(j->oh * j->ow) * (double)(p->C * j->taps);
+  int threads = rt_gemm_threads(pool, macs);
+  if (j->pt == 0 && j->pl == 0 && rows <= j->ih && cols <= j->iw) {
+    j->src = j->X;
+    j->srows = j->ih;
+    j->scols = j->iw;
+    j->flat = j->kw == 1 && j->sh == 1 && j->sw == 1 && j->ow == j->iw;
+    if (j->flat) {
+      j->rows = 1;
+      j->len = j->oh * j->ow;
+      int64_t chunk = NC_CHUNK_BYTES / (p->C * (int64_t)sizeof(float)) / 24 * 24;
+      j->chunk = chunk < 24 ? 24 : chunk;
+    } else {
+      j->rows = j->oh;
+      j->len = j->ow;
+      j->chunk = j->ow;
+    }
+    j->chunks = (j->len + j->chunk - 1) / j->chunk;
+    j->units = p->N * j->rows * j->chunks;
+    int64_t runs = (int64_t)NC_RUNS_PER_THREAD * threads;
+    j->ranges = (int)(threads == 1 ? 1 : j->units < runs ? j->units : runs);
+    rt_pool_for(j->ranges > 1 ? pool : NULL, j->ranges, 1, dense_task, j);
+    return NULL;
+  }
+  j->cols = cols;
+  int64_t row_bytes = p->C * cols * (int64_t)sizeof(float); /* a padded row of every channel */
+  int64_t fit = NC_BAND_BYTES / row_bytes;
+  j->band = fit <= reach ? 1 : (fit - reach) / j->sh + 1;
+  if (j->band > j->oh) j->band = j->oh;
+  /* bands of even heights, at least one per thread, a multiple of the threads per image */
+  int64_t per_image = (threads + p->N - 1) / p->N, bands = (j->oh + j->band - 1) / j->band;
+  bands = (bands + per_image - 1) / per_image * per_image;
+  j->band = (j->oh + bands - 1) / bands;
+  j->bands = (j->oh + j->band - 1) / j->band;
+  j->units = p->N * j->bands;
+  j->ranges = (int)(j->units < threads ? j->units : threads);
+  j->buf_bytes = rt_align64((size_t)(((j->band - 1) * j->sh + reach) * row_bytes));
+  IVM_TRY(rt_scratch_get(call->scratch, (size_t)j->ranges * j->buf_bytes, (void **)&j->mem));
+  rt_pool_for(j->ranges > 1 ? pool : NULL, j->ranges, 1, head_band_task, j);
   return NULL;
 }
 
@@ -530,12 +718,17 @@ static ivm_status run_depthwise(const rt_call *call, nc_job *j) {
 #endif
 
 ivm_status rt_conv_nchwc_f32(const rt_call *call, const conv_plan *p) {
+  if (!rt_conv_nchwc_ok(p) && p->trans_w == CONV_W_NCHW16C_HEAD)
+    return ivm_error(IVM_ERR_RUNTIME,
+                     "Conv NCHW16c head: needs 2-D, group 1 (group %lld) and output channels in "
+                     "multiples of 16 (M %lld)",
+                     (long long)p->G, (long long)p->M);
   if (!rt_conv_nchwc_ok(p))
     return ivm_error(IVM_ERR_RUNTIME,
                      "Conv NCHW16c: needs 2-D, channels in multiples of 16 (C %lld, M %lld) "
                      "and group 1 or depthwise (group %lld)",
                      (long long)p->C, (long long)p->M, (long long)p->G);
-  if (p->trans_w != CONV_W_NCHW16C)
+  if (p->trans_w != CONV_W_NCHW16C && p->trans_w != CONV_W_NCHW16C_HEAD)
     return ivm_error(IVM_ERR_RUNTIME, "Conv NCHW16c: W must be in the blocked layout (transW %d)",
                      p->trans_w);
   if (call->n_in < 2 || !call->in[0] || !call->in[1] || call->n_out < 1 || !call->out[0])
@@ -550,12 +743,13 @@ ivm_status rt_conv_nchwc_f32(const rt_call *call, const conv_plan *p) {
   j->dh = w->dilation[0], j->dw = w->dilation[1];
   j->pt = w->pad_begin[0], j->pl = w->pad_begin[1];
   j->taps = j->kh * j->kw;
-  j->C16 = p->C / 16;
+  j->head = p->trans_w == CONV_W_NCHW16C_HEAD;
+  j->C16 = j->head ? 1 : p->C / 16;
   j->M16 = p->M / 16;
   if (p->N == 0 || j->oh <= 0 || j->ow <= 0) return NULL;
 #if defined(__GNUC__) && defined(__x86_64__)
   if (rt_sgemm_current_kernel() == RT_SGEMM_AVX512)
-    return p->G == 1 ? run_dense(call, j) : run_depthwise(call, j);
+    return j->head ? run_head(call, j) : p->G == 1 ? run_dense(call, j) : run_depthwise(call, j);
 #endif
   return run_portable(call, j);
 }

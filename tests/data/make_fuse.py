@@ -747,7 +747,9 @@ m.save()
 #   takes: too little work) > depthwise, whose value is also read by a ReduceMean (y2, so
 #   one FromBlocked) and by a 1x1 with a residual Z from inside the chain, then Relu (y3);
 #   misses: a lone pair of convs (y4; two reorders to pass one value), 24 output channels
-#   (y5, not a multiple of 16). Its own generator; full mantissas.
+#   (y5, not a multiple of 16); a chain starting with a depthwise conv of a Relu (y6: the
+#   one ToBlocked; dense convs start chains reading X as it is). Its own generator; full
+#   mantissas.
 brng = np.random.default_rng(61)
 x = brng.standard_normal((1, 32, 18, 17)).astype(np.float32)
 xd = x.astype(np.float64)
@@ -807,4 +809,10 @@ s_, sd = bconv(r_, rd, 24, 1)
 t_, td = bconv(s_, sd, 24, 3, pad=1, group=24)
 m.op("Identity", [t_], "y5")
 m.output("y5", td)
+u_, ud = bconv(m.op("Relu", ["x"]), np.maximum(xd, 0), 32, 3, pad=1, group=32, bias=True)
+u_, ud = bconv(u_, ud, 32, 1)
+u_, ud = bconv(u_, ud, 32, 3, pad=1, stride=2, group=32)
+u_, ud = bconv(u_, ud, 16, 1, bias=True)
+m.op("Identity", [u_], "y6")
+m.output("y6", ud)
 m.save()

@@ -8,7 +8,11 @@
  * FusedConv's epilogue (bias, activations in registers and through their kernel, Z,
  * clip, affine), on the AVX-512 path and the portable one, results bitwise equal on 1, 2
  * and 3 threads, every output written (Y starts as NaN), depthwise bits equal to the NCHW
- * depthwise kernel's, and a geometry the kernels do not take refused with an error. */
+ * depthwise kernel's, and a geometry the kernels do not take refused with an error. A
+ * chain's head (X NCHW with any channel count, W from rt_conv_nchwc_head_weights, Y and Z
+ * blocked): 1, 3, 5 and 32 channels, 16-80 outputs, padded (bands of padded rows) and in
+ * place (rows and the flattened 1x1), strides 1-3, dilation, 7x7, batch 2, the epilogue,
+ * the portable path, 1-3 threads, and its refusals. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -153,10 +157,11 @@ static void reference(const ncase *c, const float *x, const float *w, const floa
         }
 }
 
-/* A case's data: NCHW x, ONNX w, b, Z (Y's shape), and their blocked forms. */
+/* A case's data: NCHW x, ONNX w, b, Z (Y's shape), and their blocked forms (wh: W in
+ * the head layout). */
 typedef struct ndata {
   int64_t OH, OW, nx, nw, ny;
-  float *x, *w, *b, *z, *xb, *wb, *zb;
+  float *x, *w, *b, *z, *xb, *wb, *zb, *wh;
 } ndata;
 
 static ndata data_of(const ncase *c, unsigned seed) {
@@ -170,10 +175,11 @@ static ndata data_of(const ncase *c, unsigned seed) {
   d.xb = malloc((size_t)d.nx * sizeof(float));
   d.w = malloc((size_t)d.nw * sizeof(float));
   d.wb = malloc((size_t)d.nw * sizeof(float));
+  d.wh = malloc((size_t)d.nw * sizeof(float));
   d.b = malloc((size_t)c->M * sizeof(float));
   d.z = malloc((size_t)d.ny * sizeof(float));
   d.zb = malloc((size_t)d.ny * sizeof(float));
-  cr_assert(d.x && d.xb && d.w && d.wb && d.b && d.z && d.zb);
+  cr_assert(d.x && d.xb && d.w && d.wb && d.wh && d.b && d.z && d.zb);
   for (int64_t i = 0; i < d.nx; i++) d.x[i] = rnd(&seed);
   for (int64_t i = 0; i < d.nw; i++) d.w[i] = rnd(&seed);
   for (int64_t i = 0; i < c->M; i++) d.b[i] = rnd(&seed);
@@ -184,22 +190,26 @@ static ndata data_of(const ncase *c, unsigned seed) {
   if (c->M % 16) memcpy(d.zb, d.z, (size_t)d.ny * sizeof(float));
   else to_blocked(d.z, c->N, c->M, d.OH * d.OW, d.zb);
   rt_conv_nchwc_weights(d.w, c->M, c->C / c->G, c->G, c->kh * c->kw, d.wb);
+  if (c->G == 1 && c->M % 16 == 0) rt_conv_nchwc_head_weights(d.w, c->M, c->C, c->kh * c->kw, d.wh);
+  else memcpy(d.wh, d.w, (size_t)d.nw * sizeof(float));
   return d;
 }
 
 static void data_free(ndata *d) {
-  free(d->x), free(d->xb), free(d->w), free(d->wb), free(d->b), free(d->z), free(d->zb);
+  free(d->x), free(d->xb), free(d->w), free(d->wb), free(d->wh), free(d->b), free(d->z),
+      free(d->zb);
 }
 
-/* Runs the blocked kernel on `threads` threads into yb (blocked), epilogue e. */
-static void run_nchwc(const ncase *c, const ndata *d, const epi *e, int bias, int threads,
-                      float *yb) {
+/* Runs the blocked kernel on `threads` threads into yb (blocked), epilogue e; a head
+ * reads x (NCHW) and W in the head layout. */
+static void run_nchwc(const ncase *c, int head, const ndata *d, const epi *e, int bias,
+                      int threads, float *yb) {
   conv_plan p;
-  plan_of(c, CONV_W_NCHW16C, &p);
+  plan_of(c, head ? CONV_W_NCHW16C_HEAD : CONV_W_NCHW16C, &p);
   conv_act act;
   p.act = act_of(e, &act, d->zb, yb);
-  rt_tensor tx = mk(IVM_DT_F32, 4, D(c->N, c->C, c->H, c->W), d->xb);
-  rt_tensor tw = mk(IVM_DT_F32, 1, D(d->nw), d->wb);
+  rt_tensor tx = mk(IVM_DT_F32, 4, D(c->N, c->C, c->H, c->W), head ? d->x : d->xb);
+  rt_tensor tw = mk(IVM_DT_F32, 1, D(d->nw), head ? d->wh : d->wb);
   rt_tensor tb = mk(IVM_DT_F32, 1, D(c->M), d->b);
   rt_tensor ty = mk(IVM_DT_F32, 4, D(c->N, c->M, d->OH, d->OW), yb);
   for (int64_t i = 0; i < d->ny; i++) yb[i] = NAN;
@@ -216,9 +226,9 @@ static void run_nchwc(const ncase *c, const ndata *d, const epi *e, int bias, in
   rt_pool_destroy(pool);
 }
 
-/* c with epilogue e on 1, 2 and 3 threads: every output near the reference, the same bits
- * on every thread count. */
-static void check_epi(const ncase *c, const epi *e, int bias) {
+/* c (head: as a chain's head) with epilogue e on 1, 2 and 3 threads: every output near
+ * the reference, the same bits on every thread count. */
+static void check_head_epi(const ncase *c, int head, const epi *e, int bias) {
   ndata d = data_of(c, 4242u + (unsigned)(c->C * 7 + c->M * 131 + c->W * 3 + c->kh));
   double *want = malloc((size_t)d.ny * sizeof(double));
   double *mag = malloc((size_t)d.ny * sizeof(double));
@@ -228,7 +238,7 @@ static void check_epi(const ncase *c, const epi *e, int bias) {
   for (int t = 0; t < 3; t++) {
     yb[t] = malloc((size_t)d.ny * sizeof(float));
     cr_assert(yb[t]);
-    run_nchwc(c, &d, e, bias, t + 1, yb[t]);
+    run_nchwc(c, head, &d, e, bias, t + 1, yb[t]);
     if (t > 0)
       cr_assert(memcmp(yb[t], yb[0], (size_t)d.ny * sizeof(float)) == 0,
                 "results differ between 1 and %d threads", t + 1);
@@ -239,9 +249,9 @@ static void check_epi(const ncase *c, const epi *e, int bias) {
     /* the sum's rounding (slopes of the activations at most 1.5) plus the epilogue's */
     double tol = 1e-5 * (mag[i] + (e->z ? fabs(d.z[i]) : 0.0)) + 1e-6 * (1 + fabs(ref));
     cr_assert(fabs(y[i] - ref) <= tol,
-              "N%lld C%lld M%lld G%lld %lldx%lld k%lldx%lld s%lld,%lld d%lld pads %lld %lld "
+              "%sN%lld C%lld M%lld G%lld %lldx%lld k%lldx%lld s%lld,%lld d%lld pads %lld %lld "
               "%lld %lld act '%s' z%d clip%d affine%d: y[%lld] = %.8g, reference %.8g",
-              (long long)c->N, (long long)c->C, (long long)c->M, (long long)c->G,
+              head ? "head " : "", (long long)c->N, (long long)c->C, (long long)c->M, (long long)c->G,
               (long long)c->H, (long long)c->W, (long long)c->kh, (long long)c->kw,
               (long long)c->sh, (long long)c->sw, (long long)c->dh, (long long)c->pt,
               (long long)c->pl, (long long)c->pb, (long long)c->pr, e->act, e->z, e->clip,
@@ -253,7 +263,9 @@ static void check_epi(const ncase *c, const epi *e, int bias) {
 }
 
 static const epi plain = {"", 0, 0, 0};
+static void check_epi(const ncase *c, const epi *e, int bias) { check_head_epi(c, 0, e, bias); }
 static void check(const ncase *c) { check_epi(c, &plain, 1); }
+static void check_head(const ncase *c) { check_head_epi(c, 1, &plain, 1); }
 
 #define COUNT(a) (sizeof(a) / sizeof *(a))
 
@@ -303,6 +315,31 @@ static const ncase depthwise[] = {
     {1, 96, 96, 96, 40, 40, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2},   /* band copies on 3 threads */
 };
 
+/* Chain heads: X NCHW, any channel count. */
+/*             N  C    M    G  H   W  kh kw sh sw dh dw pt pl pb pr */
+static const ncase heads[] = {
+    {1, 3, 16, 1, 64, 63, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},  /* a model's first conv */
+    {1, 3, 16, 1, 17, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+    {1, 3, 32, 1, 20, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  /* stride 1 */
+    {1, 3, 48, 1, 23, 29, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3},  /* 7x7 stride 2, 3 blocks */
+    {1, 3, 64, 1, 9, 31, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},   /* 1x1: flattened, in place */
+    {1, 1, 16, 1, 15, 26, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  /* one channel */
+    {1, 1, 32, 1, 12, 12, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},  /* in place, stride 2 */
+    {1, 32, 48, 1, 14, 13, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, /* 32 channels 1x1 */
+    {1, 32, 64, 1, 11, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, /* 32 channels 3x3 */
+    {2, 3, 32, 1, 21, 19, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},  /* batch 2 */
+    {2, 32, 80, 1, 6, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* batch 2, 5 blocks: 2 + 3 */
+    {1, 3, 16, 1, 20, 40, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1},  /* stride 3 */
+    {1, 3, 32, 1, 14, 16, 3, 3, 1, 2, 2, 2, 2, 0, 1, 2},  /* dilation 2, asymmetric */
+    {1, 5, 16, 1, 13, 30, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0},  /* in place, stride 1 rows */
+    {1, 3, 16, 1, 9, 7, 1, 1, 1, 1, 1, 1, 2, 3, 2, 1},    /* pads wider than 1x1 */
+    {1, 3, 16, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* 1x1 input */
+    {1, 3, 48, 1, 160, 161, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},/* threads: bands */
+    {1, 32, 64, 1, 24, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, /* threads: bands, C 32 */
+    {1, 32, 48, 1, 80, 80, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, /* threads: chunks in place */
+    {1, 3, 32, 1, 200, 160, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},/* threads: rows in place */
+};
+
 Test(conv_nchwc, weights_layout) {
   /* dense: M 32, C 48, 3x2 kernel; depthwise: 32 channels, 3x3 */
   int64_t M = 32, C = 48, k = 6;
@@ -317,6 +354,16 @@ Test(conv_nchwc, weights_layout) {
         cr_assert_eq(o[((((m / 16) * (C / 16) + c / 16) * k + t) * 16 + c % 16) * 16 + m % 16],
                      w[(m * C + c) * k + t], "dense m %lld c %lld t %lld", (long long)m,
                      (long long)c, (long long)t);
+  /* the head: M 32, C 3 and 5, 3x3 */
+  for (int64_t hc = 3; hc <= 5; hc += 2) {
+    rt_conv_nchwc_head_weights(w, M, hc, 9, o);
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t c = 0; c < hc; c++)
+        for (int64_t t = 0; t < 9; t++)
+          cr_assert_eq(o[(((m / 16) * 9 + t) * hc + c) * 16 + m % 16], w[(m * hc + c) * 9 + t],
+                       "head C %lld m %lld c %lld t %lld", (long long)hc, (long long)m,
+                       (long long)c, (long long)t);
+  }
   k = 9;
   rt_conv_nchwc_weights(w, M, 1, M, k, o);
   for (int64_t m = 0; m < M; m++)
@@ -334,6 +381,10 @@ Test(conv_nchwc, depthwise) {
   for (size_t i = 0; i < COUNT(depthwise); i++) check(&depthwise[i]);
 }
 
+Test(conv_nchwc, head) {
+  for (size_t i = 0; i < COUNT(heads); i++) check_head(&heads[i]);
+}
+
 Test(conv_nchwc, portable) {
   rt_sgemm_use_kernel(RT_SGEMM_AVX2);
   for (size_t i = 0; i < COUNT(dense); i++)
@@ -341,15 +392,20 @@ Test(conv_nchwc, portable) {
   for (size_t i = 0; i < COUNT(depthwise); i++)
     if (depthwise[i].H * depthwise[i].W <= 1600) check(&depthwise[i]);
   static const epi some[] = {{"HardSwish", 1, 1, 1}, {"Sigmoid", 1, 0, 1}, {"Relu", 0, 1, 0}};
+  for (size_t i = 0; i < COUNT(heads); i++)
+    if (heads[i].H * heads[i].W <= 1000) check_head(&heads[i]);
   for (size_t k = 0; k < COUNT(some); k++) {
     check_epi(&dense[7], &some[k], 1);
     check_epi(&depthwise[5], &some[k], 1);
+    check_head_epi(&heads[0], 1, &some[k], 1);
+    check_head_epi(&heads[4], 1, &some[k], 1);
   }
   rt_sgemm_use_kernel(RT_SGEMM_AUTO);
 }
 
-/* Every epilogue on a dense conv with pads (whole rows), a flattened 1x1 and a depthwise
- * conv: in registers, with Z, and through the activation's kernel. */
+/* Every epilogue on a dense conv with pads (whole rows), a flattened 1x1, depthwise convs
+ * and heads (padded bands, the flattened 1x1 in place, batch 2, rows in place): in
+ * registers, with Z, and through the activation's kernel. */
 Test(conv_nchwc, epilogue) {
   static const epi epis[] = {
       {"Relu", 0, 0, 0},      {"LeakyRelu", 0, 0, 0}, {"HardSwish", 0, 0, 0},
@@ -357,11 +413,13 @@ Test(conv_nchwc, epilogue) {
       {"Sigmoid", 1, 0, 0},   {"", 0, 1, 0},          {"", 0, 0, 1},
       {"HardSwish", 0, 1, 1}, {"LeakyRelu", 1, 1, 1}, {"Sigmoid", 1, 1, 1},
   };
-  const ncase *cases[] = {&dense[7],     &dense[2],     &dense[15],
-                          &depthwise[3], &depthwise[6], &depthwise[13]};
+  const ncase *cases[] = {&dense[7],     &dense[2],      &dense[15], &depthwise[3],
+                          &depthwise[6], &depthwise[13], &heads[0],  &heads[4],
+                          &heads[9],     &heads[10],     &heads[13]};
   for (size_t i = 0; i < COUNT(cases); i++) {
-    check_epi(cases[i], &plain, 0); /* no bias */
-    for (size_t k = 0; k < COUNT(epis); k++) check_epi(cases[i], &epis[k], 1);
+    int head = i >= 6;
+    check_head_epi(cases[i], head, &plain, 0); /* no bias */
+    for (size_t k = 0; k < COUNT(epis); k++) check_head_epi(cases[i], head, &epis[k], 1);
   }
 }
 
@@ -372,7 +430,7 @@ static void dw_bits(const ncase *c, const epi *e) {
   float *yb = malloc((size_t)d.ny * sizeof(float)), *y = malloc((size_t)d.ny * sizeof(float));
   float *want = malloc((size_t)d.ny * sizeof(float));
   cr_assert(yb && y && want);
-  run_nchwc(c, &d, e, 1, 2, yb);
+  run_nchwc(c, 0, &d, e, 1, 2, yb);
   from_blocked(yb, c->N, c->M, d.OH * d.OW, y);
   conv_plan p;
   plan_of(c, CONV_W_ONNX, &p);
@@ -413,7 +471,9 @@ static void refused(const ncase *c, int trans_w, int n) {
   conv_plan p;
   plan_of(c, trans_w, &p);
   p.w.n = n;
-  if (n == 2) cr_assert(!rt_conv_nchwc_ok(&p) || trans_w != CONV_W_NCHW16C);
+  if (n == 2)
+    cr_assert(!rt_conv_nchwc_ok(&p) ||
+              (trans_w != CONV_W_NCHW16C && trans_w != CONV_W_NCHW16C_HEAD));
   float *y = malloc((size_t)d.ny * sizeof(float));
   cr_assert(y);
   rt_tensor tx = mk(IVM_DT_F32, 4, D(c->N, c->C, c->H, c->W), d.xb);
@@ -441,5 +501,17 @@ Test(conv_nchwc, refuses_other_geometry) {
   refused(&ok, CONV_W_ONNX, 2);    /* W not blocked */
   conv_plan p;
   plan_of(&ok, CONV_W_NCHW16C, &p);
+  cr_assert(rt_conv_nchwc_ok(&p));
+  /* heads: outputs not in blocks of 16, groups, 1-D; 3 channels need the head's layout */
+  static const ncase h24 = {1, 3, 24, 1, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+  static const ncase hgroups = {1, 4, 32, 2, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+  static const ncase h3 = {1, 3, 32, 1, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+  refused(&h24, CONV_W_NCHW16C_HEAD, 2);
+  refused(&hgroups, CONV_W_NCHW16C_HEAD, 2);
+  refused(&h3, CONV_W_NCHW16C_HEAD, 1);
+  refused(&h3, CONV_W_NCHW16C, 2);
+  plan_of(&h3, CONV_W_NCHW16C_HEAD, &p);
+  cr_assert(rt_conv_nchwc_ok(&p));
+  plan_of(&ok, CONV_W_NCHW16C_HEAD, &p);
   cr_assert(rt_conv_nchwc_ok(&p));
 }

@@ -484,7 +484,7 @@ static uint32_t count_blocked_convs(const compiled *c) {
   uint32_t n = 0;
   for (uint32_t i = 0; i < c->e.def.n_instrs; i++) {
     const isa_def_attr *a = attr(c, i, "layout");
-    n += strcmp(op_name(c, i), "FusedConv") == 0 && a && a->v.i == 1;
+    n += strcmp(op_name(c, i), "FusedConv") == 0 && a && a->v.i >= 1;
   }
   return n;
 }
@@ -513,21 +513,29 @@ static void close_to_nchw(const char *model, uint32_t n) {
   ivm_module_release(m1);
 }
 
-/* Convs feeding convs keep the values between them channel-blocked: one ToBlocked of x
- * for every chain, a FromBlocked for each value read outside a chain (y1, y2's input,
- * y3), the residual Z passed blocked; a lone pair and 24 channels stay NCHW. */
+/* Convs feeding convs keep the values between them channel-blocked: a dense conv starts
+ * a chain reading x as it is (layout 2), a depthwise one after a ToBlocked (y6); a
+ * FromBlocked for each value read outside a chain (y1, y2's input, y3, y6), the residual Z
+ * passed blocked; a lone pair and 24 channels stay NCHW. */
 Test(fuse, conv_chains_compute_channel_blocked) {
   compiled c;
   compile_ok("fuse_blocked", &c);
-  static const char *const want[5] = {"FromBlocked", "ReduceMean", "FromBlocked", "Conv",
-                                      "Conv"};
-  writers_are(&c, 5, want);
-  cr_expect_eq(count_blocked_convs(&c), 7, "the chains' convs (got %u)", count_blocked_convs(&c));
-  cr_expect_eq(count_op(&c, "ToBlocked"), 1, "x reordered once for both chains");
-  cr_expect_eq(count_op(&c, "FromBlocked"), 3);
+  static const char *const want[6] = {"FromBlocked", "ReduceMean", "FromBlocked", "Conv",
+                                      "Conv",        "FromBlocked"};
+  writers_are(&c, 6, want);
+  cr_expect_eq(count_blocked_convs(&c), 11, "the chains' convs (got %u)",
+               count_blocked_convs(&c));
+  uint32_t heads = 0;
+  for (uint32_t i = 0; i < c.e.def.n_instrs; i++) {
+    const isa_def_attr *a = attr(&c, i, "layout");
+    heads += a && a->v.i == 2;
+  }
+  cr_expect_eq(heads, 2, "y1's and y3's chains start reading x as it is");
+  cr_expect_eq(count_op(&c, "ToBlocked"), 1, "y6's depthwise start");
+  cr_expect_eq(count_op(&c, "FromBlocked"), 4);
   compiled_free(&c);
-  run_matches("fuse_blocked", 5);
-  close_to_nchw("fuse_blocked", 5);
+  run_matches("fuse_blocked", 6);
+  close_to_nchw("fuse_blocked", 6);
 }
 
 Test(fuse, ivm_blocked_0_keeps_every_conv_nchw) {
@@ -542,18 +550,23 @@ Test(fuse, ivm_blocked_0_keeps_every_conv_nchw) {
 
 /* A blocked conv whose operands do not fit the layout fails to load, naming the rule. */
 Test(fuse, malformed_blocked_convs_are_refused_at_load) {
-  static const char *const says[3] = {"attribute layout", "input 1 (W)", "input 0 (X)"};
-  for (int k = 0; k < 3; k++) {
+  static const char *const says[4] = {"attribute layout", "input 1 (W)", "input 0 (X)",
+                                      "input 0 (X)"};
+  for (int k = 0; k < 4; k++) {
     compiled c;
     compile_ok("fuse_blocked", &c);
-    uint32_t i = 0;
-    while (i < c.e.def.n_instrs && !attr(&c, i, "layout")) i++;
-    cr_assert_lt(i, c.e.def.n_instrs, "a blocked conv");
+    uint32_t head = 0, i; /* y1's chain: a head (layout 2), depthwise 3x3, 5x5, a 1x1 */
+    while (head < c.e.def.n_instrs && !attr(&c, head, "layout")) head++;
+    i = head + 1;
+    cr_assert(i < c.e.def.n_instrs && attr(&c, head, "layout")->v.i == 2 &&
+              attr(&c, i, "layout")->v.i == 1, "y1's chain");
     isa_def_instr *in = (isa_def_instr *)&c.e.def.instrs[i];
-    if (k == 0) ((isa_def_attr *)attr(&c, i, "layout"))->v.i = 2;
-    if (k == 1) /* the next conv's, depthwise (C / 16, taps, 16) */
+    if (k == 0) ((isa_def_attr *)attr(&c, i, "layout"))->v.i = 3;
+    if (k == 1) /* the next conv's, depthwise of 25 taps */
       ((uint32_t *)in->operands)[1] = c.e.def.instrs[i + 1].operands[1];
     if (k == 2) ((uint32_t *)in->operands)[0] = c.e.def.inputs[0]; /* x: NCHW */
+    if (k == 3) /* the dense 1x1 after them read as a head: its X is blocked */
+      ((isa_def_attr *)attr(&c, i + 2, "layout"))->v.i = 2;
     load_fails_with(&c, says[k]);
     compiled_free(&c);
   }
