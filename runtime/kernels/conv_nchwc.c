@@ -431,6 +431,29 @@ static void dense_task(void *vjob, int64_t r0, int64_t r1) {
       dense_unit(j, u);
 }
 
+/* Dense units over j->src: output rows, or (a 1x1 stride-1 conv read in place) the plane
+ * flattened into one row cut into chunks whose inputs stay in L2; contiguous runs of
+ * units per range. */
+static void sweep_rows(nc_job *j, rt_pool *pool, int threads, int may_flatten) {
+  const conv_plan *p = j->p;
+  j->flat = may_flatten && j->kw == 1 && j->sh == 1 && j->sw == 1 && j->ow == j->iw;
+  if (j->flat) {
+    j->rows = 1;
+    j->len = j->oh * j->ow;
+    int64_t chunk = NC_CHUNK_BYTES / (p->C * (int64_t)sizeof(float)) / 24 * 24;
+    j->chunk = chunk < 24 ? 24 : chunk;
+  } else {
+    j->rows = j->oh;
+    j->len = j->ow;
+    j->chunk = j->ow;
+  }
+  j->chunks = (j->len + j->chunk - 1) / j->chunk;
+  j->units = p->N * j->rows * j->chunks;
+  int64_t runs = (int64_t)NC_RUNS_PER_THREAD * threads;
+  j->ranges = (int)(threads == 1 ? 1 : j->units < runs ? j->units : runs);
+  rt_pool_for(j->ranges > 1 ? pool : NULL, j->ranges, 1, dense_task, j);
+}
+
 /* The padded copy of blocks [b0, b1) over the batch. */
 static void pad_task(void *vjob, int64_t b0, int64_t b1) {
   const nc_job *j = vjob;
@@ -463,22 +486,7 @@ static ivm_status run_dense(const rt_call *call, nc_job *j) {
     int64_t blocks = p->N * j->C16;
     rt_pool_for(threads > 1 ? pool : NULL, blocks, (blocks + threads - 1) / threads, pad_task, j);
   }
-  j->flat = inplace && j->kw == 1 && j->sh == 1 && j->sw == 1 && j->ow == j->iw;
-  if (j->flat) {
-    j->rows = 1;
-    j->len = j->oh * j->ow;
-    int64_t chunk = NC_CHUNK_BYTES / (p->C * (int64_t)sizeof(float)) / 24 * 24;
-    j->chunk = chunk < 24 ? 24 : chunk;
-  } else {
-    j->rows = j->oh;
-    j->len = j->ow;
-    j->chunk = j->ow;
-  }
-  j->chunks = (j->len + j->chunk - 1) / j->chunk;
-  j->units = p->N * j->rows * j->chunks;
-  int64_t runs = (int64_t)NC_RUNS_PER_THREAD * threads;
-  j->ranges = (int)(threads == 1 ? 1 : j->units < runs ? j->units : runs);
-  rt_pool_for(j->ranges > 1 ? pool : NULL, j->ranges, 1, dense_task, j);
+  sweep_rows(j, pool, threads, inplace);
   return NULL;
 }
 
@@ -523,22 +531,7 @@ static ivm_status run_head(const rt_call *call, nc_job *j) {
     j->src = j->X;
     j->srows = j->ih;
     j->scols = j->iw;
-    j->flat = j->kw == 1 && j->sh == 1 && j->sw == 1 && j->ow == j->iw;
-    if (j->flat) {
-      j->rows = 1;
-      j->len = j->oh * j->ow;
-      int64_t chunk = NC_CHUNK_BYTES / (p->C * (int64_t)sizeof(float)) / 24 * 24;
-      j->chunk = chunk < 24 ? 24 : chunk;
-    } else {
-      j->rows = j->oh;
-      j->len = j->ow;
-      j->chunk = j->ow;
-    }
-    j->chunks = (j->len + j->chunk - 1) / j->chunk;
-    j->units = p->N * j->rows * j->chunks;
-    int64_t runs = (int64_t)NC_RUNS_PER_THREAD * threads;
-    j->ranges = (int)(threads == 1 ? 1 : j->units < runs ? j->units : runs);
-    rt_pool_for(j->ranges > 1 ? pool : NULL, j->ranges, 1, dense_task, j);
+    sweep_rows(j, pool, threads, 1);
     return NULL;
   }
   j->cols = cols;
