@@ -748,7 +748,8 @@ m.save()
 #   one FromBlocked) and by a 1x1 with a residual Z from inside the chain, then Relu (y3);
 #   misses: a lone pair of convs (y4; two reorders to pass one value), 24 output channels
 #   (y5, not a multiple of 16); a chain starting with a depthwise conv of a Relu (y6: the
-#   one ToBlocked; dense convs start chains reading X as it is). Its own generator; full
+#   one ToBlocked; dense convs start chains reading X as it is); a chain ending in a
+#   residual of x (y7: Z reordered to the blocked layout). Its own generator; full
 #   mantissas.
 brng = np.random.default_rng(61)
 x = brng.standard_normal((1, 32, 18, 17)).astype(np.float32)
@@ -815,4 +816,10 @@ u_, ud = bconv(u_, ud, 32, 3, pad=1, stride=2, group=32)
 u_, ud = bconv(u_, ud, 16, 1, bias=True)
 m.op("Identity", [u_], "y6")
 m.output("y6", ud)
+v_, vd = bconv("x", xd, 32, 1, bias=True)
+v_, vd = bconv(v_, vd, 32, 3, pad=1, group=32)
+v_, vd = bconv(v_, vd, 32, 5, pad=2, group=32, bias=True)
+v_, vd = bconv(v_, vd, 32, 1)
+m.op("Relu", [m.op("Add", [v_, "x"])], "y7")
+m.output("y7", np.maximum(vd + xd, 0))
 m.save()

@@ -515,27 +515,28 @@ static void close_to_nchw(const char *model, uint32_t n) {
 
 /* Convs feeding convs keep the values between them channel-blocked: a dense conv starts
  * a chain reading x as it is (layout 2), a depthwise one after a ToBlocked (y6); a
- * FromBlocked for each value read outside a chain (y1, y2's input, y3, y6), the residual Z
- * passed blocked; a lone pair and 24 channels stay NCHW. */
+ * FromBlocked for each value read outside a chain (y1, y2's input, y3, y6, y7), a residual
+ * Z passed blocked from inside the chain (y3) or reordered into it (y7: x); a lone pair
+ * and 24 channels stay NCHW. */
 Test(fuse, conv_chains_compute_channel_blocked) {
   compiled c;
   compile_ok("fuse_blocked", &c);
-  static const char *const want[6] = {"FromBlocked", "ReduceMean", "FromBlocked", "Conv",
-                                      "Conv",        "FromBlocked"};
-  writers_are(&c, 6, want);
-  cr_expect_eq(count_blocked_convs(&c), 11, "the chains' convs (got %u)",
+  static const char *const want[7] = {"FromBlocked", "ReduceMean", "FromBlocked", "Conv",
+                                      "Conv",        "FromBlocked", "FromBlocked"};
+  writers_are(&c, 7, want);
+  cr_expect_eq(count_blocked_convs(&c), 15, "the chains' convs (got %u)",
                count_blocked_convs(&c));
   uint32_t heads = 0;
   for (uint32_t i = 0; i < c.e.def.n_instrs; i++) {
     const isa_def_attr *a = attr(&c, i, "layout");
     heads += a && a->v.i == 2;
   }
-  cr_expect_eq(heads, 2, "y1's and y3's chains start reading x as it is");
-  cr_expect_eq(count_op(&c, "ToBlocked"), 1, "y6's depthwise start");
-  cr_expect_eq(count_op(&c, "FromBlocked"), 4);
+  cr_expect_eq(heads, 3, "y1's, y3's and y7's chains start reading x as it is");
+  cr_expect_eq(count_op(&c, "ToBlocked"), 2, "y6's depthwise start, y7's Z");
+  cr_expect_eq(count_op(&c, "FromBlocked"), 5);
   compiled_free(&c);
-  run_matches("fuse_blocked", 6);
-  close_to_nchw("fuse_blocked", 6);
+  run_matches("fuse_blocked", 7);
+  close_to_nchw("fuse_blocked", 7);
 }
 
 Test(fuse, ivm_blocked_0_keeps_every_conv_nchw) {
