@@ -5,16 +5,18 @@
  * each plane padded (conv_dw.c), the matrix kernel packs X's panels. In the blocked layout
  * (runtime/kernels/conv_nchwc.c) a vector is the 16 channels of one position, which both
  * the depthwise and the dense kernels read in place. So where convs feed convs, the
- * compiler keeps the values between them blocked (FusedConv layout 1), with one ToBlocked
- * where a chain begins and one FromBlocked per value the rest of the graph reads.
+ * compiler keeps the values between them blocked (FusedConv layout 1). A dense conv
+ * starts a chain reading its X as it is, NCHW with any number of channels (layout 2, the
+ * head: an image's 3 channels too), a depthwise one after a ToBlocked; one FromBlocked
+ * serves each value the rest of the graph reads.
  *
  * The choice, per chain (convs linked by values one writes and another reads as X or Z):
  * blocked when the values passed inside the chain outnumber the reorders its borders
  * need, so a lone pair of convs is left alone. A conv may join one when: f32, 2-D, its
- * W a constant of its own, C and M multiples of 16, dense (group 1) or depthwise (group =
- * C = M), at least BLOCKED_MIN_POSITIONS outputs, and not a conv the Winograd kernel
- * takes (it stays faster than any direct kernel there). Graphs with control flow are left
- * alone. IVM_FUSE=0 or IVM_BLOCKED=0 leaves the pass out. */
+ * W a constant of its own, M a multiple of 16 and C too unless it is a head, dense
+ * (group 1) or depthwise (group = C = M), at least BLOCKED_MIN_POSITIONS outputs, and not
+ * a conv the Winograd kernel takes (it stays faster than any direct kernel there). Graphs
+ * with control flow are left alone. IVM_FUSE=0 or IVM_BLOCKED=0 leaves the pass out. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
