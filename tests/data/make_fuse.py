@@ -745,7 +745,11 @@ m.save()
 # fuse_blocked: a MobileNet-like chain: 1x1 (HardSwish) > depthwise 3x3 (bias, Relu) >
 #   depthwise 5x5 stride 2 > 1x1 (bias, Sigmoid) = y1; a 3x3 dense conv (not one Winograd
 #   takes: too little work) > depthwise, whose value is also read by a ReduceMean (y2, so
-#   one FromBlocked) and by a 1x1 with a residual Z from inside the chain, then Relu (y3);
+#   one FromBlocked) > depthwise 5x5 > a 1x1 with a residual Z from inside the chain, then
+#   Relu (y3); a chain of dense convs alone (y8: stays NCHW); a chain whose first value
+#   is also read in NCHW (y9) and passed to a depthwise conv and as a residual Z (y10:
+#   stays NCHW, the blocked reads of a value that needs its FromBlocked anyway gain
+#   nothing);
 #   misses: a lone pair of convs (y4; two reorders to pass one value), 24 output channels
 #   (y5, not a multiple of 16); a chain starting with a depthwise conv of a Relu (y6: the
 #   one ToBlocked; dense convs start chains reading X as it is); a chain ending in a
@@ -798,6 +802,7 @@ e_, ed = bconv("x", xd, 48, 3, pad=1, bias=True)
 g_, gd = bconv(e_, ed, 48, 3, pad=1, group=48)
 m.op("ReduceMean", [g_], "y2", axes=[1], keepdims=1)
 m.output("y2", gd.mean(axis=1, keepdims=True))
+g_, gd = bconv(g_, gd, 48, 5, pad=2, group=48, bias=True)
 h_, hd = bconv(g_, gd, 48, 1)
 m.op("Relu", [m.op("Add", [h_, e_])], "y3")
 m.output("y3", np.maximum(hd + ed, 0))
@@ -822,4 +827,18 @@ v_, vd = bconv(v_, vd, 32, 5, pad=2, group=32, bias=True)
 v_, vd = bconv(v_, vd, 32, 1)
 m.op("Relu", [m.op("Add", [v_, "x"])], "y7")
 m.output("y7", np.maximum(vd + xd, 0))
+w_, wd = bconv("x", xd, 32, 1)
+for k in (3, 1, 3):
+    w_, wd = bconv(w_, wd, 32, k, pad=k // 2)
+m.op("Identity", [w_], "y8")
+m.output("y8", wd)
+a9, a9d = bconv("x", xd, 32, 1, bias=True)
+m.op("ReduceMean", [a9], "y9", axes=[1], keepdims=1)
+m.output("y9", a9d.mean(axis=1, keepdims=True))
+b9, b9d = bconv(a9, a9d, 32, 3, pad=1, group=32)
+c9, c9d = bconv(b9, b9d, 32, 1)
+c9, c9d = m.op("Add", [c9, a9]), c9d + a9d
+d9, d9d = bconv(c9, c9d, 32, 3, pad=1, group=32)
+m.op("Identity", [d9], "y10")
+m.output("y10", d9d)
 m.save()

@@ -516,15 +516,17 @@ static void close_to_nchw(const char *model, uint32_t n) {
 /* Convs feeding convs keep the values between them channel-blocked: a dense conv starts
  * a chain reading x as it is (layout 2), a depthwise one after a ToBlocked (y6); a
  * FromBlocked for each value read outside a chain (y1, y2's input, y3, y6, y7), a residual
- * Z passed blocked from inside the chain (y3) or reordered into it (y7: x); a lone pair
- * and 24 channels stay NCHW. */
+ * Z passed blocked from inside the chain (y3) or reordered into it (y7: x); a lone pair,
+ * 24 channels, a chain of dense convs alone (y8) and a chain whose values are read in
+ * NCHW too (y10) stay NCHW. */
 Test(fuse, conv_chains_compute_channel_blocked) {
   compiled c;
   compile_ok("fuse_blocked", &c);
-  static const char *const want[7] = {"FromBlocked", "ReduceMean", "FromBlocked", "Conv",
-                                      "Conv",        "FromBlocked", "FromBlocked"};
-  writers_are(&c, 7, want);
-  cr_expect_eq(count_blocked_convs(&c), 15, "the chains' convs (got %u)",
+  static const char *const want[10] = {"FromBlocked", "ReduceMean", "FromBlocked", "Conv",
+                                       "Conv",        "FromBlocked", "FromBlocked", "Conv",
+                                       "ReduceMean",  "Conv"};
+  writers_are(&c, 10, want);
+  cr_expect_eq(count_blocked_convs(&c), 16, "the chains' convs (got %u)",
                count_blocked_convs(&c));
   uint32_t heads = 0;
   for (uint32_t i = 0; i < c.e.def.n_instrs; i++) {
@@ -535,8 +537,8 @@ Test(fuse, conv_chains_compute_channel_blocked) {
   cr_expect_eq(count_op(&c, "ToBlocked"), 2, "y6's depthwise start, y7's Z");
   cr_expect_eq(count_op(&c, "FromBlocked"), 5);
   compiled_free(&c);
-  run_matches("fuse_blocked", 7);
-  close_to_nchw("fuse_blocked", 7);
+  run_matches("fuse_blocked", 10);
+  close_to_nchw("fuse_blocked", 10);
 }
 
 Test(fuse, ivm_blocked_0_keeps_every_conv_nchw) {
