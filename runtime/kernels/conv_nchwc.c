@@ -98,6 +98,7 @@ typedef struct nc_job {
   int64_t units;
   int ranges;
   size_t buf_bytes; /* depthwise, padded head: one band buffer (or window copy) per range */
+  void (*band_unit)(const struct nc_job *j, int64_t u, float *buf); /* for band_task */
   char *mem;
 } nc_job;
 
@@ -507,12 +508,13 @@ static void head_band_unit(const nc_job *j, int64_t u, float *buf) {
     nc_sweep(j, &a, n, buf + (oy - oy0) * j->sh * j->cols, oy * j->ow * 16, j->ow);
 }
 
-static void head_band_task(void *vjob, int64_t r0, int64_t r1) {
+/* Ranges of units that each need a buffer (buf_bytes per range): j->band_unit's. */
+static void band_task(void *vjob, int64_t r0, int64_t r1) {
   const nc_job *j = vjob;
   for (int64_t r = r0; r < r1; r++) {
     float *buf = (float *)(j->mem + (size_t)r * j->buf_bytes);
     for (int64_t u = r * j->units / j->ranges; u < (r + 1) * j->units / j->ranges; u++)
-      head_band_unit(j, u, buf);
+      j->band_unit(j, u, buf);
   }
 }
 
@@ -548,7 +550,8 @@ static ivm_status run_head(const rt_call *call, nc_job *j) {
   j->ranges = (int)(j->units < threads ? j->units : threads);
   j->buf_bytes = rt_align64((size_t)(((j->band - 1) * j->sh + reach) * row_bytes));
   IVM_TRY(rt_scratch_get(call->scratch, (size_t)j->ranges * j->buf_bytes, (void **)&j->mem));
-  rt_pool_for(j->ranges > 1 ? pool : NULL, j->ranges, 1, head_band_task, j);
+  j->band_unit = head_band_unit;
+  rt_pool_for(j->ranges > 1 ? pool : NULL, j->ranges, 1, band_task, j);
   return NULL;
 }
 
@@ -668,15 +671,6 @@ NC_FN static void dw_unit(const nc_job *j, int64_t u, float *buf) {
   }
 }
 
-static void dw_task(void *vjob, int64_t r0, int64_t r1) {
-  const nc_job *j = vjob;
-  for (int64_t r = r0; r < r1; r++) {
-    float *buf = (float *)(j->mem + (size_t)r * j->buf_bytes);
-    for (int64_t u = r * j->units / j->ranges; u < (r + 1) * j->units / j->ranges; u++)
-      dw_unit(j, u, buf);
-  }
-}
-
 static ivm_status run_depthwise(const rt_call *call, nc_job *j) {
   const conv_plan *p = j->p;
   int64_t tiles = (j->ow + 15) / 16;
@@ -705,7 +699,8 @@ static ivm_status run_depthwise(const rt_call *call, nc_job *j) {
   int threads = rt_gemm_threads(pool, macs);
   j->ranges = (int)(j->units < threads ? j->units : threads);
   IVM_TRY(rt_scratch_get(call->scratch, (size_t)j->ranges * j->buf_bytes, (void **)&j->mem));
-  rt_pool_for(j->ranges > 1 ? pool : NULL, j->ranges, 1, dw_task, j);
+  j->band_unit = dw_unit;
+  rt_pool_for(j->ranges > 1 ? pool : NULL, j->ranges, 1, band_task, j);
   return NULL;
 }
 #endif

@@ -515,3 +515,40 @@ Test(conv_nchwc, refuses_other_geometry) {
   plan_of(&ok, CONV_W_NCHW16C_HEAD, &p);
   cr_assert(rt_conv_nchwc_ok(&p));
 }
+
+/* ToBlocked / FromBlocked across a pool of 2 and 3 threads (blocks of channels shared out):
+ * every element where numpy's x.reshape(N, C/16, 16, H, W).transpose(0, 1, 3, 4, 2) puts
+ * it, and back. */
+Test(conv_nchwc, reorders_across_threads) {
+  const int64_t N = 2, C = 96, H = 67, W = 83, n = N * C * H * W;
+  float *x = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
+  float *back = malloc((size_t)n * sizeof(float));
+  for (int64_t i = 0; i < n; i++) x[i] = (float)i;
+  for (int threads = 2; threads <= 3; threads++) {
+    rt_pool *pool = NULL;
+    cr_assert_null(rt_pool_create(threads, &pool));
+    rt_scratch scratch = {NULL, NULL, 0, pool};
+    rt_tensor tx = mk(IVM_DT_F32, 4, D(N, C, H, W), x);
+    rt_tensor tb = mk(IVM_DT_F32, 5, D(N, C / 16, H, W, 16), b);
+    rt_tensor tback = mk(IVM_DT_F32, 4, D(N, C, H, W), back);
+    memset(b, 0xff, (size_t)n * sizeof(float));
+    memset(back, 0xff, (size_t)n * sizeof(float));
+    const rt_tensor *in1[1] = {&tx}, *in2[1] = {&tb};
+    rt_tensor *out1[1] = {&tb}, *out2[1] = {&tback};
+    rt_call to = {1, 1, in1, out1, NULL, &scratch, NULL};
+    rt_call from = {1, 1, in2, out2, NULL, &scratch, NULL};
+    cr_assert_null(rt_k_ToBlocked(&to));
+    cr_assert_null(rt_k_FromBlocked(&from));
+    for (int64_t i = 0; i < n; i++) {
+      int64_t p = i % (H * W), c = i / (H * W) % C, img = i / (H * W * C);
+      cr_assert_eq(b[((img * (C / 16) + c / 16) * H * W + p) * 16 + c % 16], x[i],
+                   "%d threads: element %lld", threads, (long long)i);
+    }
+    cr_assert_arr_eq(back, x, (size_t)n * sizeof(float), "%d threads: back", threads);
+    rt_scratch_release(&scratch);
+    rt_pool_destroy(pool);
+  }
+  free(x);
+  free(b);
+  free(back);
+}
